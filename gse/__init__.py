@@ -1,0 +1,2 @@
+"""GSE, the Gentoo Stateless Environment: the ``gse`` command."""
+__version__ = "0.1.0"

@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# Copyright: GSE contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The build sequence's hook table: the one place that names parts and sub-parts.
+
+Hook names are public API: they are the arguments of ``--lawful-good``,
+``--enforce`` and ``-g``, the Ansible tags of the roles, and the headings of
+``man 5 gse``.  Everything that needs them (roles through the ``enforced``
+filter, the ``gse`` command, the manual) reads this table; nothing repeats it.
+
+This file imports nothing from Ansible so that the ``gse`` command can load it
+on its own.
+"""
+
+from __future__ import annotations
+
+# (part hook, role, stage, runs in chroot, title, quiet-mode phase line, sub-part hooks)
+# Each sub-part hook is (name, title).
+PARTS = (
+    ("gparta", "fundamentals", "A", False, "Fundamentals", "Preparing the base system", (
+        ("gseed", "Locate or create the Portage snapshot; fetch and verify the stage3 (precomp)"),
+        ("gcat", "Build the stages with catalyst"),
+        ("gextr", "Extract the stage3 into $CDISTDIR/workdir-<base>"),
+    )),
+    ("gpartb", "chroot_prepare", "A", False, "Preparing to enter the new system", "Preparing the chroot", (
+        ("gmount", "Mount proc, sys, dev, dev/pts, run, the repositories and distfiles"),
+        ("ginject", "Copy the files named in inject-custom into the chroot"),
+        ("genv", "Write the environment of stage B (make.conf, distcc, ccache)"),
+    )),
+    ("gpartc", "portage", "B", True, "Syncing Portage", "Updating Portage", (
+        ("gupdate", "Sync the repositories (emerge --sync, emerge-webrsync or none)"),
+        ("geix", "Install eix and build its cache"),
+        ("gprofile", "Create and select the GSE profile"),
+        ("gapply", "Apply the custom USE flags and emerge the changes"),
+    )),
+    ("gpartd", "rebuild", "B", True, "Rebuilding the system", "Rebuilding the system", (
+        ("grebuild", "emerge -eq @system (asked when the base is precomp)"),
+    )),
+    ("gparte", "configure", "B", True, "Configuration", "Configuring the system", (
+        ("glocale", "Locales"),
+        ("gtime", "Timezone"),
+        ("gfont", "Console font and keymap"),
+        ("gfstab", "fstab entries"),
+        ("gssh", "SSH public keys"),
+        ("gusers", "Users and passwords"),
+        ("getc", "Other files under /etc"),
+    )),
+    ("gpartf", "essentials", "B", True, "Emerge essentials", "Emerging packages", (
+        ("gess", "Essential packages"),
+        ("gpkg", "Requested user packages"),
+    )),
+    ("gpartg", "runlevels", "B", True, "Runlevels", "Updating runlevels", (
+        ("grunlevel", "rc-update loop over the configured services"),
+    )),
+    ("gparth", "kernel", "B", True, "Kernel", "Building the kernel", (
+        ("gker", "Build a kernel with genkernel, or install --kernel=PATH"),
+    )),
+    ("gparti", "initramfs", "B", True, "Initramfs", "Building the initramfs", (
+        ("ginitrd", "Build an initramfs with dracut or genkernel, or install --initrd=PATH"),
+    )),
+    ("gpartj", "chroot_cleanup", "B", True, "Chroot cleanup", "Removing build-only packages", (
+        ("gdeselect", "Deselect build-only tools and depclean"),
+    )),
+    ("gpartk", "archive", "C", False, "Cleanup and archive", "Archiving and signing", (
+        ("gclean", "Leave the chroot, release the mounts, clean /var, /tmp and /usr/share entries"),
+        ("gminimal", "Leave out the --build-minimal entries"),
+        ("garchive", "Pack the system as a tarball with SHA512SUMS"),
+        ("gsign", "Sign the tarball and its digests"),
+    )),
+    ("gpartl", "publish", "C", False, "Mark for distribution", "Publishing", (
+        ("gmark", "Publish the image and, when marked default, move the version pointer"),
+    )),
+)
+
+PART_HOOKS = tuple(p[0] for p in PARTS)
+SUBPART_HOOKS = tuple(s[0] for p in PARTS for s in p[6])
+ALL_HOOKS = PART_HOOKS + SUBPART_HOOKS
+# The part each sub-part belongs to.
+PARENT = {s[0]: p[0] for p in PARTS for s in p[6]}
+# Hooks whose scripts run inside the chroot (stage B).
+CHROOT_HOOKS = frozenset(
+    h for p in PARTS if p[3] for h in (p[0],) + tuple(s[0] for s in p[6])
+)
+
+
+def expand(hooks):
+    """Return the set of hooks covered by ``hooks``: a part hook covers its sub-parts.
+
+    Raises ValueError naming the unknown hooks and listing the valid ones.
+    """
+    hooks = [h for h in hooks if h]
+    unknown = [h for h in hooks if h not in ALL_HOOKS]
+    if unknown:
+        raise ValueError(
+            "unknown hook%s %s; valid hooks are: %s"
+            % ("s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(ALL_HOOKS))
+        )
+    out = set(hooks)
+    for p in PARTS:
+        if p[0] in out:
+            out.update(s[0] for s in p[6])
+    return out
+
+
+def is_enforced(hook, enforce, lawful_good=()):
+    """True when ``hook`` (or its part) is enforced and not also skipped by lawful-good."""
+    skipped = expand(lawful_good)
+    if hook in skipped or PARENT.get(hook) in skipped:
+        return False
+    return hook in expand(enforce)
