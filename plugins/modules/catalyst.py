@@ -138,7 +138,7 @@ options:
     type: dict
     default: {}
   stage_extra:
-    description: More spec keys for one stage, keyed by stage, for example C({stage3: {chost: ...}}).
+    description: "More spec keys for one stage, keyed by stage, for example C({stage3: {chost: ...}})."
     type: dict
     default: {}
   stages:
