@@ -43,10 +43,10 @@ def mount_points(mountinfo_text):
     return points
 
 
-def mounts_at_or_under(root, mountinfo_path=MOUNTINFO):
+def mounts_at_or_under(root, mountinfo_path=None):
     """Mount points at ``root`` or below it (``root`` is resolved first)."""
     real = os.path.realpath(root)
-    with open(mountinfo_path, encoding="utf-8", errors="surrogateescape") as f:
+    with open(mountinfo_path or MOUNTINFO, encoding="utf-8", errors="surrogateescape") as f:
         text = f.read()
     prefix = real.rstrip("/") + "/"
     return sorted({p for p in mount_points(text) if p == real or p.startswith(prefix)})

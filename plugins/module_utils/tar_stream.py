@@ -23,6 +23,8 @@ COMPRESSORS = {"zstd": ".tar.zst", "xz": ".tar.xz"}
 DEFAULT_LEVEL = {"zstd": 3, "xz": 6}
 CHUNK = 1 << 20
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+# The process factory; unit tests put a recorder here.
+POPEN = subprocess.Popen
 
 
 class PackError(Exception):
@@ -83,12 +85,13 @@ def _read_err(f):
     return f.read().decode("utf-8", "replace")
 
 
-def stream_to_file(tar_cmd, comp_cmd, out_path, popen=subprocess.Popen):
+def stream_to_file(tar_cmd, comp_cmd, out_path, popen=None):
     """Run ``tar_cmd | comp_cmd``, write its output to ``out_path`` (created) and hash it.
 
     Returns (sha512 hex, size, seconds).  Raises PackError, leaving no
     ``out_path`` behind, when either process fails.
     """
+    popen = popen or POPEN
     start = time.monotonic()
     digest = hashlib.sha512()
     size = 0
