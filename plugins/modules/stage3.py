@@ -261,13 +261,16 @@ def run(module, workdir):
                   latest_as_of=pointer["latest_as_of"], pointer_url=pointer_url)
 
     # Is a verified copy already here?  Checked with the signature files next to it.
+    # (With force too: a copy that does not verify is removed below, one
+    # that does stays until its replacement has verified.)
     local_error = None
-    if os.path.isfile(final) and not p["force"]:
+    if os.path.isfile(final):
         try:
             verified, sha512 = verifier.tarball(final, name, p["dest"], pointer["size"])
-            verified["pointer"] = pointer_signer
-            result.update(path=final, sha512=sha512, verified=verified, downloaded=False)
-            return result
+            if not p["force"]:
+                verified["pointer"] = pointer_signer
+                result.update(path=final, sha512=sha512, verified=verified, downloaded=False)
+                return result
         except Refused as exc:
             local_error = exc.msg
     result.update(downloaded=True, local_error=local_error,
@@ -278,9 +281,9 @@ def run(module, workdir):
 
     if not os.path.isdir(p["dest"]):
         os.makedirs(p["dest"], 0o755)
-    # A copy that does not verify (or that force replaces) must not stay
-    # under the name of a good one.
-    remove(final, *[final + ext for ext in SIDECARS])
+    if local_error or not os.path.isfile(final):
+        # A copy that does not verify must not stay under the name of a good one.
+        remove(final, *[final + ext for ext in SIDECARS])
     part = final + ".part"
     if p["force"]:
         remove(part)

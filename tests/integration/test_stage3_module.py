@@ -10,7 +10,6 @@ import http.server
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile

@@ -186,3 +186,14 @@ def test_digest_checks():
     with pytest.raises(rel.ReleaseError):
         rel.check_digests(listed, "other.tar.xz", actual)
     assert rel.parse_digests(b"abcd  x.tar\n", "SHA256") == {"SHA256": {"x.tar": "abcd"}}
+
+
+def test_force_keeps_the_verified_copy_when_the_new_one_fails(harness):
+    harness()
+    harness.bad.add(NAME + ".part")
+    result, calls, fetched = harness(force=True)
+    assert result["failed"] is True
+    # The local copy was verified before it was kept, and the bad download left nothing.
+    assert calls[1] == gpgv(harness.work, str(harness.dest) + "/" + NAME + ".asc", str(harness.dest) + "/" + NAME)
+    assert sorted(os.listdir(harness.dest)) == sorted([NAME, NAME + ".asc", NAME + ".DIGESTS", NAME + ".sha256"])
+    assert (harness.dest / NAME).read_bytes() == DATA
