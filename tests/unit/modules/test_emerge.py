@@ -345,3 +345,11 @@ def test_failed_sync_fails_with_the_command(tree, tmp_path):
     run = run_module(mod.main, dict(action="sync"), respond=respond)
     assert run.failed and run.result["rc"] == 1 and run.result["stderr"] == "!!! rsync error\n"
     assert run.result["cmd"] == [EMERGE, "--sync", "--ask=n", "--nospinner", "--color=n"]
+
+
+def test_failure_is_still_reported_without_portageq(tree):
+    write_resume(tree, ["dev-util/broken-build-1.0"])
+    run = run_module(mod.main, dict(atoms=["dev-util/broken-build"]), respond=lambda argv: (1, "", ""),
+                     missing=("portageq",))
+    assert run.failed and run.argvs == [BASE + ["dev-util/broken-build"]]
+    assert run.result["failed_package"] == "dev-util/broken-build-1.0" and run.result["log"] is None
