@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,9 +27,9 @@ CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ANSIBLE = os.path.join(os.path.dirname(sys.executable), "ansible")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stage3(request):
-    """(extracted stage3 root, ebuild repository) from the fixture plugin, or skip."""
+    """(fresh extracted stage3 root, ebuild repository) from the fixture plugin, or skip."""
     try:
         root = request.getfixturevalue("stage3_root")
         fixture = request.getfixturevalue("gse_fixture")
@@ -72,19 +71,16 @@ class Mounts(object):
         assert not errors, errors
 
 
-@pytest.fixture(scope="module")
-def root(stage3, tmp_path_factory):
-    """A private copy of the stage3 with /proc, /sys, /dev and the repository mounted."""
-    source, repo = stage3
-    target = str(tmp_path_factory.mktemp("portage-modules") / "root")
-    subprocess.run(["cp", "-a", source, target], check=True)
+@pytest.fixture
+def root(stage3):
+    """The stage3 with /proc, /sys, /dev and the repository mounted (released before it is removed)."""
+    target, repo = stage3
     mounts = Mounts(target)
     try:
         mounts.mount(repo)
         yield target
     finally:
         mounts.release()
-        shutil.rmtree(target)
 
 
 def run(root, module, args, check=False):
