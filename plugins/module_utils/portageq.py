@@ -18,9 +18,12 @@ def envvars(module, names):
     ``portageq envvar`` exits 1 when one of the names is unset but still
     prints every line, so the output is read whatever the exit status.
     """
-    cmd = [module.get_bin_path("portageq", required=True), "envvar", "-v"] + list(names)
-    rc, out, err = module.run_command(cmd)
     values = {n: "" for n in names}
+    portageq = module.get_bin_path("portageq")
+    if not portageq:
+        # Only used to describe a failure: a missing portageq must not hide it.
+        return values
+    rc, out, err = module.run_command([portageq, "envvar", "-v"] + list(names))
     for line in (out or "").splitlines():
         key, sep, raw = line.partition("=")
         if not sep or key not in values:

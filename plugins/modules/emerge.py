@@ -190,7 +190,7 @@ resumed:
   description: Whether a stored resume list was continued instead of a fresh emerge.
   returned: when O(action=merge)
   type: bool
-skipped:
+skipped_packages:
   description: The cpvs dropped from the resume list by O(resume=skipfirst).
   returned: when O(action=merge)
   type: list
@@ -295,7 +295,7 @@ def run_packages(module, emerge):
             return emerge_args.resume(emerge, p, skipfirst=bool(skipped), pretend=pretend)
         return getattr(emerge_args, action)(emerge, p, pretend=pretend)
 
-    extra = {"resumed": resumed, "skipped": skipped} if action == "merge" else {}
+    extra = {"resumed": resumed, "skipped_packages": skipped} if action == "merge" else {}
     if module.check_mode:
         argv = argv_for(True)
         rc, out, err = _run(module, argv)

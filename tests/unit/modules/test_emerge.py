@@ -216,7 +216,7 @@ def test_skipfirst_continues_the_resume_list_without_its_head(tree):
     # The atoms and merge options belong to the stored list; --jobs still applies.
     assert run.argvs == [[EMERGE, "--resume", "--skipfirst", "--ask=n", "--nospinner", "--color=n", "--jobs=2"]]
     assert run.result["resumed"] is True
-    assert run.result["skipped"] == ["dev-util/broken-build-1.0"]
+    assert run.result["skipped_packages"] == ["dev-util/broken-build-1.0"]
     assert run.result["merged"] == ["app-misc/lab-tools-1.0"] and run.result["changed"] is True
 
 
@@ -224,13 +224,13 @@ def test_resume_uses_the_backup_list_too(tree):
     write_resume(tree, ["app-misc/lab-tools-1.0"], key="resume_backup")
     run = run_module(mod.main, dict(resume="resume"))
     assert run.argvs == [[EMERGE, "--resume", "--ask=n", "--nospinner", "--color=n"]]
-    assert run.result["resumed"] is True and run.result["skipped"] == []
+    assert run.result["resumed"] is True and run.result["skipped_packages"] == []
 
 
 def test_resume_without_a_list_runs_the_requested_emerge(tree):
     run = run_module(mod.main, dict(atoms=["app-misc/hello-lab"], resume="skipfirst"))
     assert run.argvs == [BASE + ["app-misc/hello-lab"]]
-    assert run.result["resumed"] is False and run.result["skipped"] == []
+    assert run.result["resumed"] is False and run.result["skipped_packages"] == []
 
 
 def test_check_mode_resume_pretends(tree):
@@ -345,3 +345,11 @@ def test_failed_sync_fails_with_the_command(tree, tmp_path):
     run = run_module(mod.main, dict(action="sync"), respond=respond)
     assert run.failed and run.result["rc"] == 1 and run.result["stderr"] == "!!! rsync error\n"
     assert run.result["cmd"] == [EMERGE, "--sync", "--ask=n", "--nospinner", "--color=n"]
+
+
+def test_failure_is_still_reported_without_portageq(tree):
+    write_resume(tree, ["dev-util/broken-build-1.0"])
+    run = run_module(mod.main, dict(atoms=["dev-util/broken-build"]), respond=lambda argv: (1, "", ""),
+                     missing=("portageq",))
+    assert run.failed and run.argvs == [BASE + ["dev-util/broken-build"]]
+    assert run.result["failed_package"] == "dev-util/broken-build-1.0" and run.result["log"] is None
