@@ -5,11 +5,7 @@ from unittest import mock
 import pytest
 from ansible.errors import AnsibleError
 from ansible.playbook.play_context import PlayContext
-from ansible.plugins.loader import connection_loader, init_plugin_loader
-
-from tests.conftest import COLLECTIONS
-
-init_plugin_loader([COLLECTIONS])
+from ansible.plugins.loader import connection_loader
 
 
 def make(root, **options):
