@@ -14,7 +14,8 @@ description:
   - Runs C(tar --numeric-owner --xattrs --xattrs-include=* --acls --one-file-system --sort=name) on the root,
     piped into C(zstd -T0) or C(xz -T0); the compressed stream is hashed (SHA512) while it is written, into a
     temporary file renamed over O(dest) only on success.
-  - Writes C(SHA512SUMS) (sha512sum format, basenames) next to O(dest), covering the tarball and O(checksum_files).
+  - Writes C(SHA512SUMS) (sha512sum format, basenames) next to O(dest), covering the tarball, O(checksum_files)
+    and the files it already listed that still exist next to O(dest) (their digests are refreshed).
   - Refuses when anything is mounted at or under the root, and when O(dest) lies inside the root.
   - Idempotent. The inputs that shape the tarball (root, excludes, compression, level, tar options) are
     recorded in C(.<dest name>.pack.json) next to O(dest); when O(dest) exists, that record matches and
@@ -103,7 +104,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import safe_paths, tar_stream
 from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import rename_durable, write_atomic
-from ansible_collections.gse.stateless.plugins.module_utils.checksums import format_sums, sha512_file
+from ansible_collections.gse.stateless.plugins.module_utils.checksums import format_sums, parse_sums, sha512_file
 
 SUMS = "SHA512SUMS"
 
@@ -195,18 +196,26 @@ def run(module):
         result.update(changed=True, duration=round(secs, 3))
     result.update(size=record["size"], sha512=record["sha512"])
 
-    entries = {os.path.basename(dest): record["sha512"]}
-    for name in p["checksum_files"]:
-        path = name if os.path.isabs(name) else os.path.join(outdir, name)
-        if os.path.dirname(os.path.abspath(path)) != outdir or not os.path.isfile(path):
-            module.fail_json(msg="checksum file %s must be a file next to %s" % (name, dest))
-        entries[os.path.basename(path)] = sha512_file(path)
-    text = format_sums(entries)
     try:
         with open(sums_path, encoding="utf-8") as f:
             current = f.read()
     except FileNotFoundError:
         current = None
+    # Files SHA512SUMS already covers stay covered (re-hashed) while they exist,
+    # so a later pack call without checksum_files does not drop them again.
+    try:
+        listed = [n for n in parse_sums(current or "") if n != os.path.basename(dest)]
+    except ValueError:
+        listed = []
+    entries = {os.path.basename(dest): record["sha512"]}
+    for name in listed + p["checksum_files"]:
+        if name in listed and not os.path.isfile(os.path.join(outdir, name)):
+            continue
+        path = name if os.path.isabs(name) else os.path.join(outdir, name)
+        if os.path.dirname(os.path.abspath(path)) != outdir or not os.path.isfile(path):
+            module.fail_json(msg="checksum file %s must be a file next to %s" % (name, dest))
+        entries[os.path.basename(path)] = sha512_file(path)
+    text = format_sums(entries)
     if current != text:
         write_atomic(sums_path, text)
         result["changed"] = True

@@ -145,3 +145,17 @@ def test_refusals(capsys, env, case):
         dest = out / "image.tar.gz"
     res = run_module(capsys, dict(root=str(root), dest=str(dest)))
     assert res["failed"] and fake.calls == [] and not dest.exists()
+
+
+def test_listed_files_stay_covered_until_they_disappear(capsys, env):
+    root, out, _fake, _info = env
+    out.mkdir()
+    (out / "build-report.json").write_text("{}")
+    args = dict(root=str(root), dest=str(out / "image.tar.zst"))
+    run_module(capsys, dict(args, checksum_files=["build-report.json"]))
+    # A later call without checksum_files keeps the report covered: not changed.
+    assert not run_module(capsys, args)["changed"]
+    assert "build-report.json" in (out / "SHA512SUMS").read_text()
+    os.unlink(out / "build-report.json")
+    res = run_module(capsys, args)
+    assert res["changed"] and "build-report.json" not in (out / "SHA512SUMS").read_text()
