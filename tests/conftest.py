@@ -19,3 +19,5 @@ os.environ.setdefault("ANSIBLE_CONFIG", os.path.join(ROOT, "ansible.cfg"))
 from ansible.plugins.loader import init_plugin_loader  # noqa: E402
 
 init_plugin_loader([COLLECTIONS])
+
+pytest_plugins = ["tests.fixture.pytest_plugin"]
