@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mounts_under
 
-from .buildrun import ROOT, BuildEnv
+from tests.integration.buildrun import ROOT, BuildEnv
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds chroot and mount: root only")
 
