@@ -55,7 +55,8 @@ class BuildEnv:
         e = dict(os.environ,
                  ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                  ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
-                 ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+                 ANSIBLE_STDOUT_CALLBACK="gse_test_json",
+                 ANSIBLE_CALLBACK_PLUGINS=os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_plugins"),
                  ANSIBLE_NOCOLOR="1")
         e.update(env or {})
         p = subprocess.run(argv, cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout)
