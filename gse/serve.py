@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SITE_TEMPLATE = os.path.join(ROOT, "roles", "server", "templates", "gse-site.conf.j2")
 
 MAIN_CONF = """daemon off;
-worker_processes 1;
+{user}worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 1024; }}
@@ -44,6 +44,17 @@ def render_site(publish_dir, listen, server_name="_", limit_rate=""):
         tmpl = jinja2.Template(f.read(), trim_blocks=True, keep_trailing_newline=True)
     return tmpl.render(gse_publish_dir=os.path.abspath(publish_dir), gse_server_listen=listen,
                        gse_server_name=server_name, gse_server_limit_rate=limit_rate)
+
+
+def worker_user(publish_dir):
+    """Started as root, nginx's workers would run as nobody, who may not read
+    a private tree: they run as the owner of the tree instead."""
+    if os.geteuid() != 0:
+        return ""
+    st = os.stat(publish_dir)
+    import grp
+    import pwd
+    return f"user {pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name};\n"
 
 
 def free_port(host="127.0.0.1"):
@@ -74,7 +85,7 @@ class Server:
             f.write(render_site(self.publish_dir, f"{self.host}:{self.port}", limit_rate=self.limit_rate))
         conf = os.path.join(self.prefix, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(MAIN_CONF.format(prefix=self.prefix))
+            f.write(MAIN_CONF.format(prefix=self.prefix, user=worker_user(self.publish_dir)))
         return conf
 
     def start(self, wait=10.0):

@@ -104,7 +104,7 @@ gse_stream_image() {
     } | tee "$_f/sha.fifo" "$_f/size.fifo" | {
         $_dec 2> "$_f/dec.err"
         echo $? > "$_f/dec.rc"
-    } | tar -xp --numeric-owner --xattrs --xattrs-include='*' -C "$2" 2> "$_f/tar.err"
+    } | tar -xp --numeric-owner --xattrs --xattrs-include='*' --acls -C "$2" 2> "$_f/tar.err"
     _tar=$?
     wait $_p1 $_p2
     _sha=$(cut -d' ' -f1 < "$_f/sha")

@@ -62,8 +62,8 @@ gse_clone() {
     gse_mount_top "$1" "$_s" ro || return 2
     gse_mount_top "$2" "$_d" || { umount "$_s"; return 2; }
     _rc=0
-    (cd "$(gse_sysroot "$_s")" && tar -cf - --numeric-owner --xattrs --exclude="./$GSE_MARK" .) \
-        | tar -xpf - --numeric-owner --xattrs --xattrs-include='*' -C "$(gse_sysroot "$_d")" || _rc=2
+    (cd "$(gse_sysroot "$_s")" && tar -cf - --numeric-owner --xattrs --acls --exclude="./$GSE_MARK" .) \
+        | tar -xpf - --numeric-owner --xattrs --xattrs-include='*' --acls -C "$(gse_sysroot "$_d")" || _rc=2
     sync
     [ $_rc -eq 0 ] && cp "$_s/$GSE_MARK" "$_d/$GSE_MARK" && sync || _rc=2
     umount "$_s"

@@ -64,7 +64,8 @@ def add_image(gnupghome, tree, version, tarball):
     detach_sign(gnupghome, img)
     with open(os.path.join(d, "build-report.json"), "w") as f:
         f.write('{"version": "%s"}\n' % version)
-    names = sorted(n for n in os.listdir(d) if not n.startswith("SHA512SUMS"))
+    # Every file but SHA512SUMS itself and the signatures (docs/publication.md).
+    names = sorted(n for n in os.listdir(d) if not n.startswith("SHA512SUMS") and not n.endswith(".asc"))
     with open(os.path.join(d, "SHA512SUMS"), "w") as f:
         for n in names:
             f.write(f"{sha512(os.path.join(d, n))}  {n}\n")

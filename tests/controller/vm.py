@@ -14,16 +14,18 @@ def make_disk(path, size="1G"):
     return path
 
 
-def boot(kernel, initrd, disk, cmdline="", net=True, timeout=180, log=None, kill_on=None, kill_after=0.0):
+def boot(kernel, initrd, disk, cmdline="", net=True, timeout=180, log=None, kill_on=None, kill_after=0.0,
+         base=BASE_CMDLINE, times=None):
     """Boot once; return (console text, seconds, rc).  With kill_on, QEMU is
     killed kill_after seconds after that text appears on the console (power
-    cut)."""
+    cut).  With times (a list), (seconds since start, line) of every console
+    line is appended to it."""
     argv = [
         "timeout", "-k", "5", str(timeout),
         "qemu-system-x86_64", "-accel", "tcg", "-m", "768", "-smp", "1", "-no-reboot",
         "-nographic", "-serial", "stdio", "-monitor", "none", "-nodefaults",
         "-kernel", kernel, "-initrd", initrd,
-        "-append", f"{BASE_CMDLINE} {cmdline}".strip(),
+        "-append", f"{base} {cmdline}".strip(),
         "-drive", f"file={disk},format=raw,if=virtio,cache=unsafe",
         # Entropy for the guest: without it getrandom() blocks udev and mkfs
         # for a minute under TCG.
@@ -38,6 +40,8 @@ def boot(kernel, initrd, disk, cmdline="", net=True, timeout=180, log=None, kill
     for raw in proc.stdout:
         line = raw.decode(errors="replace")
         out.append(line)
+        if times is not None:
+            times.append((time.monotonic() - t0, line))
         if log:
             log.write(line)
             log.flush()
