@@ -50,6 +50,10 @@ gse_version_check() {
         gse_log "version: $_version was deprived on this client, not fetched again"
         return 1
     fi
+    if grep -qx "$_sha" "$GSE_STATE_MNT/refused" 2> /dev/null; then
+        gse_log "version: the image of $_version was refused before (same SHA512), not fetched again"
+        return 1
+    fi
     if gse_yes "$GSE_NOUPDATE"; then
         gse_log "version: $_version available, updates disabled"
         return 1
@@ -87,6 +91,9 @@ gse_version_check() {
     fi
     umount "$_m"
     if [ $_rc -ne 0 ]; then
+        # Downloaded in full but not the signed bytes: the same pointer is not
+        # fetched again at every boot (a failed download is retried).
+        [ "$(cat "$GSE_RUN/stream/curl.rc" 2> /dev/null)" = 0 ] && gse_state_append refused "$_sha"
         gse_warn "version $_version not installed; $_target holds no complete system"
         return 2
     fi
