@@ -49,18 +49,22 @@ gse_disk_step() {
     _disk=$(gse_disk) || { gse_warn "no disk found"; return 2; }
     [ -b "$_disk" ] || { gse_warn "$_disk is not a block device"; return 2; }
     gse_config_cached
+    _new=no
     if [ -n "$GSE_WIPE" ] && [ "$(gse_state_read wipe)" != "$GSE_WIPE" ]; then
         gse_log "wipe requested ($GSE_WIPE): starting new on $_disk"
         gse_state_ok && umount "$GSE_STATE_MNT"
         gse_partition "$_disk" || return 2
+        _new=yes
     elif gse_is_blank "$_disk"; then
         gse_log "blank disk $_disk"
         gse_partition "$_disk" || return 2
+        _new=yes
     fi
     gse_state_mount
     gse_state_ok || { gse_warn "$_disk has no state area (label $GSE_LABEL_STATE); set gse.wipe to start new"; return 2; }
     [ -n "$GSE_WIPE" ] && gse_state_write wipe "$GSE_WIPE"
-    gse_config_cached
+    # A new state area: keep the config.d fetched during this boot in it.
+    [ "$_new" = yes ] && gse_config_cached
     gse_decide_sysfs
     return 0
 }

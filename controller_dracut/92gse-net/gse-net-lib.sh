@@ -94,6 +94,7 @@ gse_stream_image() {
     _p1=$!
     wc -c < "$_f/size.fifo" > "$_f/size" &
     _p2=$!
+    gse_log "streaming $1 into $2"
     case "$5" in
         xz) _dec="xz -dc" ;;
         *) _dec="zstd -dcq" ;;

@@ -173,10 +173,12 @@ def test_server_down_boots_offline(client):
 
 def test_power_cut_while_writing_then_recovery(client):
     client.publish("v4", payload=24 << 20)
-    out, secs, rc = client.boot(limit_rate="2m", kill_on="gse: installing v4", kill_after=4.0)
-    assert "gse: installing v4" in out and booted(out) is None
+    out, secs, rc = client.boot(limit_rate="2m", kill_on="gse: streaming images/v4/", kill_after=3.0)
+    assert "gse: streaming images/v4/" in out and booted(out) is None
+    assert "gse: installed v4" not in out
     labels = vm.by_label(client.disk)
     # The half-written partition is not SYSFS and holds no complete system.
     assert labels["SYSFS"] == "v2"
+    assert "v4" not in labels.values()
     out, secs, rc = client.boot(timeout=400)
     assert "gse: installed v4" in out and booted(out) == "v4"

@@ -2,6 +2,8 @@
 import contextlib
 import json
 import os
+import signal
+import threading
 import subprocess
 import tempfile
 import time
@@ -14,7 +16,7 @@ def make_disk(path, size="1G"):
     return path
 
 
-def boot(kernel, initrd, disk, cmdline="", net=True, timeout=180, log=None, kill_on=None, kill_after=0.0,
+def boot(kernel, initrd, disk, cmdline="", net=True, timeout=300, log=None, kill_on=None, kill_after=0.0,
          base=BASE_CMDLINE, times=None):
     """Boot once; return (console text, seconds, rc).  With kill_on, QEMU is
     killed kill_after seconds after that text appears on the console (power
@@ -34,26 +36,35 @@ def boot(kernel, initrd, disk, cmdline="", net=True, timeout=180, log=None, kill
     if net:
         argv += ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    # A session of its own: a power cut kills timeout and QEMU together.
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
     out = []
-    killed_at = None
-    for raw in proc.stdout:
-        line = raw.decode(errors="replace")
-        out.append(line)
-        if times is not None:
-            times.append((time.monotonic() - t0, line))
-        if log:
-            log.write(line)
-            log.flush()
-        if kill_on and killed_at is None and kill_on in line:
-            killed_at = time.monotonic() + kill_after
-        if killed_at is not None and time.monotonic() >= killed_at:
-            proc.kill()
-            break
-    if killed_at is not None and proc.poll() is None:
-        # The marker came with the last line: honour the delay, then cut.
-        time.sleep(max(0.0, killed_at - time.monotonic()))
-        proc.kill()
+    cut = None
+
+    def power_cut():
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    try:
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace")
+            out.append(line)
+            if times is not None:
+                times.append((time.monotonic() - t0, line))
+            if log:
+                log.write(line)
+                log.flush()
+            if kill_on and cut is None and kill_on in line:
+                # The console is quiet while the image streams in: a timer,
+                # not the next line, cuts the power.
+                cut = threading.Timer(kill_after, power_cut)
+                cut.start()
+    finally:
+        if cut is not None:
+            cut.join()
     rc = proc.wait()
     return "".join(out), time.monotonic() - t0, rc
 
