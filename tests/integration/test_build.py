@@ -139,6 +139,8 @@ def test_password_is_never_logged(precomp):
         if "workdir-" in root:
             continue
         for f in files:
+            if f.startswith("vars-"):
+                continue  # the test's own input to ansible-playbook
             path = os.path.join(root, f)
             if os.path.getsize(path) < 5_000_000:
                 with open(path, "rb") as fh:
