@@ -27,14 +27,14 @@ class Session:
 
 
 class _Signals:
-    """SIGINT/SIGTERM cancel the running playbook; gse then releases the mounts and exits 130."""
+    """SIGINT/SIGTERM/SIGHUP cancel the running playbook; gse then releases the mounts and exits 130."""
 
     def __init__(self):
         self.caught = None
         self.in_runner = False
 
     def __enter__(self):
-        self.saved = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.saved = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         return self
 
     def __exit__(self, *exc):

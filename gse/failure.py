@@ -35,7 +35,11 @@ def report(failure, stdout_tail=""):
         out += "  message: %s\n" % str(res["msg"]).strip().splitlines()[0]
     cmd = res.get("cmd")
     if cmd:
-        out += "  command: %s\n" % (" ".join(map(str, cmd)) if isinstance(cmd, list) else cmd)
+        cmd = " ".join(map(str, cmd)) if isinstance(cmd, list) else str(cmd)
+        if "\n" in cmd.strip():
+            out += "  command:\n" + _indent(cmd)
+        else:
+            out += "  command: %s\n" % cmd.strip()
     if "rc" in res:
         out += "  exit code: %s\n" % res["rc"]
     if res.get("stderr"):
