@@ -13,3 +13,11 @@ if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS)
 os.environ.setdefault("ANSIBLE_CONFIG", os.path.join(ROOT, "ansible.cfg"))
+
+# Install Ansible's collection finder once, knowing this checkout, before any
+# test imports collection code: every later import then resolves the same way.
+from ansible.plugins.loader import init_plugin_loader  # noqa: E402
+
+init_plugin_loader([COLLECTIONS])
+
+pytest_plugins = ["tests.fixture.pytest_plugin"]

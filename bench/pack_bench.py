@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Part K's pack -> hash -> sign through the pack and sign modules versus the raw shell pipeline.
+
+Both variants pack the same cached tree with the same tar options and
+compressor; rounds are interleaved (the order alternates) so that drift of
+the machine affects both alike.  See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+COLLECTIONS = os.path.join(TOP, ".collections")
+MODULES = os.path.join(TOP, "plugins", "modules")
+sys.path.insert(0, COLLECTIONS)
+sys.path.insert(0, HERE)
+
+from bench_tree import tree, tree_bytes  # noqa: E402
+from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign, tar_stream  # noqa: E402
+
+KEY = "bench@gse.invalid"
+
+
+def run(argv, **kw):
+    proc = subprocess.run(argv, capture_output=True, text=True, **kw)
+    if proc.returncode != 0:
+        raise SystemExit("failed: %s\n%s%s" % (shlex.join(argv), proc.stdout, proc.stderr))
+    return proc.stdout
+
+
+def module(name, args, workdir):
+    """Run a module as Ansible's module runner does: a fresh interpreter with a JSON argument file."""
+    argfile = os.path.join(workdir, name + ".json")
+    with open(argfile, "w") as f:
+        json.dump({"ANSIBLE_MODULE_ARGS": args}, f)
+    out = run([sys.executable, os.path.join(MODULES, name + ".py"), argfile],
+              env=dict(os.environ, PYTHONPATH=COLLECTIONS))
+    res = json.loads(out)
+    if res.get("failed"):
+        raise SystemExit("%s failed: %s" % (name, res))
+    return res
+
+
+def via_modules(root, outdir, home, level, workdir):
+    dest = os.path.join(outdir, "image.tar.zst")
+    t0 = time.monotonic()
+    res = module("pack", dict(root=root, dest=dest, level=level, force=True), workdir)
+    t1 = time.monotonic()
+    module("sign", dict(files=[dest, os.path.join(outdir, "SHA512SUMS")], gnupghome=home, key=KEY), workdir)
+    t2 = time.monotonic()
+    return dict(pack=t1 - t0, total=t2 - t0, size=res["size"])
+
+
+def via_shell(root, outdir, home, level, _workdir):
+    dest = os.path.join(outdir, "image.tar.zst")
+    tar = shlex.join(tar_stream.tar_argv(root, []))
+    comp = shlex.join(tar_stream.compressor_argv("zstd", level))
+    t0 = time.monotonic()
+    run(["bash", "-c", "set -o pipefail; %s | %s > %s" % (tar, comp, shlex.quote(dest))])
+    run(["bash", "-c", "cd %s && sha512sum image.tar.zst > SHA512SUMS" % shlex.quote(outdir)])
+    t1 = time.monotonic()
+    for f in (dest, os.path.join(outdir, "SHA512SUMS")):
+        run(openpgp_sign.detach_sign_argv(home, KEY, f))
+    t2 = time.monotonic()
+    return dict(pack=t1 - t0, total=t2 - t0, size=os.path.getsize(dest))
+
+
+def make_key(home):
+    os.chmod(home, 0o700)
+    run(["gpg", "--batch", "--homedir", home, "--passphrase", "", "--quick-gen-key", "GSE Bench <%s>" % KEY,
+         "ed25519", "sign", "never"])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--size-mb", type=int, default=600, help="size of the generated tree (default 600)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--level", type=int, default=3, help="zstd level (default 3, the pack module's default)")
+    ap.add_argument("--workdir", default="/var/tmp", help="where the tarballs are written")
+    args = ap.parse_args()
+
+    print("preparing the %d MB tree (cached under /var/cache/gse-tests) ..." % args.size_mb, flush=True)
+    root = tree(args.size_mb)
+    nbytes = tree_bytes(root)
+    work = tempfile.mkdtemp(prefix="gse-bench-", dir=args.workdir)
+    home = os.path.join(work, "gnupg")
+    os.mkdir(home)
+    variants = {"modules": via_modules, "shell": via_shell}
+    results = {name: [] for name in variants}
+    try:
+        make_key(home)
+        # Warm the page cache so that neither variant pays for the first read.
+        run(["bash", "-c", "%s > /dev/null" % shlex.join(tar_stream.tar_argv(root, []))])
+        for rnd in range(args.rounds):
+            order = list(variants) if rnd % 2 == 0 else list(reversed(variants))
+            for name in order:
+                outdir = os.path.join(work, "out-%s-%d" % (name, rnd))
+                os.mkdir(outdir)
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                r = variants[name](root, outdir, home, args.level, work)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                # CPU of every process the variant ran (waited-for descendants included):
+                # steadier than wall time when other work shares the machine.
+                r["cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                results[name].append(r)
+                print("round %d  %-8s pack+hash %6.2f s  +sign %6.2f s  %7.1f MB/s  cpu %6.2f s  (tarball %d MB)"
+                      % (rnd + 1, name, r["pack"], r["total"], nbytes / r["total"] / 1e6, r["cpu"],
+                         r["size"] >> 20), flush=True)
+                shutil.rmtree(outdir)
+    finally:
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+    med = {n: {k: statistics.median(r[k] for r in rs) for k in ("pack", "total", "cpu")} for n, rs in results.items()}
+    ratio = med["shell"]["total"] / med["modules"]["total"]
+    pack_ratio = med["shell"]["pack"] / med["modules"]["pack"]
+    print()
+    print("input %.1f MB, zstd -T0 -%d, %d rounds, medians:" % (nbytes / 1e6, args.level, args.rounds))
+    for n in variants:
+        print("  %-8s pack+hash %6.2f s   pack+hash+sign %6.2f s   %7.1f MB/s   cpu %6.2f s"
+              % (n, med[n]["pack"], med[n]["total"], nbytes / med[n]["total"] / 1e6, med[n]["cpu"]))
+    cpu_ratio = med["shell"]["cpu"] / med["modules"]["cpu"]
+    print("throughput ratio modules/shell: %.2fx (pack+hash+sign), %.2fx (pack+hash), %.2fx (cpu); target >= 0.90x"
+          % (ratio, pack_ratio, cpu_ratio))
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    with open(os.path.join(HERE, "results", "pack-%s.json" % stamp), "w") as f:
+        json.dump(dict(input_bytes=nbytes, level=args.level, rounds=results, medians=med, ratio=ratio,
+                       pack_ratio=pack_ratio, cpu_ratio=cpu_ratio), f, indent=1)
+    return 0 if ratio >= 0.9 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

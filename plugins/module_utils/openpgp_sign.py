@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+# Copyright: GSE contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""OpenPGP signing and verification through gpg and gpgv.
+
+Commands are built here as argv lists and run by the caller's
+``module.run_command`` so that modules fail with the command, rc and stderr.
+Verification always goes through ``gpgv`` with an explicit keyring file: it
+trusts exactly the keys of that file, and nothing in a GnuPG home (trust
+database, other keys) can make a signature count.  A signature counts only
+when gpgv reports ``VALIDSIG`` for the expected primary key fingerprint.
+"""
+
+from __future__ import annotations
+
+STATUS = "[GNUPG:] "
+
+
+class SignError(Exception):
+    def __init__(self, msg, cmd=None, rc=None, stdout="", stderr=""):
+        super().__init__(msg)
+        self.msg, self.cmd, self.rc, self.stdout, self.stderr = msg, cmd, rc, stdout, stderr
+
+    def fail_args(self):
+        return dict(msg=self.msg, cmd=self.cmd, rc=self.rc, stdout=self.stdout, stderr=self.stderr)
+
+
+def _gpg(homedir):
+    return ["gpg", "--batch", "--homedir", homedir]
+
+
+def _signer(homedir, key, passphrase):
+    argv = ["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--homedir", homedir, "--local-user", key]
+    if passphrase is not None:
+        argv += ["--passphrase-fd", "0"]
+    return argv
+
+
+def list_secret_key_argv(homedir, key):
+    return _gpg(homedir) + ["--with-colons", "--list-secret-keys", "--", key]
+
+
+def export_public_argv(homedir, fingerprint, out):
+    return _gpg(homedir) + ["--yes", "--output", out, "--export", fingerprint]
+
+
+def detach_sign_argv(homedir, key, path, passphrase=None):
+    """The brief's exact form: armored detached signature written to ``path``.asc."""
+    return _signer(homedir, key, passphrase) + ["--armor", "--detach-sign", "--output", path + ".asc", path]
+
+
+def clearsign_argv(homedir, key, src, out, passphrase=None):
+    return _signer(homedir, key, passphrase) + ["--clearsign", "--output", out, src]
+
+
+def gpgv_argv(keyring, signature, data=None):
+    """Verify a detached signature (``data`` given) or a clearsigned file; status lines go to stdout."""
+    argv = ["gpgv", "--status-fd", "1", "--keyring", keyring, signature]
+    return argv + [data] if data else argv
+
+
+def gpgv_clearsigned_argv(keyring, path, out):
+    """Verify a clearsigned file and write only its verified body to ``out``."""
+    return ["gpgv", "--status-fd", "1", "--keyring", keyring, "--output", out, path]
+
+
+def primary_fingerprint(colons):
+    """The primary key fingerprint from ``--with-colons --list-secret-keys``; one key must match."""
+    fprs = []
+    expect = False
+    for line in colons.splitlines():
+        fields = line.split(":")
+        if fields[0] == "sec":
+            expect = True
+        elif fields[0] == "fpr" and expect:
+            fprs.append(fields[9])
+            expect = False
+        elif fields[0] in ("ssb", "sub"):
+            expect = False
+    if len(fprs) != 1:
+        raise ValueError("%d secret keys match" % len(fprs))
+    return fprs[0]
+
+
+def valid_signers(status):
+    """Primary key fingerprints with a good signature in gpgv's status output."""
+    signers = set()
+    for line in status.splitlines():
+        if not line.startswith(STATUS):
+            continue
+        fields = line[len(STATUS):].split()
+        if fields and fields[0] == "VALIDSIG" and len(fields) >= 2:
+            # The primary key's fingerprint is the last field; without it the signing key is the primary.
+            signers.add(fields[10] if len(fields) >= 11 else fields[1])
+    return signers
+
+
+def secret_key(run, homedir, key):
+    """Fingerprint of the signing key; SignError when the key is not in the secret keyring."""
+    cmd = list_secret_key_argv(homedir, key)
+    rc, out, err = run(cmd)
+    try:
+        if rc != 0:
+            raise ValueError("not found")
+        return primary_fingerprint(out)
+    except ValueError as e:
+        raise SignError("signing key %r: %s in the secret keyring of %s" % (key, e, homedir),
+                        cmd, rc, out, err) from None
+
+
+def export_keyring(run, homedir, fingerprint, out):
+    cmd = export_public_argv(homedir, fingerprint, out)
+    rc, so, se = run(cmd)
+    if rc != 0:
+        raise SignError("cannot export the public key %s" % fingerprint, cmd, rc, so, se)
+
+
+def signed_by(run, keyring, fingerprint, signature, data=None):
+    """True when gpgv finds a good signature by ``fingerprint`` (primary key)."""
+    rc, out, _err = run(gpgv_argv(keyring, signature, data))
+    return rc == 0 and fingerprint in valid_signers(out)

@@ -1,0 +1,137 @@
+# -*- coding: utf-8 -*-
+# Copyright: GSE contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The publication tree of docs/publication.md: layout, lock, serials and pointers.
+
+This file is the code side of that document; a change here is a change of
+the interface and needs a new ``format`` number there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import write_atomic
+
+FORMAT = 1
+VERSION_POINTER = "version.txt"
+CONFIG_POINTER = "config.txt"
+IMAGES = "images"
+CONFIG = "config"
+STATE = ".gse"
+LOCK = "lock"
+# One counter per pointer: each pointer's serial grows by exactly one per move.
+SERIAL_FILES = {VERSION_POINTER: "serial", CONFIG_POINTER: "config-serial"}
+CONFIG_TARBALL = "config.d.tar.gz"
+SUMS = "SHA512SUMS"
+TARBALLS = {"image.tar.zst": "zstd", "image.tar.xz": "xz"}
+REPORT = "build-report.json"
+OPTIONAL = ("vmlinuz", "initramfs")
+POINTER_KEYS = ("format", "serial", "version", "path", "sha512", "size", "compression", "published")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+
+
+class TreeError(Exception):
+    pass
+
+
+def check_version(version):
+    """A version names a directory: plain characters only, no leading dot (staging names start with one)."""
+    if not _SAFE_NAME.match(version or ""):
+        raise TreeError("version %r must match %s" % (version, _SAFE_NAME.pattern))
+    return version
+
+
+def staging_name(name):
+    return ".staging-" + name
+
+
+def make_tree(pub):
+    for sub in (IMAGES, CONFIG, STATE):
+        os.makedirs(os.path.join(pub, sub), mode=0o755, exist_ok=True)
+    os.chmod(os.path.join(pub, STATE), 0o700)
+
+
+class TreeLock:
+    """flock(2) on ``.gse/lock``: one publisher at a time changes the tree."""
+
+    def __init__(self, pub):
+        self.path = os.path.join(pub, STATE, LOCK)
+        self.fd = None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def serial_path(pub, pointer):
+    return os.path.join(pub, STATE, SERIAL_FILES[pointer])
+
+
+def read_serial(pub, pointer):
+    try:
+        with open(serial_path(pub, pointer), encoding="ascii") as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        return 0
+    if not text.isdigit():
+        raise TreeError("%s is corrupt: %r" % (serial_path(pub, pointer), text[:40]))
+    return int(text)
+
+
+def take_serial(pub, pointer):
+    """Increment and durably store the pointer's serial; call with the TreeLock held.
+
+    The serial is stored before the pointer is written, so a failed publish
+    burns a number and never hands it out twice.
+    """
+    serial = read_serial(pub, pointer) + 1
+    write_atomic(serial_path(pub, pointer), "%d\n" % serial, mode=0o600)
+    return serial
+
+
+def pointer_body(fields):
+    missing = [k for k in POINTER_KEYS if k not in fields]
+    if missing:
+        raise TreeError("pointer lacks %s" % ", ".join(missing))
+    return "".join("%s: %s\n" % (k, fields[k]) for k in POINTER_KEYS)
+
+
+def parse_pointer(body):
+    fields = {}
+    for line in body.splitlines():
+        if ":" in line:
+            key, value = line.split(":", 1)
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def image_names(src):
+    """The files of an image directory that are published, and the tarball's name.
+
+    Required: one ``image.tar.zst`` or ``image.tar.xz``, its ``.asc``,
+    ``SHA512SUMS``, ``SHA512SUMS.asc`` and ``build-report.json``; optional:
+    ``vmlinuz``, ``initramfs``.  Other files (such as pack's hidden record)
+    stay behind.
+    """
+    present = set(os.listdir(src))
+    tarballs = sorted(present & set(TARBALLS))
+    if len(tarballs) != 1:
+        raise TreeError("%s must hold exactly one of %s, found %s" % (src, ", ".join(TARBALLS), tarballs or "none"))
+    tarball = tarballs[0]
+    required = [tarball, tarball + ".asc", SUMS, SUMS + ".asc", REPORT]
+    missing = [n for n in required if n not in present]
+    if missing:
+        raise TreeError("%s lacks %s" % (src, ", ".join(missing)))
+    names = required + [n for n in OPTIONAL if n in present]
+    for n in names:
+        if not os.path.isfile(os.path.join(src, n)) or os.path.islink(os.path.join(src, n)):
+            raise TreeError("%s/%s must be a regular file" % (src, n))
+    return sorted(names), tarball

@@ -1,0 +1,312 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: GSE contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Publish an image and the client config.d into the publication tree (part L, gmark)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: publish
+short_description: Publish a signed image and the client config.d into the publication tree
+version_added: 0.1.0
+description:
+  - Implements docs/publication.md. The image directory is copied to C(images/.staging-<version>), checked
+    (C(SHA512SUMS) names exactly the published files and matches them; the tarball's and C(SHA512SUMS)'
+    signatures verify with O(keyring)) and renamed to C(images/<version>). Anything that fails is refused,
+    the staging directory is removed and nothing visible changes.
+  - With O(default=true) the clearsigned C(version.txt) pointer is moved to the image with the next serial,
+    taken under C(flock(2)) on C(.gse/lock) from C(.gse/serial).
+  - With O(config_dir) the client config.d is published as C(config/<serial>/config.d.tar.gz) with a detached
+    signature, and C(config.txt) is moved to it (serial from C(.gse/config-serial)) when its content changed.
+  - Idempotent. Publishing a version again with identical files changes nothing; the same version with
+    different files is refused (a published directory is never rewritten).
+options:
+  src:
+    description:
+      - The image directory (from part K) holding C(image.tar.zst) or C(image.tar.xz), its C(.asc),
+        C(SHA512SUMS), C(SHA512SUMS.asc), C(build-report.json) and optionally C(vmlinuz) and C(initramfs).
+    type: path
+  version:
+    description: The image version (the build id); required with O(src).
+    type: str
+  publish_dir:
+    description: The publication tree.
+    type: path
+    default: /var/lib/gse/publish
+  default:
+    description: Mark the image as the default (move C(version.txt) to it).
+    type: bool
+    default: false
+  config_dir:
+    description: A client config.d directory to publish.
+    type: path
+  keyring:
+    description: The publication keyring (public keys, as clients have it) that every signature must verify with.
+    type: path
+    required: true
+  gnupghome:
+    description: GnuPG home with the secret key that signs the pointers and the config.d tarball.
+    type: path
+  signing_key:
+    description: The key that signs the pointers and the config.d tarball; required with O(default) or O(config_dir).
+    type: str
+  passphrase:
+    description: Passphrase of the signing key, given to gpg on stdin.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: Verifies the image directory and says what would be published and which serials would be used.
+author:
+  - GSE contributors
+"""
+
+EXAMPLES = r"""
+- name: Publish the image and make it the default
+  gse.stateless.publish:
+    src: "{{ gse_cdistdir }}/images/{{ gse_build_id }}"
+    version: "{{ gse_build_id }}"
+    publish_dir: "{{ gse_publish_dir }}"
+    default: true
+    keyring: /etc/gse/publication-keyring.gpg
+    gnupghome: "{{ gse_gnupghome }}"
+    signing_key: "{{ gse_signing_key }}"
+    config_dir: /etc/gse/config.d
+"""
+
+RETURN = r"""
+image:
+  description: What happened to the image (version, path, published, pointer_moved, serial, sha512, size, files).
+  type: dict
+  returned: when src is given
+config:
+  description: What happened to the config.d (serial, path, published, sha512).
+  type: dict
+  returned: when config_dir is given
+"""
+
+import datetime
+import gzip
+import os
+import shutil
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign as pgp
+from ansible_collections.gse.stateless.plugins.module_utils import pubtree as tree
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, rename_durable
+from ansible_collections.gse.stateless.plugins.module_utils.checksums import parse_sums, sha512_file
+from ansible_collections.gse.stateless.plugins.module_utils.image_verify import (
+    VerifyError, covered, verify_image_dir, verify_signature)
+from ansible_collections.gse.stateless.plugins.module_utils.pointers import read_verified, write_pointer
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def copy_durable(src, dst):
+    shutil.copyfile(src, dst)
+    os.chmod(dst, 0o644)
+    with open(dst, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def same_bytes(a, b):
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        return fa.read() == fb.read()
+
+
+class Publisher:
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.pub = os.path.abspath(self.p["publish_dir"])
+        self.keyring = os.path.abspath(self.p["keyring"])
+        self.check = module.check_mode
+
+    def run(self, argv, data=None):
+        return self.module.run_command(argv, data=data, binary_data=True)
+
+    def state_dir(self):
+        return os.path.join(self.pub, tree.STATE)
+
+    def move_pointer(self, name, fields):
+        """Move a pointer unless it already names this content; returns (moved, serial)."""
+        current = read_verified(self.run, self.keyring, os.path.join(self.pub, name), self.state_dir()) \
+            if os.path.isdir(self.state_dir()) else None
+        if current and all(current.get(k) == str(fields[k]) for k in ("version", "path", "sha512")):
+            return False, int(current["serial"])
+        if self.check:
+            return True, tree.read_serial(self.pub, name) + 1
+        serial = tree.take_serial(self.pub, name)
+        body = tree.pointer_body(dict(fields, format=tree.FORMAT, serial=serial, published=now()))
+        write_pointer(self.run, self.pub, name, body, self.p["gnupghome"], self.p["signing_key"],
+                      self.p["passphrase"], self.keyring)
+        return True, serial
+
+    # -- the image -------------------------------------------------------
+    def existing_matches(self, src, final, names):
+        """True when the published directory holds exactly the same files; TreeError when it differs."""
+        if sorted(os.listdir(final)) != names:
+            raise tree.TreeError("version already published with other files: %s" % sorted(os.listdir(final)))
+        for name in names:
+            if name not in covered(names) and not same_bytes(os.path.join(src, name), os.path.join(final, name)):
+                raise tree.TreeError("version already published with a different %s" % name)
+        with open(os.path.join(final, tree.SUMS), encoding="utf-8") as f:
+            sums = parse_sums(f.read())
+        for name in covered(names):
+            if sha512_file(os.path.join(src, name)) != sums[name]:
+                raise tree.TreeError("version already published with a different %s" % name)
+        return sums
+
+    def stage_image(self, src, version, names, tarball):
+        images = os.path.join(self.pub, tree.IMAGES)
+        staging = os.path.join(images, tree.staging_name(version))
+        if os.path.lexists(staging):
+            shutil.rmtree(staging)  # left by an interrupted publish; we hold the lock
+        os.mkdir(staging, 0o755)
+        try:
+            for name in names:
+                copy_durable(os.path.join(src, name), os.path.join(staging, name))
+            fsync_dir(staging)
+            sums = verify_image_dir(self.run, staging, names, tarball, self.keyring)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        rename_durable(staging, os.path.join(images, version))
+        return sums
+
+    def image(self):
+        src, version = os.path.abspath(self.p["src"]), tree.check_version(self.p["version"])
+        names, tarball = tree.image_names(src)
+        final = os.path.join(self.pub, tree.IMAGES, version)
+        res = dict(version=version, path=final, files=names, published=False, pointer_moved=False)
+        if os.path.exists(final):
+            sums = self.existing_matches(src, final, names)
+        elif self.check:
+            sums = verify_image_dir(self.run, src, names, tarball, self.keyring)
+            res["published"] = True
+        else:
+            sums = self.stage_image(src, version, names, tarball)
+            res["published"] = True
+        res.update(sha512=sums[tarball], size=os.path.getsize(os.path.join(src, tarball)))
+        if self.p["default"]:
+            fields = dict(version=version, path="%s/%s/%s" % (tree.IMAGES, version, tarball),
+                          sha512=res["sha512"], size=res["size"], compression=tree.TARBALLS[tarball])
+            res["pointer_moved"], res["serial"] = self.move_pointer(tree.VERSION_POINTER, fields)
+        return res
+
+    # -- the client config.d ---------------------------------------------
+    def pack_config(self, workdir):
+        """config.d as a reproducible tar.gz (sorted, owner 0, mtime 0, gzip without name or time)."""
+        raw = os.path.join(workdir, "config.d.tar")
+        argv = ["tar", "--create", "--file", raw, "--directory", self.p["config_dir"], "--sort=name",
+                "--numeric-owner", "--owner=0", "--group=0", "--mtime=@0", "--format=gnu", "."]
+        rc, out, err = self.run(argv)
+        if rc != 0:
+            raise VerifyError("tar of config.d failed", argv, rc, out, err)
+        gz = os.path.join(workdir, tree.CONFIG_TARBALL)
+        with open(raw, "rb") as fin, open(gz, "wb") as fout:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=fout, compresslevel=9, mtime=0) as z:
+                shutil.copyfileobj(fin, z, 1 << 20)
+        return gz
+
+    def stage_config(self, gz, serial):
+        configs = os.path.join(self.pub, tree.CONFIG)
+        staging = os.path.join(configs, tree.staging_name(str(serial)))
+        if os.path.lexists(staging):
+            shutil.rmtree(staging)
+        os.mkdir(staging, 0o755)
+        try:
+            target = os.path.join(staging, tree.CONFIG_TARBALL)
+            copy_durable(gz, target)
+            argv = pgp.detach_sign_argv(self.p["gnupghome"], self.p["signing_key"], target, self.p["passphrase"])
+            rc, out, err = self.run(argv, self.p["passphrase"])
+            if rc != 0:
+                raise VerifyError("gpg could not sign config.d", argv, rc, out, err)
+            verify_signature(self.run, self.keyring, staging, tree.CONFIG_TARBALL)
+            fsync_dir(staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        rename_durable(staging, os.path.join(configs, str(serial)))
+
+    def config(self):
+        if not os.path.isdir(self.p["config_dir"]):
+            raise tree.TreeError("config_dir %s is not a directory" % self.p["config_dir"])
+        workdir = tempfile.mkdtemp(prefix="gse-config-")
+        try:
+            gz = self.pack_config(workdir)
+            sha, size = sha512_file(gz), os.path.getsize(gz)
+            current = read_verified(self.run, self.keyring, os.path.join(self.pub, tree.CONFIG_POINTER),
+                                    workdir)
+            if current and current.get("sha512") == sha:
+                serial = int(current["serial"])
+                return dict(serial=serial, sha512=sha, size=size, published=False,
+                            path=os.path.join(self.pub, current["path"]))
+            if self.check:
+                serial = tree.read_serial(self.pub, tree.CONFIG_POINTER) + 1
+                return dict(serial=serial, sha512=sha, size=size, published=True,
+                            path=os.path.join(self.pub, tree.CONFIG, str(serial), tree.CONFIG_TARBALL))
+            serial = tree.take_serial(self.pub, tree.CONFIG_POINTER)
+            self.stage_config(gz, serial)
+            rel = "%s/%d/%s" % (tree.CONFIG, serial, tree.CONFIG_TARBALL)
+            body = tree.pointer_body(dict(format=tree.FORMAT, serial=serial, version=serial, path=rel, sha512=sha,
+                                          size=size, compression="gzip", published=now()))
+            write_pointer(self.run, self.pub, tree.CONFIG_POINTER, body, self.p["gnupghome"],
+                          self.p["signing_key"], self.p["passphrase"], self.keyring)
+            return dict(serial=serial, sha512=sha, size=size, published=True, path=os.path.join(self.pub, rel))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def publish(self):
+        out = {}
+        if self.p["src"]:
+            out["image"] = self.image()
+        if self.p["config_dir"]:
+            out["config"] = self.config()
+        changed = any(v.get("published") or v.get("pointer_moved") for v in out.values())
+        return dict(out, changed=changed)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type="path"),
+            version=dict(type="str"),
+            publish_dir=dict(type="path", default="/var/lib/gse/publish"),
+            default=dict(type="bool", default=False),
+            config_dir=dict(type="path"),
+            keyring=dict(type="path", required=True),
+            gnupghome=dict(type="path"),
+            signing_key=dict(type="str"),
+            passphrase=dict(type="str", no_log=True),
+        ),
+        required_one_of=[("src", "config_dir")],
+        required_together=[("src", "version")],
+        required_if=[("default", True, ("src", "gnupghome", "signing_key"))],
+        supports_check_mode=True,
+    )
+    if module.params["config_dir"] and not (module.params["gnupghome"] and module.params["signing_key"]):
+        module.fail_json(msg="config_dir needs gnupghome and signing_key to sign the config.d")
+    if not os.path.isfile(module.params["keyring"]):
+        module.fail_json(msg="keyring %s is not a file" % module.params["keyring"])
+    pub = Publisher(module)
+    try:
+        if module.check_mode:
+            result = pub.publish()
+        else:
+            tree.make_tree(pub.pub)
+            with tree.TreeLock(pub.pub):
+                result = pub.publish()
+    except VerifyError as e:
+        module.fail_json(**e.fail_args())
+    except (tree.TreeError, OSError) as e:
+        module.fail_json(msg="refusing to publish: %s" % e)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""playbooks/build.yml end to end on the fixture, checked from outside.
+
+One precomp build (the bundled default) runs once for this module; the tests
+after it read its products and then reuse its work directory for the
+behaviours that start from a built chroot: a rerun that changes nothing, a
+failing emerge and its skip-first continuation, --build-minimal, lawful-good
+and enforce.  A catalyst build through the catalyst double runs separately.
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mounts_under
+
+from .buildrun import ROOT, BuildEnv
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds chroot and mount: root only")
+
+SECRET = "Lab-Pass-7c1e9f"
+
+
+def tar_list(tarball):
+    out = subprocess.run(["tar", "--zstd", "-tvf", tarball], capture_output=True, text=True, check=True).stdout
+    entries = {}
+    for line in out.splitlines():
+        fields = line.split(None, 5)
+        name = fields[5]
+        target = None
+        if " -> " in name:
+            name, target = name.split(" -> ", 1)
+        entries[name.lstrip("./").rstrip("/")] = target
+    return entries
+
+
+def tar_read(tarball, member):
+    return subprocess.run(["tar", "--zstd", "-xOf", tarball, "./" + member],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def image_dir(env):
+    images = os.path.join(env.cdist, "images")
+    return os.path.join(images, sorted(os.listdir(images))[-1])
+
+
+@pytest.fixture(scope="module")
+def signing(gse_fixture):
+    home = tempfile.mkdtemp(prefix="gse-gnupg-")
+    shutil.rmtree(home)
+    shutil.copytree(gse_fixture.gnupg_home, home, ignore=shutil.ignore_patterns("S.*", "*.lock"))
+    yield home, gse_fixture.fingerprint
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def make_env(gse_fixture, fixture_http, signing):
+    d = tempfile.mkdtemp(prefix="gse-build-", dir="/var/tmp")
+    return BuildEnv(d, gse_fixture, fixture_http, *signing)
+
+
+def drop_env(env):
+    assert mounts_under(env.dir) == [], "mounts left under the build directories"
+    shutil.rmtree(env.dir)
+
+
+@pytest.fixture(scope="module")
+def precomp(gse_fixture, fixture_http, signing):
+    env = make_env(gse_fixture, fixture_http, signing)
+    env.vars["gse_users"] = [{"name": "student", "comment": "Lab student", "groups": ["users"], "password": SECRET}]
+    rc, res = env.run()
+    env.first = (rc, res)
+    yield env
+    drop_env(env)
+
+
+# --- the product --------------------------------------------------------------
+
+
+def test_build_succeeds_and_releases_mounts(precomp):
+    rc, res = precomp.first
+    assert rc == 0, res.failed()
+    assert mounts_under(precomp.dir) == []
+
+
+def test_signatures_and_digests_verify(precomp):
+    d = image_dir(precomp)
+    keyring = os.path.join(precomp.cdist, "publication-keyring.gpg")
+    for f in ("image.tar.zst", "SHA512SUMS"):
+        p = subprocess.run(["gpgv", "--keyring", keyring, f + ".asc", f], cwd=d, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+    p = subprocess.run(["sha512sum", "-c", "SHA512SUMS"], cwd=d, capture_output=True, text=True)
+    assert p.returncode == 0 and "image.tar.zst: OK" in p.stdout
+
+
+def test_published_and_marked_default(precomp):
+    keyring = os.path.join(precomp.cdist, "publication-keyring.gpg")
+    p = subprocess.run(["gpgv", "--keyring", keyring, "--output", "-", "version.txt"],
+                       cwd=precomp.publish, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    body = dict(line.split(": ", 1) for line in p.stdout.splitlines() if ": " in line)
+    assert body["serial"] == "1"
+    assert os.path.isfile(os.path.join(precomp.publish, body["path"]))
+
+
+def test_image_holds_the_configuration(precomp):
+    tarball = os.path.join(image_dir(precomp), "image.tar.zst")
+    entries = tar_list(tarball)
+    assert "en_US.UTF-8 UTF-8" in tar_read(tarball, "etc/locale.gen")
+    assert "de_DE.UTF-8 UTF-8" in tar_read(tarball, "etc/locale.gen")
+    assert 'LANG="en_US.UTF-8"' in tar_read(tarball, "etc/env.d/02locale")
+    assert entries["etc/localtime"].endswith("usr/share/zoneinfo/Europe/Berlin")
+    assert 'keymap="de"' in tar_read(tarball, "etc/conf.d/keymaps")
+    fstab = tar_read(tarball, "etc/fstab")
+    assert "LABEL=SYSFS" in fstab and "fileserver:/home" in fstab
+    assert "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGSEdemo" in tar_read(tarball, "root/.ssh/authorized_keys")
+    shadow = [l for l in tar_read(tarball, "etc/shadow").splitlines() if l.startswith("student:")]
+    assert shadow and shadow[0].split(":")[1].startswith("$6$")
+    assert entries["etc/runlevels/default/agetty"] == "/etc/init.d/agetty"
+    assert entries["etc/runlevels/shutdown/savecache"] == "/etc/init.d/savecache"
+
+
+def test_image_holds_the_packages_and_not_the_build_tools(precomp):
+    entries = tar_list(os.path.join(image_dir(precomp), "image.tar.zst"))
+    pkgs = {e for e in entries if e.startswith("var/db/pkg/") and e.count("/") == 4}
+    assert any(p.startswith("var/db/pkg/app-misc/lab-tools-") for p in pkgs)
+    assert any(p.startswith("var/db/pkg/app-misc/hello-lab-") for p in pkgs)
+    assert not any(p.startswith("var/db/pkg/app-portage/eix-") for p in pkgs)
+    assert "usr/bin/eix" not in entries
+    # Part K's cleanup.
+    assert not [e for e in entries if e.startswith("var/tmp/portage/")]
+    assert "usr/share/man/man1/lab-tools.1" in entries or "usr/share/man/man1/lab-tools.1.bz2" in entries
+
+
+def test_password_is_never_logged(precomp):
+    for root, _, files in os.walk(precomp.dir):
+        if "workdir-" in root:
+            continue
+        for f in files:
+            path = os.path.join(root, f)
+            if os.path.getsize(path) < 5_000_000:
+                with open(path, "rb") as fh:
+                    assert SECRET.encode() not in fh.read(), path
+
+
+# --- behaviours on the built chroot ---------------------------------------------
+
+
+def test_rerunning_configuration_changes_nothing(precomp):
+    rc, res = precomp.run(tags=["gmount", "gparte"])
+    assert rc == 0, res.failed()
+    assert res.changed_tasks("chroot") == []
+    assert mounts_under(precomp.dir) == []
+
+
+def test_failing_emerge_reports_and_skipfirst_continues(precomp):
+    extra = {"gse_packages": ["dev-util/broken-build", "app-misc/hello-lab", "app-misc/lab-tools"],
+             "gse_build_id": "failing"}
+    rc, res = precomp.run(tags=["gmount", "gpkg"], extra=extra)
+    assert rc != 0
+    failed = [r for n, h, r in res.failed()]
+    assert len(failed) == 1
+    f = failed[0]
+    assert f["failed_package"].startswith("dev-util/broken-build-")
+    assert any(c.startswith("app-misc/") for c in f["resume"])
+    assert f["log"] and "intentional failure" in f["log_tail"]
+    assert mounts_under(precomp.dir) == []
+
+    rc, res = precomp.run(tags=["gmount", "gpkg"], extra=dict(extra, gse_emerge_resume="skipfirst"))
+    assert rc == 0, res.failed()
+    merged = res.ran("Emerge the requested packages", "chroot")[0]
+    assert merged["changed"] is True
+    assert not os.path.exists(os.path.join(precomp.workdir(), "var/db/pkg/dev-util/broken-build-1.0"))
+
+
+def test_build_minimal_leaves_out_its_entries(precomp):
+    rc, res = precomp.run(tags=["gpartk"], extra={"gse_build_minimal": True, "gse_build_id": "minimal"})
+    assert rc == 0, res.failed()
+    entries = tar_list(os.path.join(precomp.cdist, "images", "minimal", "image.tar.zst"))
+    for gone in ("usr/share/doc", "usr/share/man", "usr/include"):
+        assert not [e for e in entries if e == gone or e.startswith(gone + "/")], gone
+    assert "usr/bin/hello-lab" in entries
+
+
+def test_lawful_good_wins_and_enforce_redoes(precomp):
+    shadow = os.path.join(precomp.workdir(), "etc/shadow")
+    assert "student:" in open(shadow).read()
+    # lawful-good over enforce: the enforced extraction is skipped, nothing changes.
+    rc, res = precomp.run(tags=["gparta"], skip_tags=["gextr"], extra={"gse_enforce": ["gextr"]})
+    assert rc == 0 and res.ran("Extract the stage3") == []
+    assert "student:" in open(shadow).read()
+    # enforce alone: the stage3 is extracted again, so part E's work is gone ...
+    rc, res = precomp.run(tags=["gparta"], extra={"gse_enforce": ["gextr"]})
+    assert rc == 0 and res.ran("Extract the stage3")[0]["changed"] is True
+    assert "student:" not in open(shadow).read()
+    # ... and a skipped part E leaves no trace.
+    rc, res = precomp.run(tags=["gpartb", "gparte"], skip_tags=["gparte"])
+    assert rc == 0, res.failed()
+    assert "student:" not in open(shadow).read()
+    assert "gse-lab" not in open(os.path.join(precomp.workdir(), "etc/conf.d/hostname")).read() \
+        if os.path.exists(os.path.join(precomp.workdir(), "etc/conf.d/hostname")) else True
+    assert mounts_under(precomp.dir) == []
+
+
+# --- catalyst base ------------------------------------------------------------------
+
+
+def test_catalyst_base_through_the_double(gse_fixture, fixture_http, signing):
+    env = make_env(gse_fixture, fixture_http, signing)
+    try:
+        seeds = os.path.join(env.cdist, "catalyst", "builds", "seeds")
+        os.makedirs(seeds)
+        shutil.copy(gse_fixture.rootfs_tar, os.path.join(seeds, "stage3-amd64-openrc-latest.tar"))
+        rc, res = env.run(extra={
+            "gse_base": "catalyst",
+            "gse_catalyst_executable": os.path.join(ROOT, "tests/doubles/catalyst"),
+            "gse_catalyst_compression": "tar",
+            "gse_catalyst_profile": "default/linux/amd64",
+            "gse_catalyst_version_stamp": "t1",
+            "gse_distfiles_dir": os.path.join(env.cdist, "distfiles"),
+        }, skip_tags=["gpartl"])
+        assert rc == 0, res.failed()
+        cat = res.ran("Build stage1, stage2 and stage3")[0]
+        assert [s["target"] for s in cat["stages"]] == ["stage1", "stage2", "stage3"]
+        assert all(s["built"] for s in cat["stages"])
+        entries = tar_list(os.path.join(image_dir(env), "image.tar.zst"))
+        assert "etc/catalyst-double-stage" in entries
+        assert any(e.startswith("var/db/pkg/app-misc/lab-tools-") for e in entries)
+    finally:
+        drop_env(env)

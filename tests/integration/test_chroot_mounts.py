@@ -1,0 +1,168 @@
+"""gse.stateless.chroot_mounts: mounts are made, are idempotent, and are released
+explicitly, when the owning ansible-playbook exits, and when it is killed."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+
+
+def mounts_under(path):
+    from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mounts_under as mu
+    return mu(path)
+
+
+def wait_released(path, seconds=20):
+    # A bounded wait for the guard: it polls the owner every 0.2 s.
+    deadline = time.monotonic() + seconds
+    while mounts_under(path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return mounts_under(path)
+
+
+def playbook(tmp_path, root, tasks, env=None):
+    pb = tmp_path / "pb.yml"
+    pb.write_text(textwrap.dedent("""\
+        - hosts: localhost
+          connection: local
+          gather_facts: false
+          tasks:
+        """) + textwrap.indent(textwrap.dedent(tasks), "    "))
+    e = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+             ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
+    e.update(env or {})
+    return subprocess.Popen([ANSIBLE_PLAYBOOK, "-i", "localhost,", str(pb), "-e", "root=%s" % root,
+                             "-e", "ansible_python_interpreter=%s" % sys.executable],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=e, cwd=ROOT, text=True)
+
+
+@pytest.fixture
+def root(tmp_path):
+    r = tmp_path / "chroot"
+    for d in ("proc", "sys", "dev", "run", "var/db/repos", "var/cache/distfiles"):
+        (r / d).mkdir(parents=True)
+    (tmp_path / "repos" / "gse-test").mkdir(parents=True)
+    (tmp_path / "distfiles").mkdir()
+    yield r
+    # Teardown never deletes while anything is mounted.
+    for m in mounts_under(str(r)):
+        subprocess.call(["umount", "-R", "-l", m])
+    assert not mounts_under(str(r))
+
+
+MOUNT = """\
+- name: mount
+  gse.stateless.chroot_mounts:
+    root: "{{ root }}"
+    repos_dir: "{{ root }}/../repos"
+    distfiles_dir: "{{ root }}/../distfiles"
+  register: m1
+- name: mount again
+  gse.stateless.chroot_mounts:
+    root: "{{ root }}"
+    repos_dir: "{{ root }}/../repos"
+    distfiles_dir: "{{ root }}/../distfiles"
+  register: m2
+- name: report
+  ansible.builtin.copy:
+    content: "{{ {'first': m1.changed, 'second': m2.changed, 'mounted': m1.mounted} | to_json }}"
+    dest: "{{ root }}/../result.json"
+    mode: "0600"
+"""
+
+
+def result_of(tmp_path):
+    return json.loads((tmp_path / "result.json").read_text())
+
+
+def test_mount_is_idempotent_and_released_explicitly(tmp_path, root):
+    p = playbook(tmp_path, root, MOUNT + """\
+- name: release
+  gse.stateless.chroot_mounts:
+    root: "{{ root }}"
+    state: unmounted
+  register: u1
+- name: release again
+  gse.stateless.chroot_mounts:
+    root: "{{ root }}"
+    state: unmounted
+  register: u2
+- name: check
+  ansible.builtin.assert:
+    that: [u1 is changed, u2 is not changed, u1.unmounted | length == 6]
+""")
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 0, out
+    res = result_of(tmp_path)
+    assert res["first"] is True and res["second"] is False
+    assert sorted(os.path.relpath(m, root) for m in res["mounted"]) == sorted(
+        ["proc", "sys", "dev", "run", "var/db/repos", "var/cache/distfiles"])
+    assert mounts_under(str(root)) == []
+    assert not os.path.exists(str(root) + ".mounts.json")
+
+
+def test_repos_are_read_only_and_dev_is_a_slave(tmp_path, root):
+    p = playbook(tmp_path, root, MOUNT + """\
+- name: try to write into the repositories
+  ansible.builtin.command: touch {{ root }}/var/db/repos/x
+  register: w
+  failed_when: w.rc == 0
+- name: pause so the test can look
+  ansible.builtin.command: cat {{ root }}/../go
+""")
+    (tmp_path / "go").write_text("")
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 0, out
+    # Released by the guard once ansible-playbook exited.
+    assert wait_released(str(root)) == []
+    # The host's /dev/pts survived the release of the chroot's rbind.
+    assert os.path.ismount("/dev/pts") or not os.path.exists("/dev/pts/ptmx")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_released_when_the_build_is_interrupted(tmp_path, root, sig):
+    p = playbook(tmp_path, root, MOUNT + """\
+- name: a long part
+  ansible.builtin.command: sleep 600
+""")
+    deadline = time.monotonic() + 120
+    while len(mounts_under(str(root))) < 6 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(mounts_under(str(root))) >= 6
+    time.sleep(0.5)
+    p.send_signal(sig)
+    try:
+        p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+    assert wait_released(str(root)) == []
+
+
+def test_released_when_the_build_fails(tmp_path, root):
+    p = playbook(tmp_path, root, MOUNT + """\
+- name: a failing part
+  ansible.builtin.command: "false"
+""")
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode != 0
+    assert wait_released(str(root)) == []
+
+
+def test_refuses_symlinked_destination(tmp_path, root):
+    os.rmdir(root / "run")
+    os.symlink("/run", root / "run")
+    p = playbook(tmp_path, root, MOUNT)
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode != 0
+    assert "symlink" in out
+    assert wait_released(str(root)) == []

@@ -1,0 +1,161 @@
+"""pack: the exact tar/zstd/xz argv, streaming hash, SHA512SUMS, idempotency, refusals.
+
+The pipeline's processes are replaced by stand-ins (printf for tar, cat or
+false for the compressor) that record the argv the module asked for; the
+integration test runs the real tar and zstd.
+"""
+import hashlib
+import json
+import os
+import subprocess
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.gse.stateless.plugins.module_utils import safe_paths, tar_stream
+from ansible_collections.gse.stateless.plugins.modules import pack
+
+PAYLOAD = b"compressed-bytes" * 1000
+
+
+def run_module(capsys, args, check=False):
+    if check:
+        args = dict(args, _ansible_check_mode=True)
+    with patch_module_args(args), pytest.raises(SystemExit):
+        pack.main()
+    return json.loads(capsys.readouterr().out)
+
+
+class FakePopen:
+    """Records argv; runs printf for tar and ``cat`` (or ``false``) for the compressor."""
+
+    def __init__(self, fail=None):
+        self.calls = []
+        self.fail = fail
+
+    def __call__(self, argv, **kw):
+        self.calls.append(argv)
+        if argv[0] == self.fail:
+            return subprocess.Popen(["sh", "-c", "cat >/dev/null; echo boom >&2; exit 2"], **kw)
+        if argv[0] == "tar":
+            return subprocess.Popen(["printf", "%s", PAYLOAD.decode()], **kw)
+        return subprocess.Popen(["cat"], **kw)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    out = tmp_path / "out"
+    info = tmp_path / "mountinfo"
+    info.write_text("22 1 0:21 / / rw - ext4 /dev/vda rw\n")
+    monkeypatch.setattr(safe_paths, "MOUNTINFO", str(info))
+    fake = FakePopen()
+    monkeypatch.setattr(tar_stream, "POPEN", fake)
+    return root, out, fake, info
+
+
+def expected_tar(root, excludes):
+    return ["tar", "--create", "--file=-", "--directory=%s" % root,
+            "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--one-file-system",
+            "--sort=name", "--format=posix", "--pax-option=delete=atime,delete=ctime",
+            "--anchored", "--wildcards"] + ["--exclude=%s" % e for e in excludes] + ["."]
+
+
+def test_argv_lists():
+    assert tar_stream.tar_argv("/w", ["/var/tmp/*", "./usr/share/doc/", "tmp"]) == expected_tar(
+        "/w", ["./var/tmp/*", "./usr/share/doc", "./tmp"])
+    assert tar_stream.compressor_argv("zstd") == ["zstd", "-T0", "-3", "-q", "-c"]
+    assert tar_stream.compressor_argv("zstd", 19) == ["zstd", "-T0", "-19", "-q", "-c"]
+    assert tar_stream.compressor_argv("xz") == ["xz", "-T0", "-6", "-q", "-c"]
+    with pytest.raises(ValueError):
+        tar_stream.compressor_argv("zstd", 22)
+
+
+def test_packs_hashes_while_streaming_then_not_changed(capsys, env):
+    root, out, fake, _info = env
+    (out).mkdir()
+    (out / "build-report.json").write_text("{}")
+    args = dict(root=str(root), dest=str(out / "image.tar.zst"), excludes=["var/tmp/*"],
+                checksum_files=["build-report.json"])
+    first = run_module(capsys, args)
+    assert fake.calls == [expected_tar(root, ["./var/tmp/*"]), ["zstd", "-T0", "-3", "-q", "-c"]]
+    sha = hashlib.sha512(PAYLOAD).hexdigest()
+    assert first["changed"] and first["packed"] and first["sha512"] == sha and first["size"] == len(PAYLOAD)
+    assert (out / "image.tar.zst").read_bytes() == PAYLOAD
+    report_sha = hashlib.sha512(b"{}").hexdigest()
+    assert (out / "SHA512SUMS").read_text() == "%s  build-report.json\n%s  image.tar.zst\n" % (report_sha, sha)
+    assert not [n for n in os.listdir(out) if n.endswith(".partial")]
+
+    second = run_module(capsys, args)
+    assert not second["changed"] and not second["packed"] and second["sha512"] == sha
+    assert len(fake.calls) == 2  # nothing ran
+
+    # Other excludes are other inputs: packed again.
+    third = run_module(capsys, dict(args, excludes=[]))
+    assert third["changed"] and third["packed"] and len(fake.calls) == 4
+
+    forced = run_module(capsys, dict(args, excludes=[], force=True))
+    assert forced["changed"] and forced["packed"] and len(fake.calls) == 6
+
+
+def test_only_sums_rewritten_when_report_changes(capsys, env):
+    root, out, fake, _info = env
+    out.mkdir()
+    (out / "build-report.json").write_text("{}")
+    args = dict(root=str(root), dest=str(out / "image.tar.zst"), checksum_files=["build-report.json"])
+    run_module(capsys, args)
+    (out / "build-report.json").write_text('{"timings": 1}')
+    res = run_module(capsys, args)
+    assert res["changed"] and not res["packed"] and len(fake.calls) == 2
+    assert hashlib.sha512(b'{"timings": 1}').hexdigest() in (out / "SHA512SUMS").read_text()
+
+
+def test_xz(capsys, env):
+    root, out, fake, _info = env
+    res = run_module(capsys, dict(root=str(root), dest=str(out / "image.tar.xz"), compression="xz", level=9))
+    assert res["changed"] and fake.calls[1] == ["xz", "-T0", "-9", "-q", "-c"]
+
+
+def test_failed_compressor_leaves_nothing(capsys, env, monkeypatch):
+    root, out, _fake, _info = env
+    failing = FakePopen(fail="zstd")
+    monkeypatch.setattr(tar_stream, "POPEN", failing)
+    res = run_module(capsys, dict(root=str(root), dest=str(out / "image.tar.zst")))
+    assert res["failed"] and res["rc"] == 2 and res["cmd"] == ["zstd", "-T0", "-3", "-q", "-c"]
+    assert "boom" in res["stderr"]
+    assert os.listdir(out) == []
+
+
+def test_check_mode_writes_nothing(capsys, env):
+    root, out, fake, _info = env
+    res = run_module(capsys, dict(root=str(root), dest=str(out / "image.tar.zst")), check=True)
+    assert res["changed"] and res["packed"] and fake.calls == [] and not out.exists()
+
+
+@pytest.mark.parametrize("case", ["mounted", "dest_inside", "suffix"])
+def test_refusals(capsys, env, case):
+    root, out, fake, info = env
+    dest = out / "image.tar.zst"
+    if case == "mounted":
+        info.write_text("22 1 0:21 / %s/proc rw - proc proc rw\n" % root)
+    elif case == "dest_inside":
+        dest = root / "image.tar.zst"
+    else:
+        dest = out / "image.tar.gz"
+    res = run_module(capsys, dict(root=str(root), dest=str(dest)))
+    assert res["failed"] and fake.calls == [] and not dest.exists()
+
+
+def test_listed_files_stay_covered_until_they_disappear(capsys, env):
+    root, out, _fake, _info = env
+    out.mkdir()
+    (out / "build-report.json").write_text("{}")
+    args = dict(root=str(root), dest=str(out / "image.tar.zst"))
+    run_module(capsys, dict(args, checksum_files=["build-report.json"]))
+    # A later call without checksum_files keeps the report covered: not changed.
+    assert not run_module(capsys, args)["changed"]
+    assert "build-report.json" in (out / "SHA512SUMS").read_text()
+    os.unlink(out / "build-report.json")
+    res = run_module(capsys, args)
+    assert res["changed"] and "build-report.json" not in (out / "SHA512SUMS").read_text()

@@ -1,0 +1,197 @@
+"""publish: exact gpg/gpgv argv, staging and refusal, pointers and serials, idempotency.
+
+gpg and gpgv are replaced by a recorder with a transparent stand-in
+signature format (a detached signature is the text ``good``; a clearsigned
+file is the body behind a ``FAKE-CLEARSIGNED`` line) so that the module's
+decisions can be followed argv by argv.  tar for the config.d runs for real.
+The integration test repeats all of this with real keys.
+"""
+import hashlib
+import json
+import os
+import subprocess
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.gse.stateless.plugins.module_utils import pubtree
+from ansible_collections.gse.stateless.plugins.module_utils.checksums import format_sums, parse_sums
+from ansible_collections.gse.stateless.plugins.modules import publish
+
+FPR = "C" * 40
+MARK = "FAKE-CLEARSIGNED\n"
+
+
+class FakeGpg:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, module, argv, data=None, binary_data=False, **kw):
+        self.calls.append(argv)
+        if argv[0] == "tar":
+            p = subprocess.run(argv, capture_output=True, text=True)
+            return p.returncode, p.stdout, p.stderr
+        if argv[0] == "gpg" and "--clearsign" in argv:
+            with open(argv[-1]) as src, open(argv[argv.index("--output") + 1], "w") as out:
+                out.write(MARK + src.read())
+            return 0, "", ""
+        if argv[0] == "gpg" and "--detach-sign" in argv:
+            with open(argv[argv.index("--output") + 1], "w") as out:
+                out.write("good")
+            return 0, "", ""
+        if argv[0] == "gpgv" and "--output" in argv:
+            with open(argv[-1]) as f:
+                text = f.read()
+            if not text.startswith(MARK):
+                return 2, "[GNUPG:] NODATA 1\n", "no signature"
+            with open(argv[argv.index("--output") + 1], "w") as out:
+                out.write(text[len(MARK):])
+            return 0, "[GNUPG:] VALIDSIG %s x x x x x x x x %s\n" % (FPR, FPR), ""
+        if argv[0] == "gpgv":
+            with open(argv[-2]) as f:
+                good = f.read() == "good"
+            return (0, "[GNUPG:] VALIDSIG %s x x x x x x x x %s\n" % (FPR, FPR), "") if good else (1, "", "BAD")
+        raise AssertionError(argv)
+
+
+def run_module(capsys, monkeypatch, fake, args, check=False):
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, *a, **kw: fake(self, *a, **kw))
+    if check:
+        args = dict(args, _ansible_check_mode=True)
+    with patch_module_args(args), pytest.raises(SystemExit):
+        publish.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def make_image(d, payload=b"image-bytes", sig="good"):
+    d.mkdir(parents=True)
+    (d / "image.tar.zst").write_bytes(payload)
+    (d / "build-report.json").write_text('{"parts": []}')
+    (d / ".image.tar.zst.pack.json").write_text("{}")  # pack's record stays behind
+    sums = {n: hashlib.sha512((d / n).read_bytes()).hexdigest() for n in ("image.tar.zst", "build-report.json")}
+    (d / "SHA512SUMS").write_text(format_sums(sums))
+    (d / "image.tar.zst.asc").write_text(sig)
+    (d / "SHA512SUMS.asc").write_text("good")
+    return sums["image.tar.zst"]
+
+
+@pytest.fixture
+def env(tmp_path):
+    ring = tmp_path / "keyring.gpg"
+    ring.write_text("pub")
+    src = tmp_path / "build" / "v1"
+    sha = make_image(src)
+    args = dict(src=str(src), version="v1", publish_dir=str(tmp_path / "pub"), default=True, keyring=str(ring),
+                gnupghome=str(tmp_path / "home"), signing_key="KEY")
+    return tmp_path, args, sha
+
+
+def test_publish_argv_pointer_and_rerun(capsys, monkeypatch, env):
+    tmp_path, args, sha = env
+    pub, home, ring = tmp_path / "pub", args["gnupghome"], args["keyring"]
+    fake = FakeGpg()
+    res = run_module(capsys, monkeypatch, fake, args)
+    staging = str(pub / "images/.staging-v1")
+    assert fake.calls[:2] == [
+        ["gpgv", "--status-fd", "1", "--keyring", ring, staging + "/SHA512SUMS.asc", staging + "/SHA512SUMS"],
+        ["gpgv", "--status-fd", "1", "--keyring", ring, staging + "/image.tar.zst.asc", staging + "/image.tar.zst"],
+    ]
+    assert fake.calls[2] == ["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--homedir", home,
+                             "--local-user", "KEY", "--clearsign", "--output", str(pub / "version.txt.tmp"),
+                             str(pub / ".gse/version.txt.body")]
+    check = fake.calls[3]
+    assert check[:5] == ["gpgv", "--status-fd", "1", "--keyring", ring] and check[5] == "--output"
+    assert check[7] == str(pub / "version.txt.tmp") and len(fake.calls) == 4
+
+    assert res["changed"] and res["image"]["published"] and res["image"]["pointer_moved"]
+    assert res["image"]["serial"] == 1
+    assert sorted(os.listdir(pub / "images")) == ["v1"]
+    assert ".image.tar.zst.pack.json" not in os.listdir(pub / "images/v1")
+    body = pubtree.parse_pointer((pub / "version.txt").read_text()[len(MARK):])
+    assert body["serial"] == "1" and body["version"] == "v1" and body["sha512"] == sha
+    assert body["path"] == "images/v1/image.tar.zst" and body["size"] == "11" and body["compression"] == "zstd"
+    assert (pub / ".gse/serial").read_text() == "1\n"
+    assert not os.path.exists(pub / "version.txt.tmp") and not os.path.exists(pub / ".gse/version.txt.body")
+
+    again = FakeGpg()
+    res2 = run_module(capsys, monkeypatch, again, args)
+    assert not res2["changed"] and res2["image"]["serial"] == 1
+    assert [c[0] for c in again.calls] == ["gpgv"]  # only the current pointer is read
+
+
+def test_serial_grows_with_each_default(capsys, monkeypatch, env):
+    tmp_path, args, _sha = env
+    serials = []
+    for n in range(1, 4):
+        src = tmp_path / "build" / ("w%d" % n)
+        make_image(src, payload=b"image %d" % n)
+        res = run_module(capsys, monkeypatch, FakeGpg(), dict(args, src=str(src), version="w%d" % n))
+        serials.append(res["image"]["serial"])
+    assert serials == [1, 2, 3]
+    # Republishing an older version as default moves the pointer forward, never back.
+    res = run_module(capsys, monkeypatch, FakeGpg(), dict(args, src=str(tmp_path / "build/w1"), version="w1"))
+    assert res["changed"] and not res["image"]["published"] and res["image"]["serial"] == 4
+
+
+@pytest.mark.parametrize("damage", ["bad_signature", "wrong_sum", "unlisted_file", "missing_asc"])
+def test_refused_image_is_not_visible(capsys, monkeypatch, env, damage):
+    tmp_path, args, _sha = env
+    src = tmp_path / "build" / "bad"
+    make_image(src, sig="forged" if damage == "bad_signature" else "good")
+    if damage == "wrong_sum":
+        (src / "image.tar.zst").write_bytes(b"tampered!!!")
+    elif damage == "unlisted_file":
+        (src / "vmlinuz").write_bytes(b"kernel")
+    elif damage == "missing_asc":
+        os.unlink(src / "SHA512SUMS.asc")
+    res = run_module(capsys, monkeypatch, FakeGpg(), dict(args, src=str(src), version="bad"))
+    assert res["failed"]
+    pub = tmp_path / "pub"
+    assert os.listdir(pub / "images") == [] and not (pub / "version.txt").exists()
+    assert not (pub / ".gse/serial").exists()
+
+
+def test_same_version_other_content_refused(capsys, monkeypatch, env):
+    tmp_path, args, _sha = env
+    run_module(capsys, monkeypatch, FakeGpg(), args)
+    other = tmp_path / "build" / "v1-other"
+    make_image(other, payload=b"other image")
+    res = run_module(capsys, monkeypatch, FakeGpg(), dict(args, src=str(other)))
+    assert res["failed"] and "different" in res["msg"]
+    sums = parse_sums((tmp_path / "pub/images/v1/SHA512SUMS").read_text())
+    assert sums["image.tar.zst"] == hashlib.sha512(b"image-bytes").hexdigest()
+
+
+def test_check_mode_reports_and_writes_nothing(capsys, monkeypatch, env):
+    tmp_path, args, _sha = env
+    fake = FakeGpg()
+    res = run_module(capsys, monkeypatch, fake, args, check=True)
+    assert res["changed"] and res["image"]["published"] and res["image"]["serial"] == 1
+    assert not (tmp_path / "pub").exists()
+    assert not any("--clearsign" in c for c in fake.calls)
+
+
+def test_config_published_with_own_pointer(capsys, monkeypatch, env):
+    tmp_path, args, _sha = env
+    conf = tmp_path / "config.d"
+    conf.mkdir()
+    (conf / "network").write_text("DHCP=yes\n")
+    cargs = dict(args, src=None, version=None, default=False, config_dir=str(conf))
+    fake = FakeGpg()
+    res = run_module(capsys, monkeypatch, fake, cargs)
+    pub = tmp_path / "pub"
+    staged = str(pub / "config/.staging-1/config.d.tar.gz")
+    assert ["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--homedir", args["gnupghome"],
+            "--local-user", "KEY", "--armor", "--detach-sign", "--output", staged + ".asc", staged] in fake.calls
+    assert res["changed"] and res["config"]["serial"] == 1
+    assert sorted(os.listdir(pub / "config/1")) == ["config.d.tar.gz", "config.d.tar.gz.asc"]
+    body = pubtree.parse_pointer((pub / "config.txt").read_text()[len(MARK):])
+    assert body["path"] == "config/1/config.d.tar.gz" and body["compression"] == "gzip"
+    # Same content (even with a new mtime): not changed.
+    os.utime(conf / "network", (1, 1))
+    assert not run_module(capsys, monkeypatch, FakeGpg(), cargs)["changed"]
+    (conf / "network").write_text("DHCP=no\n")
+    res3 = run_module(capsys, monkeypatch, FakeGpg(), cargs)
+    assert res3["changed"] and res3["config"]["serial"] == 2 and (pub / ".gse/config-serial").read_text() == "2\n"
+    assert not (pub / ".gse/serial").exists()  # the image pointer's counter is its own
