@@ -10,30 +10,15 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from . import layout
 from .errors import UsageError
 
-# Menu categories in the order an administrator walks through them.
-CATEGORIES = (
-    ("sources", "Sources (stage3, snapshots, mirrors)"),
-    ("portage", "Portage (make.conf, USE, profile)"),
-    ("locale", "Locales"),
-    ("time", "Timezone"),
-    ("console", "Console font and keymap"),
-    ("fstab", "fstab entries"),
-    ("ssh", "SSH keys"),
-    ("users", "Users"),
-    ("etc", "Other files under /etc"),
-    ("packages", "Packages"),
-    ("runlevels", "Runlevels"),
-    ("kernel", "Kernel and initramfs"),
-    ("inject-custom", "Files injected into the chroot"),
-    ("distcc", "distcc"),
-    ("ccache", "ccache"),
-    ("minimal", "--build-minimal entries"),
-    ("publish", "Signing and publication"),
-    ("system", "Build host (paths, disk space, priority)"),
-)
-CATEGORY_NAMES = tuple(c for c, _ in CATEGORIES)
+
+
+def categories():
+    """(category, title) in menu order, from the collection's config.d table."""
+    return tuple((c[0], c[1]) for c in layout.configd().CATEGORIES)
+
 
 _FILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.yml$")
 _VAR_NAME = re.compile(r"^gse_[a-z0-9_]+$")
@@ -90,7 +75,15 @@ def check_data(path, data):
     for key in data:
         if not isinstance(key, str) or not _VAR_NAME.match(key):
             raise UsageError("%s: %r is not a gse_* variable name" % (path, key))
-    if os.path.basename(path) == "users.yml":
+    table = layout.configd()
+    category = os.path.basename(path)[:-4]
+    for key in data:
+        if key in table.FLAG_VARIABLES:
+            raise UsageError("%s: %s is set by the gse command's flags, not by config.d" % (path, key))
+        home = table.CATEGORY_OF.get(key)
+        if home is not None and home != category:
+            raise UsageError("%s: %s belongs in %s.yml" % (path, key, home))
+    if category == "users":
         _check_users(path, data)
     return data
 

@@ -48,14 +48,25 @@ def collections_path():
     return os.path.dirname(os.path.dirname(os.path.dirname(root)))
 
 
-@functools.lru_cache(maxsize=None)
-def hooks():
-    """The hook table module, loaded by file path (it imports nothing from Ansible)."""
-    path = os.path.join(find_collection(), "plugins", "module_utils", "hooks.py")
-    spec = importlib.util.spec_from_file_location("gse_hook_table", path)
+def _module_utils(name):
+    """Load one of the collection's Ansible-free tables by file path."""
+    path = os.path.join(find_collection(), "plugins", "module_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location("gse_table_" + name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@functools.lru_cache(maxsize=None)
+def hooks():
+    """The hook table (parts, hooks, quiet-mode lines)."""
+    return _module_utils("hooks")
+
+
+@functools.lru_cache(maxsize=None)
+def configd():
+    """The config.d table (categories, their titles and variables, the flag variables)."""
+    return _module_utils("configd")
 
 
 def playbook_dir():

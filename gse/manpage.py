@@ -7,7 +7,6 @@ import os
 import sys
 
 from . import __version__, layout
-from .config import CATEGORIES
 from .options import EXAMPLES, EXIT_CODES, OPTIONS, SECTIONS, SWITCH
 
 DATE = "2026"
@@ -123,8 +122,8 @@ def page5():
                 "defaults, /etc/gse/config.d the administrator's edits; a variable in the later "
                 "directory wins. Users in users.yml carry password (clear text, hashed when a "
                 "time state is saved) or password_hash.")]
-    for name, text in CATEGORIES:
-        out += [".TP", "\\fB%s.yml\\fR" % esc(name), esc(text)]
+    for name, text, variables in layout.configd().CATEGORIES:
+        out += [".TP", "\\fB%s.yml\\fR" % esc(name), esc(text) + ":", esc(", ".join(variables))]
     out += [".SS Build host settings (system.yml)",
             ".TP", "\\fBgse_cdistdir\\fR, \\fBgse_log_root\\fR, \\fBgse_state_dir\\fR",
             esc("Work directory ($CDISTDIR), log root ($CLOCALLG is <log root>/<build id>), time states."),

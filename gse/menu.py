@@ -112,7 +112,7 @@ class Menu:
             [self.configuration, self.system, self.time_states, self.controller][i]()
 
     def configuration(self):
-        cats = config.CATEGORIES
+        cats = config.categories()
         while True:
             i = self.choose("Configuration files", ["%-14s %s" % c for c in cats])
             if i is None:
