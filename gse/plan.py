@@ -92,7 +92,12 @@ def make(options, config, configd_dirs):
               gse_doscripts=doscripts.variables(pairs, hooks.PARTS),
               gse_verbose=bool(options.get("verbose")),
               gse_build_minimal=bool(options.get("build_minimal")),
-              gse_configd_dirs=list(configd_dirs))
+              gse_configd_dirs=list(configd_dirs),
+              # Read from config.d like every other setting, but also needed
+              # before config.d is loaded: the inventory's chroot path is
+              # templated from gse_cdistdir, and $CLOCALLG must be the one
+              # this command writes doscripts to.
+              gse_cdistdir=cdistdir, gse_log_root=log_root)
     for flag, var in (("kernel", "gse_kernel_path"), ("initrd", "gse_initrd_path")):
         if flag in options:
             ev[var] = _existing(options[flag], "--" + flag, "file")
