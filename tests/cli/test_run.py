@@ -78,10 +78,12 @@ def test_flags_reach_the_playbook_quietly(gse_env):
 def test_failure_without_a_terminal_reports_and_releases(gse_env):
     gse_env.write_config("test", {"gse_test_fail_emerge": True})
     env = dict(gse_env.env, SSH_CONNECTION="10.0.0.1 50000 10.0.0.2 22")
-    r = gse_env.gse("--base=precomp", env=env)
+    r = gse_env.gse("--base=precomp", "-v", "--non-interactive", env=env)
     assert r.returncode == 1
+    assert gse_env.records()[0]["gse_verbose"] is True  # set -x in the hook scripts
+    assert "ESTABLISH LOCAL CONNECTION" in r.stdout  # Ansible's -vvv
     assert "started over SSH outside tmux/screen" in r.stderr
-    assert "TASK [portage : gapply emerge the changes]" in r.stdout  # default mode streams
+    assert "TASK [portage : gapply emerge the changes]" in r.stdout  # the output streams
     for text in ("part C (gpartc) failed in task 'gapply emerge the changes'",
                  "command: emerge app-misc/broken app-misc/hello", "exit code: 1",
                  "ERROR: app-misc/broken-1::gse-test failed (compile phase)",
