@@ -22,5 +22,6 @@ def build(modules_dir, configd_dirs, quiet=False, verbose=False):
         return 0
     if importlib.util.find_spec("gse.controller_build") is not None:
         from . import controller_build
-        return controller_build.main([modules_dir])
+        controller_build.build(modules_dir=modules_dir)
+        return 0
     raise UsageError("this installation has no controller build (playbooks/controller.yml)")
