@@ -54,7 +54,7 @@ CATEGORIES = (
 # Set by the gse command's flags, not by config.d.
 FLAG_VARIABLES = (
     "gse_base", "gse_enforce", "gse_lawful_good", "gse_sdir", "gse_doscripts", "gse_verbose", "gse_distcc",
-    "gse_ccache", "gse_kernel_path", "gse_initrd_path", "gse_build_minimal", "gse_configd_dirs",
+    "gse_ccache", "gse_kernel_path", "gse_initrd_path", "gse_build_minimal", "gse_configd_dirs", "gse_build_id",
 )
 
 CATEGORY_OF = {var: cat for cat, _title, names in CATEGORIES for var in names}
