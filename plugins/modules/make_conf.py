@@ -41,10 +41,12 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports whether C(make.conf) would change without writing it.
   diff_mode:
     support: full
+    description: Shows the old and new C(make.conf).
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
