@@ -87,7 +87,7 @@ def test_main_menu(gse_env):
         assert "Build a system: Precomp" in pane.wait("gse --base=precomp --quiet")
         pane.keys("1")
         screen = pane.wait("[exit code 0] Press Enter to return to the menu")
-        assert "[12/12] Publishing" in screen
+        assert "[12/12] Publishing the image" in screen
         assert gse_env.mounts() == []
         pane.keys("Enter")
         pane.wait("Build a system")
