@@ -46,6 +46,8 @@ def test_main_menu(gse_env):
     editor.write_text("#!/bin/sh\nsed -i 's/marker-one/marker-two/' \"$1\"\n")
     editor.chmod(0o755)
     env = dict(gse_env.env, EDITOR=str(editor), TERM="xterm")
+    # curses takes COLUMNS/LINES over the pane's size (pytest-xdist workers set 80x24).
+    env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
     command = "env -i %s %s -mm -q; echo GSE-EXIT=$?; sleep 600" % (
         " ".join(shlex.quote("%s=%s" % kv) for kv in env.items()), GSE)
     pane = Pane(gse_env.tmp, command)
