@@ -22,6 +22,8 @@ signature with gpgv before anything becomes visible.
 
 from __future__ import annotations
 
+import os
+
 STATUS = "[GNUPG:] "
 
 
@@ -176,3 +178,22 @@ def signed_by(run, keyring, fingerprint, signature, data=None):
     """True when gpgv finds a good signature by ``fingerprint`` (primary key)."""
     rc, out, _err = run(gpgv_argv(keyring, signature, data))
     return rc == 0 and fingerprint in valid_signers(out)
+
+
+def sign_file(run, homedir, key, path, fingerprints, passphrase=None):
+    """Write ``path``.asc: gpg signs into a temporary file, renamed once SIG_CREATED proves the signature.
+
+    ``fingerprints`` are those of the signing key (``signing_key``).  Nothing
+    is left behind when gpg fails or reports no signature by that key.
+    """
+    asc = path + ".asc"
+    tmp = os.path.join(os.path.dirname(asc), ".%s.partial" % os.path.basename(asc))
+    argv = detach_sign_status_argv(homedir, key, path, tmp, passphrase)
+    try:
+        rc, out, err = run(argv, passphrase)
+        if rc != 0 or not created_by(out, fingerprints):
+            raise SignError("gpg made no signature of %s by the signing key" % path, argv, rc, out, err)
+        os.rename(tmp, asc)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)

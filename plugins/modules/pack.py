@@ -23,8 +23,11 @@ description:
     when tar, the compressor and gpg all succeeded and gpg's C(SIG_CREATED) status line names the signing
     key (gpg-agent checks each signature it creates). Part L verifies every signature with gpgv before
     anything is published, and M(gse.stateless.sign) verifies with gpgv any signature it finds.
-  - When the tarball is packed again, a signature of the previous tarball (C(O(dest).asc)) is removed before
-    the new tarball takes its place, so no signature ever stands next to a tarball it does not cover.
+  - With O(sign_key), C(SHA512SUMS) is signed too whenever this run writes it (C(gpg ... --status-fd 1 --armor
+    --detach-sign --output .SHA512SUMS.asc.partial SHA512SUMS), renamed on the same proof), so that the
+    sign step has nothing left to do for the files packed here.
+  - When the tarball or C(SHA512SUMS) is written again, its previous signature (C(.asc)) is removed before the
+    new file takes its place, so no signature ever stands next to a file it does not cover.
   - Idempotent. The inputs that shape the tarball (root, excludes, compression, level, tar options) are
     recorded in C(.<dest name>.pack.json) next to O(dest); when O(dest) exists, that record matches and
     O(force) is false, the tarball is not packed again (SHA512SUMS is still brought up to date).
@@ -121,17 +124,16 @@ sums:
   type: str
   returned: always
 signed:
-  description: Whether this run signed (or in check mode would sign) the tarball in the same pass.
-  type: bool
+  description:
+    - Files this run signed (the tarball in the same pass, C(SHA512SUMS) after writing it); in check mode the
+      tarball when it would be packed and signed. Their signatures are C(<file>.asc).
+  type: list
+  elements: str
   returned: always
-signature:
-  description: The detached signature written by this run (C(O(dest).asc)).
-  type: str
-  returned: when signed
 fingerprint:
   description: Primary key fingerprint of the key that signed.
   type: str
-  returned: when signed
+  returned: when something was signed
 """
 
 import hashlib
@@ -193,35 +195,32 @@ def refuse(module, root, dest):
     return real
 
 
-def leftover(path):
+def discard(path):
+    """Remove a file that must not stay: a partial file of an interrupted run, or a stale signature."""
     if os.path.lexists(path):
-        os.unlink(path)  # left by an interrupted run
+        os.unlink(path)
 
 
-def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home):
+def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key):
     """Stream the tarball (and its signature) into temporary files, then put them in place."""
     outdir = os.path.dirname(dest)
     if not os.path.isdir(outdir):
         os.makedirs(outdir, mode=0o755)
     tmp = os.path.join(outdir, ".%s.partial" % os.path.basename(dest))
     tmp_asc = os.path.join(outdir, ".%s.asc.partial" % os.path.basename(dest))
-    leftover(tmp)
-    leftover(tmp_asc)
+    discard(tmp)  # left by an interrupted run
+    discard(tmp_asc)
     signer = fprs = primary = None
     if sign_key:
-        try:
-            # Before packing: an unknown key fails at once, not after minutes of tar.
-            primary, fprs = pgp.signing_key(lambda argv: module.run_command(argv), home, sign_key)
-        except pgp.SignError as e:
-            module.fail_json(**e.fail_args())
+        primary, fprs = key
         signer = pgp.stream_sign_argv(home, sign_key, tmp_asc)
     try:
         streamed = tar_stream.stream_to_file(tar_cmd, comp_cmd, tmp, signer_cmd=signer)
     except tar_stream.PackError as e:
-        leftover(tmp_asc)
+        discard(tmp_asc)
         module.fail_json(msg=e.msg, cmd=e.cmd, rc=e.rc, stdout="", stderr=e.stderr)
     except BaseException:
-        leftover(tmp_asc)  # interrupted: stream_to_file has removed tmp
+        discard(tmp_asc)  # interrupted: stream_to_file has removed tmp
         raise
     # gpg's own proof that it signed, with the key asked for.  Not followed by
     # gpgv here: it would read the whole tarball again only to hash the bytes
@@ -230,22 +229,21 @@ def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home):
     # by the sign module, and publish verifies every signature with gpgv before
     # anything is visible.
     if signer and not pgp.created_by(streamed.signer_status, fprs):
-        leftover(tmp)
-        leftover(tmp_asc)
+        discard(tmp)
+        discard(tmp_asc)
         module.fail_json(msg="gpg reported no detached signature by key %s" % primary, cmd=signer, rc=0,
                          stdout=streamed.signer_status, stderr="")
     asc = dest + ".asc"
     # The old signature covers the old tarball: gone before the new tarball
     # takes its place; the new one follows the tarball.  An interruption in
     # between leaves a tarball without a signature, never a wrong pair.
-    leftover(asc)
+    discard(asc)
     os.rename(tmp, dest)
     if signer:
         os.rename(tmp_asc, asc)
     fsync_dir(outdir)
-    out = dict(changed=True, duration=round(streamed.seconds, 3), sha512=streamed.sha512, size=streamed.size)
-    if signer:
-        out.update(signature=asc, fingerprint=primary)
+    out = dict(changed=True, duration=round(streamed.seconds, 3), sha512=streamed.sha512, size=streamed.size,
+               signed=[dest] if signer else [])
     return out
 
 
@@ -266,17 +264,30 @@ def run(module):
     must_pack = p["force"] or not up_to_date(dest, record, fp)
     outdir = os.path.dirname(dest)
     sums_path = os.path.join(outdir, SUMS)
-    signs = must_pack and bool(p["sign_key"])
-    result = dict(path=dest, sums=sums_path, packed=must_pack, duration=0.0, changed=False, signed=signs)
+    result = dict(path=dest, sums=sums_path, packed=must_pack, duration=0.0, changed=False, signed=[])
 
     if module.check_mode:
         if not must_pack:
             result.update(size=record["size"], sha512=record["sha512"])
+        elif p["sign_key"]:
+            result["signed"] = [dest]
         result["changed"] = must_pack
         module.exit_json(**result)
 
+    def cmd(argv, data=None):
+        return module.run_command(argv, data=data, binary_data=True)
+
+    key = None
+    if p["sign_key"]:
+        try:
+            # Before packing: an unknown key fails at once, not after minutes of tar.
+            key = pgp.signing_key(cmd, p["gnupghome"], p["sign_key"])
+        except pgp.SignError as e:
+            module.fail_json(**e.fail_args())
+        result["fingerprint"] = key[0]
+
     if must_pack:
-        result.update(pack_and_sign(module, tar_cmd, comp_cmd, dest, p["sign_key"], p["gnupghome"]))
+        result.update(pack_and_sign(module, tar_cmd, comp_cmd, dest, p["sign_key"], p["gnupghome"], key))
         record = dict(fingerprint=fp, sha512=result.pop("sha512"), size=result.pop("size"), tar=tar_cmd,
                       compressor=comp_cmd)
         write_atomic(record_path(dest), json.dumps(record, indent=1) + "\n")
@@ -303,8 +314,15 @@ def run(module):
         entries[os.path.basename(path)] = sha512_file(path)
     text = format_sums(entries)
     if current != text:
+        discard(sums_path + ".asc")  # it covers the old content
         write_atomic(sums_path, text)
         result["changed"] = True
+        if key:
+            try:
+                pgp.sign_file(cmd, p["gnupghome"], p["sign_key"], sums_path, key[1])
+            except pgp.SignError as e:
+                module.fail_json(**e.fail_args())
+            result["signed"].append(sums_path)
     module.exit_json(**result)
 
 

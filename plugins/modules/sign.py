@@ -83,21 +83,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign as pgp
 
 
-def sign_one(cmd, home, key, passphrase, path, fprs):
-    """Sign ``path`` into a temporary file, renamed to ``path``.asc once gpg proved the signature."""
-    asc = path + ".asc"
-    tmp = os.path.join(os.path.dirname(asc), ".%s.partial" % os.path.basename(asc))
-    argv = pgp.detach_sign_status_argv(home, key, path, tmp, passphrase)
-    try:
-        rc, out, err = cmd(argv, passphrase)
-        if rc != 0 or not pgp.created_by(out, fprs):
-            raise pgp.SignError("gpg made no signature of %s by the signing key" % path, argv, rc, out, err)
-        os.rename(tmp, asc)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-
-
 def run(module):
     p = module.params
     home, key, passphrase = p["gnupghome"], p["key"], p["passphrase"]
@@ -123,7 +108,7 @@ def run(module):
                     continue
             signed.append(path)
             if not module.check_mode:
-                sign_one(cmd, home, key, passphrase, path, fprs)
+                pgp.sign_file(cmd, home, key, path, fprs, passphrase)
     except pgp.SignError as e:
         module.fail_json(**e.fail_args())
     finally:

@@ -14,9 +14,14 @@ import textwrap
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODULES = os.path.join(ROOT, "plugins", "modules")
 COLLECTIONS = os.path.join(ROOT, ".collections")
 UID = 1234
+
+
+def module_argv(name, argfile):
+    # As a package module (-m), not as a script: the script's directory on
+    # sys.path would let plugins/modules/locale.py shadow the standard library's.
+    return [sys.executable, "-m", "ansible_collections.gse.stateless.plugins.modules." + name, str(argfile)]
 
 
 def module(name, tmp_path, args, check=False):
@@ -26,8 +31,7 @@ def module(name, tmp_path, args, check=False):
     argfile = tmp_path / ("%s-args.json" % name)
     argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     env = dict(os.environ, PYTHONPATH=COLLECTIONS)
-    proc = subprocess.run([sys.executable, os.path.join(MODULES, name + ".py"), str(argfile)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(module_argv(name, argfile), capture_output=True, text=True, env=env, cwd=str(tmp_path))
     try:
         return json.loads(proc.stdout)
     except ValueError:
@@ -248,8 +252,8 @@ def test_concurrent_publishers_get_unique_serials(build, keys):
         shutil.copytree(base, src)
         argfile = tmp / ("pub-%d.json" % n)
         argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": publish_args(b, keys, src, version)}))
-        procs.append(subprocess.Popen([sys.executable, os.path.join(MODULES, "publish.py"), str(argfile)],
-                                      stdout=subprocess.PIPE, text=True, env=env))
+        procs.append(subprocess.Popen(module_argv("publish", argfile), stdout=subprocess.PIPE, text=True, env=env,
+                                      cwd=str(tmp)))
     results = [json.loads(p.communicate()[0]) for p in procs]
     assert all(r.get("changed") for r in results), results
     serials = sorted(r["image"]["serial"] for r in results)
