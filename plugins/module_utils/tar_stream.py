@@ -24,6 +24,7 @@ import time
 COMPRESSORS = {"zstd": ".tar.zst", "xz": ".tar.xz"}
 DEFAULT_LEVEL = {"zstd": 3, "xz": 6}
 CHUNK = 1 << 20
+PIPE_SIZE = 1 << 20
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 # The process factory; unit tests put a recorder here.
 POPEN = subprocess.Popen
@@ -77,7 +78,7 @@ def compressor_argv(compression, level=None):
 def _widen(pipe_fd):
     # A 1 MiB pipe lets the compressor hand over large chunks (the default is 64 KiB).
     try:
-        fcntl.fcntl(pipe_fd, F_SETPIPE_SZ, CHUNK)
+        fcntl.fcntl(pipe_fd, F_SETPIPE_SZ, PIPE_SIZE)
     except OSError:
         pass
 
