@@ -23,7 +23,8 @@ CATEGORIES = (
     ("system", "System: directories, signing, publication", (
         "gse_cdistdir", "gse_log_root", "gse_clocallg", "gse_workdir", "gse_gnupghome", "gse_signing_key",
         "gse_publish_dir", "gse_repos_dir", "gse_distfiles_dir", "gse_extra_mounts", "gse_images_dir",
-        "gse_image_dir")),
+        "gse_image_dir", "gse_min_free_mb", "gse_nice", "gse_ionice_class", "gse_ionice_level",
+        "gse_state_dir")),
     ("portage", "Portage: sync, make.conf, GSE profile, USE flags", (
         "gse_sync_method", "gse_sync_min_age_hours", "gse_make_conf", "gse_makeopts_jobs", "gse_eix_package",
         "gse_profile_enable", "gse_profile_repo_dir", "gse_profile_name", "gse_profile_parent",
@@ -54,7 +55,7 @@ CATEGORIES = (
 # Set by the gse command's flags, not by config.d.
 FLAG_VARIABLES = (
     "gse_base", "gse_enforce", "gse_lawful_good", "gse_sdir", "gse_doscripts", "gse_verbose", "gse_distcc",
-    "gse_ccache", "gse_kernel_path", "gse_initrd_path", "gse_build_minimal", "gse_configd_dirs",
+    "gse_ccache", "gse_kernel_path", "gse_initrd_path", "gse_build_minimal", "gse_configd_dirs", "gse_build_id",
 )
 
 CATEGORY_OF = {var: cat for cat, _title, names in CATEGORIES for var in names}

@@ -475,7 +475,8 @@ def main():
 
     plan = plan_stages(module, specs, spec_changed)
     first_built = next((t for t, _, _, reason in plan if reason), None)
-    if first_built == p["stages"][0] and cs.find_seed(p["storedir"], p["seed"]) is None \
+    # stages may be empty: part A's seed step only makes the snapshot.
+    if p["stages"] and first_built == p["stages"][0] and cs.find_seed(p["storedir"], p["seed"]) is None \
             and not module.check_mode:
         module.fail_json(msg="seed %s not found under %s/builds (with or without a tarball extension)"
                          % (p["seed"], p["storedir"]), failed_target=first_built, **result)
@@ -505,7 +506,8 @@ def main():
             dict(target=e["target"], path=e["product"], size=os.path.getsize(e["product"]),
                  sha512=sha512(e["product"]))
             for e in result["stages"]]
-        result["stage3"] = result["products"][-1]["path"]
+        if result["products"]:
+            result["stage3"] = result["products"][-1]["path"]
     module.exit_json(**result)
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import yaml
 
@@ -60,6 +61,7 @@ class BuildEnv:
                  ANSIBLE_NOCOLOR="1")
         e.update(env or {})
         p = subprocess.run(argv, cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout)
+        self.wait_released()
         with open(os.path.join(self.dir, "last-run.log"), "w", encoding="utf-8") as fh:
             fh.write(p.stdout + "\n--- stderr ---\n" + p.stderr)
         try:
@@ -67,6 +69,14 @@ class BuildEnv:
         except ValueError:
             raise AssertionError("ansible-playbook printed no JSON (rc=%d):\n%s\n%s" % (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
         return p.returncode, Result(out)
+
+
+    def wait_released(self, seconds=30):
+        """Wait (bounded) for the mount guard: it releases within a poll of the owner's exit."""
+        from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mounts_under
+        deadline = time.monotonic() + seconds
+        while mounts_under(self.dir) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 class Result:

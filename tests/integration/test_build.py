@@ -61,6 +61,7 @@ def make_env(gse_fixture, fixture_http, signing):
 
 
 def drop_env(env):
+    env.wait_released()
     assert mounts_under(env.dir) == [], "mounts left under the build directories"
     shutil.rmtree(env.dir)
 
@@ -138,6 +139,8 @@ def test_password_is_never_logged(precomp):
         if "workdir-" in root:
             continue
         for f in files:
+            if f.startswith("vars-"):
+                continue  # the test's own input to ansible-playbook
             path = os.path.join(root, f)
             if os.path.getsize(path) < 5_000_000:
                 with open(path, "rb") as fh:
@@ -155,7 +158,8 @@ def test_rerunning_configuration_changes_nothing(precomp):
 
 
 def test_failing_emerge_reports_and_skipfirst_continues(precomp):
-    extra = {"gse_packages": ["dev-util/broken-build", "app-misc/hello-lab", "app-misc/lab-tools"],
+    # Packages the image does not have yet, so that emerge's resume list holds them.
+    extra = {"gse_packages": ["dev-util/broken-build", "sys-boot/grub", "dev-util/ccache"],
              "gse_build_id": "failing"}
     rc, res = precomp.run(tags=["gmount", "gpkg"], extra=extra)
     assert rc != 0
@@ -163,7 +167,9 @@ def test_failing_emerge_reports_and_skipfirst_continues(precomp):
     assert len(failed) == 1
     f = failed[0]
     assert f["failed_package"].startswith("dev-util/broken-build-")
-    assert any(c.startswith("app-misc/") for c in f["resume"])
+    assert f["resume"][0].startswith("dev-util/broken-build-"), f["resume"]
+    assert any(c.startswith("sys-boot/grub-") for c in f["resume"]), f["resume"]
+    assert any(c.startswith("dev-util/ccache-") for c in f["resume"]), f["resume"]
     assert f["log"] and "intentional failure" in f["log_tail"]
     assert mounts_under(precomp.dir) == []
 
@@ -171,7 +177,10 @@ def test_failing_emerge_reports_and_skipfirst_continues(precomp):
     assert rc == 0, res.failed()
     merged = res.ran("Emerge the requested packages", "chroot")[0]
     assert merged["changed"] is True
-    assert not os.path.exists(os.path.join(precomp.workdir(), "var/db/pkg/dev-util/broken-build-1.0"))
+    vdb = os.path.join(precomp.workdir(), "var/db/pkg")
+    assert not os.path.exists(os.path.join(vdb, "dev-util/broken-build-1.0"))
+    assert [d for d in os.listdir(os.path.join(vdb, "sys-boot")) if d.startswith("grub-")]
+    assert [d for d in os.listdir(os.path.join(vdb, "dev-util")) if d.startswith("ccache-")]
 
 
 def test_build_minimal_leaves_out_its_entries(precomp):
@@ -188,11 +197,11 @@ def test_lawful_good_wins_and_enforce_redoes(precomp):
     assert "student:" in open(shadow).read()
     # lawful-good over enforce: the enforced extraction is skipped, nothing changes.
     rc, res = precomp.run(tags=["gparta"], skip_tags=["gextr"], extra={"gse_enforce": ["gextr"]})
-    assert rc == 0 and res.ran("Extract the stage3") == []
+    assert rc == 0 and res.ran("Extract the stage3 into /") == []
     assert "student:" in open(shadow).read()
     # enforce alone: the stage3 is extracted again, so part E's work is gone ...
     rc, res = precomp.run(tags=["gparta"], extra={"gse_enforce": ["gextr"]})
-    assert rc == 0 and res.ran("Extract the stage3")[0]["changed"] is True
+    assert rc == 0 and res.ran("Extract the stage3 into /")[0]["changed"] is True
     assert "student:" not in open(shadow).read()
     # ... and a skipped part E leaves no trace.
     rc, res = precomp.run(tags=["gpartb", "gparte"], skip_tags=["gparte"])
@@ -229,3 +238,71 @@ def test_catalyst_base_through_the_double(gse_fixture, fixture_http, signing):
         assert any(e.startswith("var/db/pkg/app-misc/lab-tools-") for e in entries)
     finally:
         drop_env(env)
+
+
+def test_distcc_and_ccache_reach_make_conf(precomp):
+    rc, res = precomp.run(tags=["gmount", "genv"], extra={
+        "gse_distcc": "on", "gse_ccache": "on", "gse_distcc_hosts": ["10.0.0.5/4", "localhost"],
+        "gse_ccache_size": "2G"})
+    assert rc == 0, res.failed()
+    make_conf = open(os.path.join(precomp.workdir(), "etc/portage/make.conf")).read()
+    features = [l for l in make_conf.splitlines() if l.startswith("FEATURES=")][0]
+    assert "distcc" in features and "ccache" in features
+    assert 'CCACHE_SIZE="2G"' in make_conf
+    assert open(os.path.join(precomp.workdir(), "etc/distcc/hosts")).read() == "10.0.0.5/4 localhost\n"
+    # Turning them off again takes them out of FEATURES.
+    rc, res = precomp.run(tags=["gmount", "genv"], extra={"gse_distcc": "off", "gse_ccache": "off"})
+    assert rc == 0, res.failed()
+    make_conf = open(os.path.join(precomp.workdir(), "etc/portage/make.conf")).read()
+    features = [l for l in make_conf.splitlines() if l.startswith("FEATURES=")]
+    assert not features or ("distcc" not in features[0] and "ccache" not in features[0])
+
+
+def test_kernel_and_initramfs_built_or_taken_from_paths(precomp, tmp_path):
+    # Enforced: genkernel and dracut (the fixture's stand-ins) build them.
+    rc, res = precomp.run(tags=["gmount", "gess", "gker", "ginitrd"], extra={"gse_enforce": ["gker", "ginitrd"]})
+    assert rc == 0, res.failed()
+    boot = os.listdir(os.path.join(precomp.workdir(), "boot"))
+    assert any(f.startswith("vmlinuz-") for f in boot), boot
+    assert any(f.startswith("initramfs-") for f in boot), boot
+    # --kernel=PATH / --initrd=PATH: taken as they are.
+    kernel = tmp_path / "vmlinuz-6.6.0-site"
+    kernel.write_bytes(b"\x7fkernel")
+    initrd = tmp_path / "initramfs-6.6.0-site.img"
+    initrd.write_bytes(b"070701initrd")
+    rc, res = precomp.run(tags=["gmount", "gker", "ginitrd"],
+                          extra={"gse_kernel_path": str(kernel), "gse_initrd_path": str(initrd)})
+    assert rc == 0, res.failed()
+    assert open(os.path.join(precomp.workdir(), "boot", kernel.name), "rb").read() == b"\x7fkernel"
+    assert open(os.path.join(precomp.workdir(), "boot", initrd.name), "rb").read() == b"070701initrd"
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_interrupted_build_releases_its_mounts(precomp, sig):
+    import signal
+    import time
+    from tests.integration.buildrun import PLAYBOOK_BIN
+    import yaml
+    vars_file = os.path.join(precomp.dir, "interrupt.yml")
+    with open(vars_file, "w") as fh:
+        yaml.safe_dump(precomp.vars, fh)
+    p = subprocess.Popen([PLAYBOOK_BIN, os.path.join(ROOT, "playbooks/build.yml"), "-i",
+                          os.path.join(ROOT, "inventories/demo"), "-e", "@" + vars_file,
+                          "-e", "gse_enforce=['grebuild']", "-e", "gse_rebuild_world=true",
+                          "--tags", "gmount,grebuild"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 600
+        while len(mounts_under(precomp.workdir())) < 4 and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.2)
+        assert len(mounts_under(precomp.workdir())) >= 4, "the build never mounted"
+        p.send_signal(getattr(signal, sig))
+        p.wait(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    deadline = time.monotonic() + 30
+    while mounts_under(precomp.dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert mounts_under(precomp.dir) == []

@@ -1,0 +1,78 @@
+"""Install throughput: the controller's verified stream (gse_stream_image of
+controller_dracut/92gse-net/gse-net-lib.sh, run on this host: download ->
+SHA512 + size -> zstd -d -> tar -x) against the raw `curl | zstd -d | tar -x`
+pipeline, on the same image served by nginx on loopback.
+
+    python bench/controller/install_throughput.py [--mib 256] [--rounds 3]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests", "controller"))
+import pubtree  # noqa: E402
+import testimage  # noqa: E402
+from gse.serve import Server  # noqa: E402
+
+LIB = os.path.join(ROOT, "controller_dracut")
+GSE = f"""
+. {LIB}/90gse-base/gse-lib.sh
+GSE_RUN=$WORK/run; GSE_LOG=$GSE_RUN/log; mkdir -p $GSE_RUN
+gse_log() {{ echo "gse: $*" >> "$GSE_LOG"; }}
+. {LIB}/92gse-net/gse-net-lib.sh
+gse_stream_image "$IMG" "$DEST" "$SHA" "$SIZE" zstd
+"""
+RAW = "curl -fsS \"$GSE_SERVER/$IMG\" | zstd -dcq | tar -xp --numeric-owner -C \"$DEST\""
+
+
+def timed(script, env):
+    t0 = time.monotonic()
+    subprocess.run(["sh", "-c", script], env=env, check=True)
+    return time.monotonic() - t0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--mib", type=int, default=256, help="incompressible payload of the image")
+    p.add_argument("--rounds", type=int, default=3)
+    a = p.parse_args(argv)
+    work = tempfile.mkdtemp(prefix="gse-bench-install-")
+    try:
+        tree = os.path.join(work, "tree")
+        os.makedirs(tree)
+        tarball = testimage.make_image(work, "bench", payload_bytes=a.mib << 20)
+        shutil.rmtree(os.path.join(work, "root-bench"))
+        d = os.path.join(tree, "images", "bench")
+        os.makedirs(d)
+        os.replace(tarball, os.path.join(d, "image.tar.zst"))
+        img = "images/bench/image.tar.zst"
+        size = os.path.getsize(os.path.join(tree, img))
+        env = dict(os.environ, WORK=work, IMG=img, SHA=pubtree.sha512(os.path.join(tree, img)), SIZE=str(size))
+        res = {"image_bytes": size, "gse_s": [], "raw_s": []}
+        with Server(tree) as srv:
+            env["GSE_SERVER"] = srv.url
+            for _ in range(a.rounds):
+                for key, script in (("raw_s", RAW), ("gse_s", GSE)):
+                    dest = os.path.join(work, "dest")
+                    shutil.rmtree(dest, ignore_errors=True)
+                    os.makedirs(dest)
+                    env["DEST"] = dest
+                    res[key].append(round(timed(script, env), 3))
+        best = {k: min(res[k]) for k in ("gse_s", "raw_s")}
+        res["gse_MiB_s"] = round(size / best["gse_s"] / 2**20, 1)
+        res["raw_MiB_s"] = round(size / best["raw_s"] / 2**20, 1)
+        res["ratio"] = round(best["raw_s"] / best["gse_s"], 2)
+        print(json.dumps(res, indent=1))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+#!/bin/sh
+# gse-lib.sh: the controller's common library (logging, the exported
+# configuration, the state area).  Sourced by every gse hook.
+#
+# Return codes, for every gse_* function of the controller:
+#   0  success / yes
+#   1  a negative answer that is not an error (no network, no new version,
+#      nothing to do, not found)
+#   2  an error: a download failed, a verification failed, a tool failed
+#
+# Hooks are sourced by dracut's init: they never call `exit` and never
+# `set -e`; the steps that can fail run in subshells and leave their results
+# in files under $GSE_RUN, which is how one step talks to the next.
+
+GSE_RUN=/run/gse
+GSE_ENV=$GSE_RUN/env
+GSE_STATE_MNT=$GSE_RUN/state
+GSE_LOG=$GSE_RUN/controller.log
+
+# Log a line on the console (what the tests and a person at the machine see)
+# and in the controller log (kept in the state area after boot).
+gse_log() {
+    mkdir -p "$GSE_RUN"
+    echo "gse: $*" >> "$GSE_LOG"
+    echo "gse: $*" > /dev/console 2> /dev/null || echo "gse: $*" >&2
+}
+
+gse_warn() {
+    gse_log "WARNING: $*"
+}
+
+# Quote a value for the env file: 'it'\''s'.
+gse_quote() {
+    printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+# gse_env_set KEY VALUE: export KEY in this shell and in every later hook.
+gse_env_set() {
+    mkdir -p "$GSE_RUN"
+    echo "export $1=$(gse_quote "$2")" >> "$GSE_ENV"
+    eval "export $1=$(gse_quote "$2")"
+}
+
+# Reload what earlier hooks exported (later lines win).
+gse_env_load() {
+    # shellcheck disable=SC1090
+    [ -r "$GSE_ENV" ] && . "$GSE_ENV"
+    [ -n "$GSE_DEBUG" ] && [ "$GSE_DEBUG" != "no" ] && set -x
+    return 0
+}
+
+# gse_conf_parse FILE: export the GSE_* assignments of a config.d file.
+# Only `GSE_NAME=value` lines are read (optionally quoted with ' or "); the
+# file is never executed, so a config.d from the server cannot run code in
+# the initramfs.  Returns 1 when FILE is not readable.
+gse_conf_parse() {
+    [ -r "$1" ] || return 1
+    while IFS= read -r _line || [ -n "$_line" ]; do
+        case "$_line" in
+            GSE_*=*) ;;
+            *) continue ;;
+        esac
+        _key=${_line%%=*}
+        case "$_key" in
+            *[!A-Z0-9_]*) continue ;;
+        esac
+        _val=${_line#*=}
+        case "$_val" in
+            \"*\") _val=${_val#\"}; _val=${_val%\"} ;;
+            \'*\') _val=${_val#\'}; _val=${_val%\'} ;;
+        esac
+        gse_env_set "$_key" "$_val"
+    done < "$1"
+    return 0
+}
+
+# gse_yes VALUE: 0 when VALUE means yes.
+gse_yes() {
+    case "$1" in
+        1 | y | yes | Y | YES | true | on) return 0 ;;
+    esac
+    return 1
+}
+
+# ---- the state area: a small filesystem labelled $GSE_LABEL_STATE --------
+# Holds what must survive a stateless boot: the serials accepted (rollback
+# protection), deprived versions, the cached client config.d, the health
+# markers of the last life cycle and the last controller log.
+
+gse_state_ok() {
+    grep -q " $GSE_STATE_MNT " /proc/mounts
+}
+
+# gse_state_read NAME: print the content of state file NAME; 1 if absent.
+gse_state_read() {
+    gse_state_ok || return 1
+    [ -r "$GSE_STATE_MNT/$1" ] || return 1
+    cat "$GSE_STATE_MNT/$1"
+}
+
+# gse_state_write NAME VALUE: replace state file NAME atomically.
+gse_state_write() {
+    gse_state_ok || return 2
+    mkdir -p "$(dirname "$GSE_STATE_MNT/$1")"
+    printf '%s\n' "$2" > "$GSE_STATE_MNT/$1.tmp" \
+        && mv "$GSE_STATE_MNT/$1.tmp" "$GSE_STATE_MNT/$1" \
+        && sync
+}
+
+# gse_state_append NAME LINE
+gse_state_append() {
+    gse_state_ok || return 2
+    mkdir -p "$(dirname "$GSE_STATE_MNT/$1")"
+    printf '%s\n' "$2" >> "$GSE_STATE_MNT/$1" && sync
+}
+
+# gse_result NAME [VALUE]: record (with VALUE) or print a step's result.
+gse_result() {
+    mkdir -p "$GSE_RUN/result"
+    if [ $# -ge 2 ]; then
+        printf '%s\n' "$2" > "$GSE_RUN/result/$1"
+    else
+        cat "$GSE_RUN/result/$1" 2> /dev/null
+    fi
+}

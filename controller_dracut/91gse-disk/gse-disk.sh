@@ -1,0 +1,78 @@
+#!/bin/sh
+# pre-mount hook 30: the disk functions.  Create the layout on a blank drive
+# (partitions, filesystems, labels), "wipe the whole setup and start new"
+# once per GSE_WIPE token, keep the client config.d in the state area, and
+# decide which partition is SYSFS when no partition carries the label.
+. /lib/gse/gse-lib.sh
+. /lib/gse/gse-disk-lib.sh
+gse_env_load
+
+# Bring in the cached client config.d when none came from the server.
+gse_config_cached() {
+    if [ -n "$(gse_result config_serial)" ]; then
+        gse_state_ok || return 1
+        mkdir -p "$GSE_STATE_MNT/config"
+        cp "$GSE_RUN/config.d.tar.gz" "$GSE_STATE_MNT/config/config.d.tar.gz.tmp" \
+            && mv "$GSE_STATE_MNT/config/config.d.tar.gz.tmp" "$GSE_STATE_MNT/config/config.d.tar.gz" \
+            && gse_state_write config/serial "$(gse_result config_serial)"
+        return $?
+    fi
+    [ -r "$GSE_STATE_MNT/config/config.d.tar.gz" ] || return 1
+    rm -rf "$GSE_RUN/config.d"
+    mkdir -p "$GSE_RUN/config.d"
+    tar -xzf "$GSE_STATE_MNT/config/config.d.tar.gz" -C "$GSE_RUN/config.d" || return 2
+    gse_conf_parse "$GSE_RUN/config.d/controller.conf"
+    gse_log "using the cached client config.d (serial $(gse_state_read config/serial))"
+    return 0
+}
+
+# Choose SYSFS when no partition has the label (a new layout, or power lost
+# between two relabels): the complete system with the highest serial.
+gse_decide_sysfs() {
+    gse_find_label "$GSE_LABEL_SYSFS" > /dev/null && return 0
+    _best="" _bs=-1
+    for _p in $(gse_system_parts); do
+        _s=$(gse_installed_get "$_p" serial) || continue
+        [ -n "$_s" ] || continue
+        grep -qx "$(gse_installed_get "$_p" version)" "$GSE_STATE_MNT/deprived" 2> /dev/null && continue
+        [ "$_s" -gt "$_bs" ] && { _best=$_p; _bs=$_s; }
+    done
+    if [ -z "$_best" ]; then
+        # Nothing complete: the first system partition takes the label and
+        # the version check fills it.
+        _best=$(gse_part "$(gse_disk)" 2)
+    fi
+    gse_set_label "$_best" "$GSE_LABEL_SYSFS"
+}
+
+gse_disk_step() {
+    _disk=$(gse_disk) || { gse_warn "no disk found"; return 2; }
+    [ -b "$_disk" ] || { gse_warn "$_disk is not a block device"; return 2; }
+    gse_config_cached
+    _new=no
+    if [ -n "$GSE_WIPE" ] && [ "$(gse_state_read wipe)" != "$GSE_WIPE" ]; then
+        gse_log "wipe requested ($GSE_WIPE): starting new on $_disk"
+        gse_state_ok && umount "$GSE_STATE_MNT"
+        gse_partition "$_disk" || return 2
+        _new=yes
+    elif gse_is_blank "$_disk"; then
+        gse_log "blank disk $_disk"
+        gse_partition "$_disk" || return 2
+        _new=yes
+    fi
+    gse_state_mount
+    gse_state_ok || { gse_warn "$_disk has no state area (label $GSE_LABEL_STATE); set gse.wipe to start new"; return 2; }
+    [ -n "$GSE_WIPE" ] && gse_state_write wipe "$GSE_WIPE"
+    # A new state area: keep the config.d fetched during this boot in it.
+    [ "$_new" = yes ] && gse_config_cached
+    gse_decide_sysfs
+    return 0
+}
+
+if ( gse_disk_step ); then
+    gse_result disk ok
+    gse_env_load
+else
+    gse_result disk failed
+    die "gse: the disk could not be prepared"
+fi

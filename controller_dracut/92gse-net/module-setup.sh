@@ -1,0 +1,34 @@
+#!/bin/bash
+# gse-net: network check, client config.d fetch, version check and the
+# verified image download.  Brings the network up itself (busybox udhcpc
+# with short timeouts) so that no network never means a slow boot.
+
+check() {
+    require_binaries curl gpgv sha512sum zstd tar ip || return 1
+    [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || return 1
+    return 255
+}
+
+depends() {
+    echo gse-base gse-disk gse-health
+}
+
+installkernel() {
+    hostonly='' instmods af_packet virtio_net e1000 e1000e
+}
+
+install() {
+    local _bb
+    _bb=$(command -v busybox)
+    inst_simple "$_bb" /lib/gse/busybox
+    inst_simple "$moddir/gse-net-lib.sh" /lib/gse/gse-net-lib.sh
+    inst_simple "$moddir/gse-udhcpc.sh" /lib/gse/gse-udhcpc.sh
+    chmod 0755 "$initdir/lib/gse/gse-udhcpc.sh"
+    inst_multiple curl gpgv sha512sum wc tee mkfifo zstd tar gzip ip sleep
+    inst_multiple -o xz
+    # TLS for an https:// server.
+    inst_multiple -o /etc/ssl/certs/ca-certificates.crt
+    inst_hook pre-mount 10 "$moddir/gse-network-check.sh"
+    inst_hook pre-mount 20 "$moddir/gse-fetch-config.sh"
+    inst_hook pre-mount 40 "$moddir/gse-version-check.sh"
+}

@@ -1,0 +1,40 @@
+#!/bin/sh
+# pre-pivot hook 90: _etc_misc, the last controller script.  Mounts tmpfs on
+# /etc (seeded from the image's /etc), /var/log, /tmp and the configured
+# extras (GSE_TMPFS_EXTRA), each seeded with what the image holds there; then
+# opens a new life cycle and hands the state area to the system on
+# /var/lib/gse/state.
+. /lib/gse/gse-lib.sh
+. /lib/gse/gse-disk-lib.sh
+. /lib/gse/gse-health-lib.sh
+gse_env_load
+
+# gse_tmpfs DIR: a tmpfs on $NEWROOT/DIR with the image's content and mode.
+gse_tmpfs() {
+    _dst=$NEWROOT$1
+    [ -d "$_dst" ] || { gse_warn "tmpfs: $1 does not exist in the image"; return 2; }
+    _seed=$GSE_RUN/tmpfs.seed
+    mkdir -p "$_seed"
+    mount -t tmpfs -o "mode=$(stat -c %a "$_dst"),size=${GSE_TMPFS_SIZE:-25%}" gse-tmpfs "$_seed" || return 2
+    (cd "$_dst" && tar -cf - --numeric-owner --xattrs .) | tar -xpf - --numeric-owner --xattrs -C "$_seed"
+    chown "$(stat -c %u:%g "$_dst")" "$_seed"
+    mount --move "$_seed" "$_dst" || { umount "$_seed"; return 2; }
+    return 0
+}
+
+for _d in ${GSE_TMPFS:-/etc /var/log /tmp} $GSE_TMPFS_EXTRA; do
+    gse_tmpfs "$_d" && gse_log "tmpfs: $_d"
+done
+
+_v=$(gse_installed_get "$(gse_find_label "$GSE_LABEL_SYSFS")" version)
+if gse_state_ok; then
+    gse_cycle_open "$_v"
+    gse_log "handing over to $_v"
+    mkdir -p "$GSE_STATE_MNT/log"
+    cp "$GSE_LOG" "$GSE_STATE_MNT/log/controller.log"
+    sync
+    umount "$GSE_STATE_MNT"
+    mount -t ext4 "$(gse_find_label "$GSE_LABEL_STATE")" "$NEWROOT/var/lib/gse/state" \
+        || gse_warn "cannot mount the state area on /var/lib/gse/state"
+fi
+unset _d _v

@@ -1,0 +1,168 @@
+"""Run a checked plan: $CLOCALLG, the build playbook, the failure loop, the release of mounts."""
+import datetime
+import os
+import signal
+import sys
+import time
+
+from . import doscripts, failure, layout, runner, states
+from .errors import BuildFailed, Interrupted
+from .progress import Watcher, elapsed
+
+
+class Session:
+    """How this gse talks to the person (or the job) that started it."""
+
+    def __init__(self, interactive, quiet=False, verbose=False, read=input):
+        self.interactive = interactive
+        self.quiet = quiet
+        self.verbose = verbose
+        self.read = read
+
+    def confirm(self, question):
+        try:
+            return self.read(question).strip().lower() in ("y", "yes")
+        except EOFError:
+            return False
+
+
+class _Signals:
+    """SIGINT/SIGTERM/SIGHUP cancel the running playbook; gse then releases the mounts and exits 130."""
+
+    def __init__(self):
+        self.caught = None
+        self.in_runner = False
+
+    def __enter__(self):
+        self.saved = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self.saved.items():
+            signal.signal(s, h)
+
+    def handle(self, signum, frame):
+        self.caught = signum
+        if not self.in_runner:
+            raise KeyboardInterrupt
+
+    def cancel(self):
+        return self.caught is not None
+
+
+def new_build_id():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _tail(result, lines=15):
+    try:
+        text = result.stdout.read()
+    except Exception:  # a runner that never started has no stdout file
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def reentry(parts, failed, choice):
+    """Tags and extra variables that re-enter the sequence at the failed part."""
+    hooks = [p[0] for p in parts]
+    index = hooks.index(failed.part[0]) if failed is not None and failed.part else 0
+    extra = {}
+    if failed is not None and failed.is_emerge:
+        extra["gse_emerge_resume"] = choice
+    elif choice == "skipfirst":
+        index += 1
+    tags = hooks[index:]
+    if index > hooks.index("gpartb"):
+        tags.append("gmount")  # stage B needs the chroot's mounts again
+    return tags, extra
+
+
+def release(plan, clocallg):
+    """Release every mount under the build's workdir (playbooks/release.yml)."""
+    if not os.path.isfile(layout.playbook("release.yml")):
+        return True
+    ev = {"gse_base": plan.base, "gse_cdistdir": plan.cdistdir,
+          "gse_configd_dirs": plan.extravars["gse_configd_dirs"]}
+    r = runner.run("release.yml", os.path.join(clocallg, "ansible"), ev, quiet=True,
+                   ident="release-%d" % time.time_ns())
+    if r.status != "successful":
+        print("gse: releasing the mounts under %s failed: see %s" % (plan.workdir, clocallg),
+              file=sys.stderr)
+        return False
+    return True
+
+
+def prepare(plan, state_name=None):
+    """Create $CLOCALLG, write doscripts, save the time state: the first things warp touches."""
+    build_id = new_build_id()
+    clocallg = os.path.join(plan.log_root, build_id)
+    n = 1
+    while os.path.exists(clocallg):
+        n += 1
+        clocallg = os.path.join(plan.log_root, "%s-%d" % (build_id, n))
+    build_id = os.path.basename(clocallg)
+    os.makedirs(clocallg, mode=0o755)
+    plan.extravars["gse_build_id"] = build_id
+    if plan.pairs:
+        with open(os.path.join(clocallg, "doscripts"), "w", encoding="utf-8") as f:
+            f.write(doscripts.render(plan.script_dir, plan.pairs))
+    if plan.snapshot is not None:
+        dirs = states.materialize(plan.snapshot, os.path.join(clocallg, "config.d"))
+        plan.extravars["gse_configd_dirs"] = dirs
+    return clocallg
+
+
+def run(plan, session, clocallg):
+    """Run build.yml until it succeeds or the person gives up; mounts are released at the end."""
+    parts = layout.hooks().PARTS
+    start = time.monotonic()
+    tags, extra = None, {}
+    ok = False
+    with _Signals() as sig:
+        try:
+            for attempt in range(1, 1000):
+                watcher = Watcher(parts, session.quiet, start=start)
+                sig.in_runner = True
+                result = runner.run("build.yml", os.path.join(clocallg, "ansible"),
+                                    dict(plan.extravars, **extra), tags=tags,
+                                    skip_tags=plan.skipped, verbose=session.verbose,
+                                    quiet=session.quiet, event_handler=watcher,
+                                    cancel=sig.cancel, ident="build-%d" % attempt)
+                sig.in_runner = False
+                if sig.caught:
+                    raise KeyboardInterrupt
+                if result.status == "successful":
+                    ok = True
+                    if session.quiet:
+                        print("Build %s finished (%s)" % (plan.extravars["gse_build_id"],
+                                                          elapsed(time.monotonic() - start)))
+                    return 0
+                text = failure.report(watcher.failure, _tail(result))
+                sys.stderr.write(text)
+                sys.stderr.flush()
+                with open(os.path.join(clocallg, "failure-%d.txt" % attempt), "w",
+                          encoding="utf-8") as f:
+                    f.write(text)
+                if not session.interactive:
+                    raise BuildFailed("the build failed; the report is in %s" % clocallg)
+                choice = _choose(plan, watcher.failure, session)
+                if choice == "abort":
+                    raise BuildFailed("aborted; the report is in %s" % clocallg)
+                tags, extra = reentry(parts, watcher.failure, choice)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted; mounts released") from None
+        finally:
+            sig.in_runner = False
+            released = release(plan, clocallg)
+            if ok and not released:
+                raise BuildFailed("the build finished but its mounts could not be released")
+    raise BuildFailed("gave up after too many attempts")
+
+
+def _choose(plan, failed, session):
+    while True:
+        choice = failure.ask(failed, read=session.read)
+        if choice != "shell":
+            return choice
+        in_chroot = bool(failed and failed.part and failed.part[3])
+        failure.shell(plan.workdir, in_chroot)

@@ -1,0 +1,153 @@
+"""Write man 1 gse (from the option table) and man 5 gse (from the hook table).
+
+    python -m gse.manpage DIR    writes DIR/gse.1 and DIR/gse.5
+The generated pages are committed under man/; a test keeps them up to date.
+"""
+import os
+import sys
+
+from . import __version__, layout
+from .options import EXAMPLES, EXIT_CODES, OPTIONS, SECTIONS, SWITCH
+
+DATE = "2026"
+
+
+def esc(text):
+    """Escape roff: backslashes, and a leading dot or quote."""
+    text = text.replace("\\", "\\e").replace("-", "\\-")
+    if text[:1] in (".", "'"):
+        text = "\\&" + text
+    return text
+
+
+def _head(section, title):
+    return ['.TH GSE %d "%s" "gse %s" "%s"' % (section, DATE, __version__, title)]
+
+
+def page1():
+    out = _head(1, "GSE Manual")
+    out += [".SH NAME", "gse \\- build, sign and publish a Gentoo Stateless Environment system",
+            ".SH SYNOPSIS",
+            ".B gse", ".br", ".B gse \\-mm", "[\\fIoptions\\fR]", ".br",
+            ".B gse \\-\\-base=\\fIcatalyst\\fR|\\fIprecomp\\fR", "[\\fIoptions\\fR]", ".br",
+            ".B gse \\-\\-time\\-state?", ".br",
+            ".B gse \\-\\-time\\-state=\\-\\fIN\\fR", ".br",
+            ".B gse \\-\\-time\\-warp=\\fIN\\fR", ".br",
+            ".B gse \\-\\-build\\-controller=\\fIDIR\\fR", ".br",
+            ".B gse serve", "[\\fIoptions\\fR]",
+            ".SH DESCRIPTION",
+            esc("gse runs the build sequence of the gse.stateless Ansible collection (parts A to L, "
+                "see gse(5)) through ansible-runner. Without arguments, or with -mm, it opens the "
+                "main menu: the configuration files by category (view, edit with $EDITOR, "
+                "validate), System menu -> Build a system -> Catalyst|Precomp -> Initiate Build, "
+                "the time states and the controller build."),
+            ".PP",
+            esc("Before anything is touched (warp), every parameter is checked and must describe a "
+                "complete run from Stage A to Stage C; then the system checks run: free disk space "
+                "in the work directories (gse_min_free_mb), the network when a hook that needs it "
+                "runs (gseed, gupdate), the process priority (gse_nice, gse_ionice_class, "
+                "gse_ionice_level are applied) and a warning, or a question when interactive, when "
+                "gse runs over SSH outside tmux or screen.")]
+    for key, title in SECTIONS:
+        out += [".SH %s" % esc(title.upper())]
+        for opt in OPTIONS:
+            if opt.section != key:
+                continue
+            names = []
+            for n in opt.names:
+                if opt.kind == SWITCH:
+                    names.append("\\fB%s\\fR" % esc(n))
+                else:
+                    names.append("\\fB%s\\fR=\\fI%s\\fR" % (esc(n), esc(opt.metavar)))
+            names += ["\\fB%s\\fR" % esc(n) for n in opt.extra_names]
+            out += [".TP", ", ".join(names), esc(opt.summary[0].upper() + opt.summary[1:]) + "."]
+            if opt.details:
+                out += [".IP", esc(opt.details)]
+            if opt.var:
+                out += [".IP", "Sets the build variable \\fB%s\\fR." % esc(opt.var)]
+    out += [".SH THE FAILURE LOOP",
+            esc("When a part fails, gse shows the failed command, its stderr and the related items "
+                "(for emerge: the failed package, the resume list and the tail of the build log). "
+                "Interactively it offers resume, skip first, shell (a login shell in the chroot "
+                "with the mounts still in place) and abort, and re-enters the sequence at the "
+                "failed part. A run that is not interactive exits with code 1 after the same "
+                "report. The mounts of the build are released when gse exits, also on SIGINT "
+                "and SIGTERM."),
+            ".SH FILES",
+            ".TP", "\\fB/usr/lib64/gse/config.d\\fR, \\fB/etc/gse/config.d\\fR",
+            esc("Configuration (see gse(5)); the second overrides the first per variable."),
+            ".TP", "\\fB$CLOCALLG\\fR (\\fI/var/log/gse/<build\\-id>\\fR)",
+            esc("Logs of one build: doscripts, the failure reports, Ansible's artifacts."),
+            ".TP", "\\fB/var/lib/gse/states\\fR",
+            esc("Time states (gse_state_dir), 0600, root only."),
+            ".SH ENVIRONMENT",
+            ".TP", "\\fBGSE_CONFIGD\\fR", esc("Colon-separated config.d directories to read instead "
+                                             "of the two defaults."),
+            ".TP", "\\fBGSE_STATE_DIR\\fR", esc("Directory of the time states."),
+            ".TP", "\\fBGSE_COLLECTION_ROOT\\fR, \\fBGSE_PLAYBOOK_DIR\\fR",
+            esc("Where the gse.stateless collection, or only its playbooks, are (development)."),
+            ".TP", "\\fBEDITOR\\fR", esc("The editor of the main menu."),
+            ".SH EXIT STATUS"]
+    for code, text in EXIT_CODES:
+        out += [".TP", "\\fB%d\\fR" % code, esc(text[0].upper() + text[1:]) + "."]
+    out += [".SH EXAMPLES"]
+    for cmd, text in EXAMPLES:
+        out += [".TP", "\\fB%s\\fR" % esc(cmd), esc(text[0].upper() + text[1:]) + "."]
+    out += [".SH SEE ALSO", "gse(5), ansible\\-playbook(1), catalyst(1), emerge(1), dracut(8)"]
+    return "\n".join(out) + "\n"
+
+
+def page5():
+    hooks = layout.hooks()
+    out = _head(5, "GSE Manual")
+    out += [".SH NAME", "gse \\- parts, hooks and configuration files of the GSE build sequence",
+            ".SH DESCRIPTION",
+            esc("The build sequence is made of parts A to L. Each part has a part hook and "
+                "sub-part hooks. Hook names are the arguments of --lawful-good and --enforce and, "
+                "with a leading - (before) or + (after), of -g. A part hook covers all its "
+                "sub-parts. Stage B hooks (parts C to J) run inside the chroot, and so do the "
+                "scripts requested at them."),
+            ".SH PARTS AND HOOKS"]
+    for part in hooks.PARTS:
+        hook, role, stage, chroot, title, phase, subs = part
+        out += [".SS Part %s: %s" % (hook[-1].upper(), esc(title)),
+                ".TP", "\\fB%s\\fR" % hook,
+                esc("Stage %s, %s; role %s; quiet mode: \"%s\"."
+                    % (stage, "inside the chroot" if chroot else "on the build host", role, phase))]
+        for name, text in subs:
+            out += [".TP", "\\fB%s\\fR" % name, esc(text)]
+    out += [".SH CONFIGURATION FILES",
+            esc("Each directory of config.d holds one file per category, <category>.yml, a YAML "
+                "mapping of gse_* variables. /usr/lib64/gse/config.d holds the installed "
+                "defaults, /etc/gse/config.d the administrator's edits; a variable in the later "
+                "directory wins. Users in users.yml carry password (clear text, hashed when a "
+                "time state is saved) or password_hash.")]
+    for name, text, variables in layout.configd().CATEGORIES:
+        out += [".TP", "\\fB%s.yml\\fR" % esc(name), esc(text) + ":", esc(", ".join(variables))]
+    out += [".SS Build host settings (system.yml)",
+            ".TP", "\\fBgse_cdistdir\\fR, \\fBgse_log_root\\fR, \\fBgse_state_dir\\fR",
+            esc("Work directory ($CDISTDIR), log root ($CLOCALLG is <log root>/<build id>), time states."),
+            ".TP", "\\fBgse_min_free_mb\\fR", esc("Free space (MiB) required in the work and log directories."),
+            ".TP", "\\fBgse_nice\\fR, \\fBgse_ionice_class\\fR, \\fBgse_ionice_level\\fR",
+            esc("Process priority applied to the build (idle, best-effort or realtime; level 0-7)."),
+            ".SH THE GSE PROFILE",
+            esc("Hook gprofile creates and selects the GSE profile, an experimental Portage "
+                "profile that collects USE flags and packages useful for research and university "
+                "computer labs. Its flags and packages are set in portage.yml and packages.yml."),
+            ".SH THE DOSCRIPTS FILE",
+            esc("gse writes the request of --sdir, --do and -g to $CLOCALLG/doscripts:"),
+            ".PP", ".nf", "# Requested Scripts", "# SCRIPT'S PATH", "SCP:/root/myscripts",
+            "# Hook:Script", "\\-gparta:script1", "+gcat:script4", ".fi",
+            ".SH SEE ALSO", "gse(1)"]
+    return "\n".join(out) + "\n"
+
+
+def write(directory):
+    os.makedirs(directory, exist_ok=True)
+    for name, text in (("gse.1", page1()), ("gse.5", page5())):
+        with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    write(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(layout.PACKAGE_DIR), "man"))

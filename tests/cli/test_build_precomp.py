@@ -1,0 +1,88 @@
+"""gse --base=precomp from the command line: the real build sequence on the fixture.
+
+The configuration is the bundled default (inventories/demo) written as config.d
+files, plus the fixture's mirror, keyring, repository and signing key.
+Requested scripts run at a host hook (-gparta) and at a chroot hook (+gupdate).
+"""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+import yaml
+
+from gse import layout
+
+from conftest import GseEnv, mounts_under
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+pytestmark = [
+    pytest.mark.skipif(not os.path.isfile(os.path.join(ROOT, "playbooks", "build.yml")),
+                       reason="playbooks/build.yml (the build sequence) is not in this checkout yet"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="builds a chroot and mounts: root only"),
+]
+
+
+@pytest.fixture
+def signing(gse_fixture):
+    home = tempfile.mkdtemp(prefix="gse-gnupg-")
+    shutil.rmtree(home)
+    shutil.copytree(gse_fixture.gnupg_home, home, ignore=shutil.ignore_patterns("S.*", "*.lock"))
+    yield home, gse_fixture.fingerprint
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def _configd(env, fixture, url, signing):
+    """The demo inventory's variables, each in its config.d category."""
+    with open(os.path.join(ROOT, "inventories", "demo", "group_vars", "all.yml"), encoding="utf-8") as f:
+        demo = yaml.safe_load(f)
+    table = layout.configd()
+    demo.update(gse_cdistdir=str(env.cdist), gse_log_root=str(env.logs),
+                gse_publish_dir=str(env.tmp / "publish"), gse_stage3_mirror=url,
+                gse_stage3_keyring=fixture.keyring, gse_repos_dir=os.path.dirname(fixture.repo),
+                gse_gnupghome=signing[0], gse_signing_key=signing[1], gse_min_free_mb=1,
+                # The controller's health service is the controller build's
+                # business (and tested there); this test is about the command.
+                gse_client_health=False)
+    files = {}
+    for key, value in demo.items():
+        if key in table.FLAG_VARIABLES:
+            continue
+        files.setdefault(table.CATEGORY_OF.get(key, "system"), {})[key] = value
+    for category, data in files.items():
+        env.write_config(category, data)
+
+
+def test_precomp_build_from_the_command_line(tmp_path_factory, gse_fixture, fixture_http, signing):
+    env = GseEnv(tmp_path_factory.mktemp("gse-cli-build", numbered=True))
+    env.env.pop("GSE_PLAYBOOK_DIR")
+    _configd(env, gse_fixture, fixture_http, signing)
+    sdir = env.tmp / "scripts"
+    sdir.mkdir()
+    host_trace = env.tmp / "host-trace"
+    (sdir / "onhost").write_text("echo \"onhost $(test -e %s && echo host)\" >> %s\n"
+                                 % (sdir, host_trace))
+    (sdir / "inchroot").write_text("test ! -e %s && echo 'inchroot chroot' >> /etc/gse-hook-test\n" % sdir)
+    (sdir / "inchroot2").write_text("echo 'inchroot2 chroot' >> /etc/gse-hook-test\n")
+    try:
+        r = env.gse("--base=precomp", "-q", "--non-interactive", "--sdir=%s" % sdir,
+                    "--do=onhost inchroot,inchroot2", "-g=-gparta,+gupdate", timeout=3600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        parts = layout.hooks().PARTS
+        lines = [re.sub(r" \(\d+:\d\d:\d\d\)$", "", line) for line in r.stdout.splitlines()]
+        for i, part in enumerate(parts):
+            assert "[%2d/%d] %s" % (i + 1, len(parts), part[5]) in lines
+        assert host_trace.read_text() == "onhost host\n"
+        images = env.cdist / "images"
+        [image] = os.listdir(images)
+        tarball = images / image / "image.tar.zst"
+        hook_file = subprocess.run(["tar", "--zstd", "-xOf", str(tarball), "./etc/gse-hook-test"],
+                                   capture_output=True, text=True, check=True).stdout
+        assert hook_file == "inchroot chroot\ninchroot2 chroot\n"
+        assert mounts_under(env.tmp) == []
+    finally:
+        for target in sorted(mounts_under(env.tmp), reverse=True):
+            subprocess.run(["umount", "-l", target], check=False)

@@ -1,0 +1,82 @@
+"""Time states: save, list, delete and warp, private to root, without clear-text secrets."""
+import os
+import stat
+
+import pytest
+import yaml
+from passlib.hash import sha512_crypt
+
+from gse import config, states
+from gse.errors import UsageError
+
+# What must be equal between a run and its warp (identity and paths of the run differ).
+PER_RUN = ("gse_build_id", "gse_configd_dirs", "mount_owner")
+
+
+def _same_run(rec):
+    return {k: v for k, v in rec.items() if k not in PER_RUN}
+
+
+def test_save_list_warp_delete_round_trip(gse_env):
+    gse_env.write_config("test", {"gse_test_marker": "one"})
+    gse_env.write_config("users", {"gse_users": [{"name": "lab", "password": "s3cret-pw"}]})
+    r = gse_env.gse("--base=precomp", "--build-minimal", "--enforce=gparte", "--time-state=first")
+    assert r.returncode == 0, r.stderr
+    assert "TASK [" in r.stdout and "PLAY RECAP" in r.stdout  # the default mode streams everything
+    saved = gse_env.records()[0]
+    assert saved["gse_test_marker"] == "one"
+
+    [(number, name, path)] = states.entries(str(gse_env.states))
+    assert (number, name) == (1, "first")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(gse_env.states).st_mode) == 0o700
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    assert "s3cret-pw" not in text
+    doc = yaml.safe_load(text)
+    assert doc["options"] == {"base": "precomp", "build_minimal": True, "enforce": ["gparte"]}
+
+    r = gse_env.gse("--time-state?")
+    assert (r.returncode, r.stdout) == (0, "1:first\n")
+
+    # The configuration changes; the warp still runs what was saved.
+    gse_env.write_config("test", {"gse_test_marker": "two"})
+    gse_env.write_config("users", {"gse_users": [{"name": "other", "password": "new"}]})
+    r = gse_env.gse("--time-warp=1", "-q")
+    assert r.returncode == 0, r.stderr
+    warped = gse_env.records()[0]
+    assert _same_run(warped) == dict(_same_run(saved), gse_users=warped["gse_users"])
+    [user] = warped["gse_users"]
+    assert user["name"] == "lab" and "password" not in user
+    assert sha512_crypt.verify("s3cret-pw", user["password_hash"])
+    # The warp read the snapshot, written privately under its $CLOCALLG.
+    [snap] = warped["gse_configd_dirs"]
+    assert snap.startswith(gse_env.last_build()) and stat.S_IMODE(os.stat(snap).st_mode) == 0o700
+    assert gse_env.ran(gse_env.builds()[0]) == gse_env.ran(gse_env.builds()[1])
+
+    r = gse_env.gse("--time-state=-1")
+    assert r.returncode == 0 and "deleted time state 1:first" in r.stdout
+    assert gse_env.gse("--time-state?").stdout == ""
+    assert gse_env.mounts() == []
+
+
+def test_a_clear_secret_is_never_saved(gse_env):
+    gse_env.write_config("publish", {"gse_signing_passphrase": "hunter2"})
+    r = gse_env.gse("--base=precomp", "--time-state=leaky")
+    assert r.returncode == 2
+    assert "publish.yml holds a clear-text secret (gse_signing_passphrase)" in r.stderr
+    assert gse_env.written() == []
+
+
+def test_numbering_follows_creation_and_survives_deletes(tmp_path):
+    d = str(tmp_path / "states")
+    cfg = config.Config(dirs=[])
+    for name in ("first_state", "minimal", "test_build"):
+        states.save(d, states.build_document(name, {"base": "precomp"}, cfg))
+    assert states.listing(d) == "1:first_state\n2:minimal\n3:test_build\n"
+    states.delete(d, 2)
+    states.save(d, states.build_document("again", {"base": "catalyst"}, cfg))
+    assert states.listing(d) == "1:first_state\n2:test_build\n3:again\n"
+    assert states.load(d, 3)[0] == {"base": "catalyst"}
+    with pytest.raises(UsageError, match="exists already"):
+        states.save(d, states.build_document("again", {}, cfg))

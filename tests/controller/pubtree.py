@@ -1,0 +1,107 @@
+"""Publication trees for the controller tests, written as docs/publication.md says.
+
+A test key (ed25519, no passphrase) signs everything in a GNUPGHOME the
+caller owns.  Images are small busybox roots (see testimage.py).
+"""
+import hashlib
+import io
+import os
+import subprocess
+import tarfile
+
+
+def gpg(gnupghome, *args, **kw):
+    return subprocess.run(["gpg", "--batch", "--quiet", "--homedir", gnupghome, *args],
+                          check=True, capture_output=True, **kw)
+
+
+def make_key(gnupghome, uid="GSE test <gse-test@localhost>"):
+    """Create the signing key; return the path of its exported public keyring."""
+    os.makedirs(gnupghome, mode=0o700, exist_ok=True)
+    gpg(gnupghome, "--pinentry-mode", "loopback", "--passphrase", "",
+        "--quick-gen-key", uid, "ed25519", "sign", "never")
+    keyring = os.path.join(gnupghome, "gse.gpg")
+    with open(keyring, "wb") as f:
+        f.write(gpg(gnupghome, "--export").stdout)
+    return keyring
+
+
+def sha512(path):
+    h = hashlib.sha512()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def detach_sign(gnupghome, path):
+    gpg(gnupghome, "--yes", "--armor", "--detach-sign", "--output", path + ".asc", path)
+
+
+def clearsign_pointer(gnupghome, dest, fields):
+    """Write a clearsigned `key: value` pointer to dest (via .tmp + rename)."""
+    body = "".join(f"{k}: {v}\n" for k, v in fields.items())
+    tmp = dest + ".tmp"
+    gpg(gnupghome, "--yes", "--clearsign", "--output", tmp, input=body.encode())
+    os.replace(tmp, dest)
+
+
+def pointer_fields(serial, version, relpath, tree, compression="zstd"):
+    full = os.path.join(tree, relpath)
+    return {
+        "format": 1, "serial": serial, "version": version, "path": relpath,
+        "sha512": sha512(full), "size": os.path.getsize(full),
+        "compression": compression, "published": "2026-11-25T19:20:01Z",
+    }
+
+
+def add_image(gnupghome, tree, version, tarball):
+    """images/<version>/: image.tar.zst, its signature, SHA512SUMS(.asc)."""
+    d = os.path.join(tree, "images", version)
+    os.makedirs(d, exist_ok=True)
+    img = os.path.join(d, "image.tar.zst")
+    os.replace(tarball, img) if os.path.dirname(tarball) == d else _copy(tarball, img)
+    detach_sign(gnupghome, img)
+    with open(os.path.join(d, "build-report.json"), "w") as f:
+        f.write('{"version": "%s"}\n' % version)
+    # Every file but SHA512SUMS itself and the signatures (docs/publication.md).
+    names = sorted(n for n in os.listdir(d) if not n.startswith("SHA512SUMS") and not n.endswith(".asc"))
+    with open(os.path.join(d, "SHA512SUMS"), "w") as f:
+        for n in names:
+            f.write(f"{sha512(os.path.join(d, n))}  {n}\n")
+    detach_sign(gnupghome, os.path.join(d, "SHA512SUMS"))
+    return f"images/{version}/image.tar.zst"
+
+
+def set_version(gnupghome, tree, serial, version, relpath=None):
+    relpath = relpath or f"images/{version}/image.tar.zst"
+    clearsign_pointer(gnupghome, os.path.join(tree, "version.txt"),
+                      pointer_fields(serial, version, relpath, tree))
+
+
+def add_config(gnupghome, tree, serial, files):
+    """config/<serial>/config.d.tar.gz from {relative path: text} + config.txt."""
+    d = os.path.join(tree, "config", str(serial))
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "config.d.tar.gz")
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    detach_sign(gnupghome, path)
+    rel = f"config/{serial}/config.d.tar.gz"
+    clearsign_pointer(gnupghome, os.path.join(tree, "config.txt"),
+                      pointer_fields(serial, serial, rel, tree, compression="gzip"))
+    return rel
+
+
+def _copy(src, dst):
+    with open(src, "rb") as a, open(dst, "wb") as b:
+        while True:
+            block = a.read(1 << 20)
+            if not block:
+                break
+            b.write(block)

@@ -1,0 +1,184 @@
+"""Boot clients in QEMU (TCG) against a publication tree served by nginx on
+loopback, and check the serial console and the disk afterwards.
+
+The scenarios share one client disk and run in order, as one client's life:
+blank disk -> first install -> no new version (backup made) -> refused
+images (corrupt, truncated, bad signature, replayed pointer) -> update with
+a new config.d -> unhealthy version -> fallback -> server down -> power cut
+while writing -> recovery.
+"""
+import os
+import shutil
+
+import pytest
+
+import pubtree
+import testimage
+import vm
+from gse.serve import Server
+
+class Client:
+    """One client disk, its publication tree and the boots so far."""
+
+    def __init__(self, controller, signing, workdir):
+        self.controller = controller
+        self.gnupghome = signing[0]
+        self.work = workdir
+        self.tree = os.path.join(workdir, "tree")
+        os.makedirs(self.tree)
+        self.disk = vm.make_disk(os.path.join(workdir, "disk.img"), "1G")
+        self.serial = 0
+        self.boots = 0
+
+    def publish(self, version, behaviour="healthy", payload=0):
+        tarball = testimage.make_image(self.work, version, behaviour, payload)
+        pubtree.add_image(self.gnupghome, self.tree, version, tarball)
+        self.serial += 1
+        pubtree.set_version(self.gnupghome, self.tree, self.serial, version)
+        return os.path.join(self.tree, "images", version, "image.tar.zst")
+
+    def boot(self, cmdline="", server=True, limit_rate="", **kw):
+        self.boots += 1
+        log = open(os.path.join(self.work, f"boot-{self.boots}.log"), "w")
+        try:
+            if server:
+                with Server(self.tree, limit_rate=limit_rate) as srv:
+                    return vm.boot(self.controller["kernel"], self.controller["initrd"], self.disk,
+                                   f"gse.server=http://10.0.2.2:{srv.port} {cmdline}", log=log, **kw)
+            # A port nothing listens on: the server is down.
+            return vm.boot(self.controller["kernel"], self.controller["initrd"], self.disk,
+                           f"gse.server=http://10.0.2.2:{Server(self.tree).port} {cmdline}", log=log, **kw)
+        finally:
+            log.close()
+
+
+@pytest.fixture(scope="module")
+def client(controller, signing, tmp_path_factory):
+    return Client(controller, signing, str(tmp_path_factory.mktemp("client")))
+
+
+def booted(out):
+    for line in out.splitlines():
+        if line.startswith("GSETEST booted version="):
+            return line.split("=", 1)[1].strip()
+    return None
+
+
+def test_first_boot_on_blank_disk(client):
+    client.publish("v1")
+    out, secs, rc = client.boot()
+    assert "gse: blank disk /dev/vda" in out
+    assert "gse: installed v1 (serial 1) on /dev/vda2" in out
+    assert booted(out) == "v1"
+    # The booted system: read-only root, tmpfs /etc (seeded), /var/log, /tmp.
+    assert "GSETEST mount / ext4 ro," in out
+    for d in ("/etc", "/var/log", "/tmp"):
+        assert f"GSETEST mount {d} tmpfs rw" in out
+    assert "GSETEST root readonly" in out
+    assert "GSETEST etc-seed=seeded-v1" in out
+    assert "GSETEST shutdown recorded" in out
+    assert vm.by_label(client.disk) == {"GSESTATE": None, "SYSFS": "v1", "BACKUPFS": None}
+    assert vm.state_file(client.disk, "health/cycle").strip() == "version=v1"
+
+
+def test_no_new_version_makes_backup_after_healthy_cycle(client):
+    out, secs, rc = client.boot()
+    assert "gse: version: v1 (serial 1) is installed, no new version" in out
+    assert "gse: health: last life cycle of v1 healthy" in out
+    assert "refreshing BACKUPFS" in out
+    assert booted(out) == "v1"
+    assert vm.by_label(client.disk) == {"GSESTATE": None, "SYSFS": "v1", "BACKUPFS": "v1"}
+
+
+@pytest.mark.parametrize("damage, reason", [
+    ("corrupt", "image refused: SHA512 mismatch"),
+    ("truncated", "image refused: size"),
+    ("badsig", "version refused: version.txt signature does not verify"),
+    ("sums", "image refused: SHA512SUMS signature does not verify"),
+])
+def test_damaged_publication_is_refused(client, damage, reason):
+    image = client.publish(f"bad-{damage}")
+    if damage == "corrupt":
+        # Same size, one byte changed after the pointer was signed.
+        with open(image, "r+b") as f:
+            f.seek(os.path.getsize(image) // 2)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0xFF]))
+    elif damage == "truncated":
+        with open(image, "r+b") as f:
+            f.truncate(os.path.getsize(image) - 4096)
+    elif damage == "badsig":
+        p = os.path.join(client.tree, "version.txt")
+        text = open(p).read().replace(f"version: bad-{damage}", "version: bad-forged")
+        open(p, "w").write(text)
+    elif damage == "sums":
+        sums = os.path.join(os.path.dirname(image), "SHA512SUMS")
+        with open(sums, "a") as f:
+            f.write("0" * 128 + "  extra\n")
+    out, secs, rc = client.boot()
+    assert reason in out
+    assert booted(out) == "v1"
+    labels = vm.by_label(client.disk)
+    assert labels["SYSFS"] == "v1"
+    assert f"bad-{damage}" not in labels.values()
+    assert reason in vm.state_file(client.disk, "log/controller.log")
+
+
+def test_update_with_new_config(client):
+    client.publish("v2")
+    pubtree.add_config(client.gnupghome, client.tree, 1, {
+        "controller.conf": "GSE_TMPFS_EXTRA=/run\n",
+        "rootfs/etc/gse-test-config": "from-config-1\n",
+        "runlevels": "add gse-health boot\n",
+    })
+    out, secs, rc = client.boot()
+    assert "gse: config.d: serial 1 fetched and exported" in out
+    assert "gse: installed v2 (serial" in out
+    assert booted(out) == "v2"
+    assert "GSETEST config=from-config-1" in out
+    assert "gse: tmpfs: /run" in out
+    # v1 completed a healthy cycle: it is kept as the backup.
+    assert vm.by_label(client.disk) == {"GSESTATE": None, "SYSFS": "v2", "BACKUPFS": "v1"}
+
+
+def test_unhealthy_cycle_falls_back_and_is_not_fetched_again(client):
+    client.publish("v3", behaviour="crash")
+    out, secs, rc = client.boot()
+    assert booted(out) == "v3" and "GSETEST crashing" in out
+    assert vm.by_label(client.disk) == {"GSESTATE": None, "SYSFS": "v3", "BACKUPFS": "v2"}
+    out, secs, rc = client.boot()
+    assert "health: last life cycle of v3 unhealthy: no healthy shutdown recorded" in out
+    assert booted(out) == "v2"
+    assert vm.by_label(client.disk) == {"GSESTATE": None, "SYSFS": "v2", "DEPRIVED": "v3"}
+    assert vm.state_file(client.disk, "deprived").split() == ["v3"]
+    out, secs, rc = client.boot()
+    assert "gse: version: v3 was deprived on this client, not fetched again" in out
+    assert booted(out) == "v2"
+
+
+def test_replayed_older_pointer_is_refused(client):
+    pubtree.set_version(client.gnupghome, client.tree, 1, "v1")
+    out, secs, rc = client.boot()
+    assert "version refused: serial 1 (v1) is older than the accepted" in out
+    assert booted(out) == "v2"
+
+
+def test_server_down_boots_offline(client):
+    out, secs, rc = client.boot(server=False)
+    assert "gse: network: server http://10.0.2.2:" in out and "unreachable" in out
+    assert "offline boot: fetch, version check and export skipped" in out
+    assert booted(out) == "v2"
+
+
+def test_power_cut_while_writing_then_recovery(client):
+    client.publish("v4", payload=24 << 20)
+    out, secs, rc = client.boot(limit_rate="2m", kill_on="gse: streaming images/v4/", kill_after=3.0)
+    assert "gse: streaming images/v4/" in out and booted(out) is None
+    assert "gse: installed v4" not in out
+    labels = vm.by_label(client.disk)
+    # The half-written partition is not SYSFS and holds no complete system.
+    assert labels["SYSFS"] == "v2"
+    assert "v4" not in labels.values()
+    out, secs, rc = client.boot(timeout=400)
+    assert "gse: installed v4" in out and booted(out) == "v4"

@@ -1,0 +1,42 @@
+"""The controller built by playbooks/controller.yml (the session's build):
+its content, and that the role does not rebuild unchanged inputs."""
+import re
+import subprocess
+
+from conftest import run_controller_playbook
+
+
+def lsinitrd(img):
+    return subprocess.run(["lsinitrd", img], capture_output=True, text=True, check=True).stdout
+
+
+def test_initramfs_holds_the_hooks_in_order_and_the_config(controller):
+    listing = lsinitrd(controller["initrd"])
+    hooks = re.findall(r"usr/lib/dracut/hooks/([a-z-]+/\d\d-gse-[a-z-]+\.sh)", listing)
+    assert hooks == [
+        "cmdline/01-gse-export-config.sh", "cmdline/02-gse-cmdline.sh",
+        "mount/50-gse-mount-root.sh",
+        "pre-mount/05-gse-state.sh", "pre-mount/10-gse-network-check.sh",
+        "pre-mount/20-gse-fetch-config.sh", "pre-mount/30-gse-disk.sh",
+        "pre-mount/40-gse-version-check.sh", "pre-mount/50-gse-health.sh",
+        "pre-pivot/50-gse-apply-config.sh", "pre-pivot/55-gse-runlevels.sh",
+        "pre-pivot/80-gse-cleanup.sh", "pre-pivot/90-gse-etc-misc.sh",
+    ]
+    for f in ("config.d/sources", "config.d/labels", "config.d/tmpfs", "config.d/disk",
+              "config.d/network", "config.d/keys/gse.gpg", "usr/lib/gse/busybox"):
+        assert re.search(rf" {re.escape(f)}$", listing, re.M), f
+    assert "systemd-udevd" in listing  # udev comes from udev-rules
+    assert not re.search(r"usr/lib/systemd/system/.*initrd", listing)
+
+
+def test_role_does_not_rebuild_unchanged_inputs(controller):
+    res = run_controller_playbook(controller["dir"], controller["keyring"])
+    assert res.returncode == 0, res.stdout[-2000:]
+    assert re.search(r"localhost\s+: ok=\d+\s+changed=0 ", res.stdout), res.stdout[-2000:]
+
+
+def test_role_refuses_a_missing_kernel(controller, tmp_path):
+    res = run_controller_playbook(str(tmp_path / "o"), controller["keyring"],
+                                  "-e", "gse_controller_kernel_image=/nonexistent/vmlinuz")
+    assert res.returncode != 0
+    assert "missing: /nonexistent/vmlinuz" in res.stdout

@@ -1,0 +1,82 @@
+"""The server block of the server role, served by `gse serve`'s nginx on
+loopback: static files, range requests, caching headers, hidden state; and
+the fleet check (20 concurrent clients get identical, verified data)."""
+import os
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+import pubtree
+import testimage
+from gse.serve import Server, render_site, main as serve_main
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench", "controller"))
+import fleet  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tree(signing, tmp_path_factory):
+    work = str(tmp_path_factory.mktemp("serve"))
+    home, keyring = signing
+    t = os.path.join(work, "tree")
+    os.makedirs(os.path.join(t, ".gse"))
+    open(os.path.join(t, ".gse", "serial"), "w").write("1\n")
+    pubtree.add_image(home, t, "v1", testimage.make_image(work, "v1", payload_bytes=2 << 20))
+    pubtree.set_version(home, t, 1, "v1")
+    pubtree.add_config(home, t, 1, {"controller.conf": "GSE_TMPFS_EXTRA=/var/tmp\n"})
+    return t
+
+
+def get(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), b""
+
+
+def test_site_template_renders_the_tree():
+    site = render_site("/srv/pub", "127.0.0.1:8080", limit_rate="5m")
+    assert "root /srv/pub;" in site
+    assert "listen 127.0.0.1:8080;" in site
+    assert "limit_rate 5m;" in site
+    assert "limit_rate" not in render_site("/srv/pub", "80")
+
+
+def test_nginx_serves_the_publication_tree(tree):
+    with Server(tree) as srv:
+        status, headers, body = get(f"{srv.url}/version.txt")
+        assert status == 200 and body.startswith(b"-----BEGIN PGP SIGNED MESSAGE-----")
+        assert headers["Cache-Control"] == "no-cache"
+        img = "/images/v1/image.tar.zst"
+        status, headers, body = get(srv.url + img, {"Range": "bytes=10-19"})
+        assert status == 206 and len(body) == 10
+        assert body == open(tree + img, "rb").read()[10:20]
+        assert "immutable" in headers["Cache-Control"]
+        assert get(f"{srv.url}/.gse/serial")[0] == 404
+
+
+def test_gse_serve_refuses_a_missing_tree(tmp_path):
+    assert serve_main(["--dir", str(tmp_path / "nope")]) == 2
+
+
+def test_fleet_of_20_clients_gets_identical_verified_data(tree, signing):
+    with Server(tree) as srv:
+        res = fleet.run(srv.url, signing[1], clients=20)
+    assert res["identical"] is True
+    assert res["result"]["version.txt"][1] == "images/v1/image.tar.zst"
+    assert res["result"]["version.txt"][2] == pubtree.sha512(tree + "/images/v1/image.tar.zst")
+
+
+def test_fleet_check_detects_a_tampered_image(tree, signing, tmp_path):
+    import shutil
+    bad = str(tmp_path / "bad")
+    shutil.copytree(tree, bad)
+    with open(bad + "/images/v1/image.tar.zst", "ab") as f:
+        f.write(b"x")
+    with Server(bad) as srv:
+        with pytest.raises(ValueError, match="digest or size"):
+            fleet.run(srv.url, signing[1], clients=2)

@@ -1,0 +1,88 @@
+"""A small system image for boot tests: busybox, a plain init that reports
+what the booted system sees on the serial console, and the real gse-health
+helper of roles/client_health.
+
+behaviour "healthy": records startup and shutdown, powers off.
+behaviour "crash":   records startup, then dies without an orderly shutdown.
+"""
+import os
+import shutil
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HEALTH = os.path.join(ROOT, "roles", "client_health", "files", "gse-health")
+APPLETS = ("sh mount umount cat echo awk touch sync poweroff readlink sleep mkdir rm mv "
+           "date grep ls stat").split()
+
+INIT = r"""#!/bin/sh
+export PATH=/bin:/usr/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+exec >/dev/console 2>&1
+echo "GSETEST booted version=$(cat /usr/share/gse-test/version)"
+for m in / /etc /var/log /tmp /var/lib/gse/state; do
+    awk -v m="$m" '$2==m {print "GSETEST mount " $2 " " $3 " " $4}' /proc/mounts
+done
+if touch /gse-test-write 2>/dev/null; then echo "GSETEST root writable"; else echo "GSETEST root readonly"; fi
+echo "GSETEST etc-seed=$(cat /etc/gse-test-seed 2>/dev/null)"
+echo "GSETEST config=$(cat /etc/gse-test-config 2>/dev/null)"
+echo "GSETEST runlevel=$(readlink /etc/runlevels/default/gse-health 2>/dev/null)"
+echo x > /etc/gse-test-etc-write && echo "GSETEST etc writable"
+/usr/lib/gse/gse-health startup && echo "GSETEST startup recorded"
+if [ "$(cat /usr/share/gse-test/behaviour)" = crash ]; then
+    echo "GSETEST crashing"
+    poweroff -f
+fi
+/usr/lib/gse/gse-health shutdown && echo "GSETEST shutdown recorded"
+umount /var/lib/gse/state
+sync
+echo "GSETEST poweroff"
+poweroff -f
+"""
+
+
+def make_root(root, version, behaviour="healthy", payload_bytes=0):
+    """Write the image root in `root`."""
+    for d in ("bin", "sbin", "usr/bin", "usr/lib/gse", "usr/share/gse-test", "proc", "sys", "dev",
+              "etc/init.d", "etc/runlevels/default", "var/log", "var/lib/gse/state", "tmp", "run"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    os.chmod(os.path.join(root, "tmp"), 0o1777)
+    shutil.copy2(shutil.which("busybox"), os.path.join(root, "bin", "busybox"))
+    for a in APPLETS:
+        os.symlink("busybox", os.path.join(root, "bin", a))
+    with open(os.path.join(root, "sbin", "init"), "w") as f:
+        f.write(INIT)
+    os.chmod(os.path.join(root, "sbin", "init"), 0o755)
+    shutil.copy2(HEALTH, os.path.join(root, "usr", "lib", "gse", "gse-health"))
+    with open(os.path.join(root, "etc", "init.d", "gse-health"), "w") as f:
+        f.write("#!/sbin/openrc-run\n")
+    os.symlink("/etc/init.d/gse-health", os.path.join(root, "etc", "runlevels", "default", "gse-health"))
+    for name, text in (("version", version), ("behaviour", behaviour)):
+        with open(os.path.join(root, "usr", "share", "gse-test", name), "w") as f:
+            f.write(text + "\n")
+    with open(os.path.join(root, "etc", "gse-test-seed"), "w") as f:
+        f.write("seeded-" + version + "\n")
+    if payload_bytes:
+        # Incompressible bulk: makes the download long enough to interrupt,
+        # or large enough to measure.
+        with open(os.path.join(root, "usr", "share", "gse-test", "payload"), "wb") as f:
+            left = payload_bytes
+            while left:
+                n = min(left, 1 << 20)
+                f.write(os.urandom(n))
+                left -= n
+
+
+def pack(root, tarball):
+    """tar of the root (numeric owners, xattrs), zstd: as part K packs it."""
+    subprocess.run(
+        f"tar -C {root} --numeric-owner --xattrs -cf - . | zstd -q -T0 -3 -o {tarball}",
+        shell=True, check=True)
+    return tarball
+
+
+def make_image(workdir, version, behaviour="healthy", payload_bytes=0):
+    root = os.path.join(workdir, f"root-{version}")
+    make_root(root, version, behaviour, payload_bytes)
+    return pack(root, os.path.join(workdir, f"{version}.tar.zst"))

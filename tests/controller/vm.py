@@ -1,0 +1,140 @@
+"""Boot a client in QEMU (TCG) and inspect its disk afterwards."""
+import contextlib
+import json
+import os
+import signal
+import threading
+import subprocess
+import tempfile
+import time
+
+BASE_CMDLINE = "console=ttyS0 panic=-1 rd.emergency=reboot rd.shell=0 root=gse"
+
+
+def make_disk(path, size="1G"):
+    subprocess.run(["truncate", "-s", size, path], check=True)
+    return path
+
+
+def boot(kernel, initrd, disk, cmdline="", net=True, timeout=300, log=None, kill_on=None, kill_after=0.0,
+         base=BASE_CMDLINE, times=None):
+    """Boot once; return (console text, seconds, rc).  With kill_on, QEMU is
+    killed kill_after seconds after that text appears on the console (power
+    cut).  With times (a list), (seconds since start, line) of every console
+    line is appended to it."""
+    argv = [
+        "timeout", "-k", "5", str(timeout),
+        "qemu-system-x86_64", "-accel", "tcg", "-m", "768", "-smp", "1", "-no-reboot",
+        "-nographic", "-serial", "stdio", "-monitor", "none", "-nodefaults",
+        "-kernel", kernel, "-initrd", initrd,
+        "-append", f"{base} {cmdline}".strip(),
+        "-drive", f"file={disk},format=raw,if=virtio,cache=unsafe",
+        # Entropy for the guest: without it getrandom() blocks udev and mkfs
+        # for a minute under TCG.
+        "-device", "virtio-rng-pci",
+    ]
+    if net:
+        argv += ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]
+    t0 = time.monotonic()
+    # A session of its own: a power cut kills timeout and QEMU together.
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    out = []
+    cut = None
+
+    def power_cut():
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    try:
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace")
+            out.append(line)
+            if times is not None:
+                times.append((time.monotonic() - t0, line))
+            if log:
+                log.write(line)
+                log.flush()
+            if kill_on and cut is None and kill_on in line:
+                # The console is quiet while the image streams in: a timer,
+                # not the next line, cuts the power.
+                cut = threading.Timer(kill_after, power_cut)
+                cut.start()
+    finally:
+        if cut is not None:
+            cut.join()
+    rc = proc.wait()
+    return "".join(out), time.monotonic() - t0, rc
+
+
+def partitions(disk):
+    """[(number, start byte, size bytes)] from the disk image's GPT."""
+    table = json.loads(subprocess.run(["sfdisk", "--json", disk], check=True, capture_output=True,
+                                      text=True).stdout)["partitiontable"]
+    sector = table.get("sectorsize", 512)
+    return [(int(p["node"].rsplit(disk, 1)[-1]), p["start"] * sector, p["size"] * sector)
+            for p in table.get("partitions", [])]
+
+
+@contextlib.contextmanager
+def loop(disk, start, size):
+    """One partition of the image as a read-only loop device (the container
+    has no udev for partition nodes); detached afterwards."""
+    dev = subprocess.run(["losetup", "--find", "--show", "--read-only", "--offset", str(start),
+                          "--sizelimit", str(size), disk],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    try:
+        yield dev
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=False)
+
+
+def labels(disk):
+    """{partition number: (label, .gse-installed record or None)}."""
+    out = {}
+    try:
+        parts = partitions(disk)
+    except subprocess.CalledProcessError:
+        return out
+    for n, start, size in parts:
+        with loop(disk, start, size) as part:
+            label = subprocess.run(["blkid", "-p", "-s", "LABEL", "-o", "value", part],
+                                   capture_output=True, text=True).stdout.strip()
+            out[n] = (label, read_file(part, ".gse-installed"))
+    return out
+
+
+def state_file(disk, relpath):
+    """A file of the state area (partition 1)."""
+    n, start, size = partitions(disk)[0]
+    with loop(disk, start, size) as part:
+        return read_file(part, relpath)
+
+
+def read_file(part, relpath):
+    """The content of relpath on a partition (None when absent)."""
+    with tempfile.TemporaryDirectory(prefix="gse-inspect-") as mnt:
+        if subprocess.run(["mount", "-o", "ro,noload", part, mnt], capture_output=True).returncode != 0:
+            if subprocess.run(["mount", "-o", "ro", part, mnt], capture_output=True).returncode != 0:
+                return None
+        try:
+            p = os.path.join(mnt, relpath)
+            if not os.path.isfile(p):
+                return None
+            with open(p, errors="replace") as f:
+                return f.read()
+        finally:
+            subprocess.run(["umount", mnt], check=False)
+
+
+def by_label(disk):
+    """{label: version installed there (or None)}."""
+    res = {}
+    for n, (label, rec) in labels(disk).items():
+        version = None
+        if rec:
+            version = dict(line.split("=", 1) for line in rec.splitlines() if "=" in line).get("version")
+        res[label] = version
+    return res
