@@ -90,11 +90,6 @@ def _write_all(fd, chunk):
         written += os.write(fd, chunk[written:])
 
 
-def _stop(proc):
-    if proc is not None and proc.poll() is None:
-        proc.kill()
-
-
 def _first_failure(stages):
     for cmd, err, rc in stages:
         if rc != 0:

@@ -19,7 +19,7 @@ description:
   - Refuses when anything is mounted at or under the root, and when O(dest) lies inside the root.
   - With O(sign_key), the tarball is signed in the same pass (C(gpg --batch --yes --pinentry-mode loopback
     --homedir H --local-user KEY --status-fd 1 --armor --detach-sign --output TMP) reading a copy of the
-    compressed stream on stdin): no second read of the tarball. C(O(dest).asc) is written, by rename, only
+    compressed stream on stdin), so the tarball is not read a second time. C(O(dest).asc) is written, by rename, only
     when tar, the compressor and gpg all succeeded and gpg's C(SIG_CREATED) status line names the signing
     key (gpg-agent checks each signature it creates). Part L verifies every signature with gpgv before
     anything is published, and M(gse.stateless.sign) verifies with gpgv any signature it finds.

@@ -17,7 +17,7 @@ description:
     names the signing key (gpg-agent checks every signature it creates against the digest).
   - A file whose C(F.asc) already holds a signature that C(gpgv) accepts for that key (against the public key
     exported from H) is left alone (not changed); this is how a signature made by M(gse.stateless.pack)
-    while packing is taken over. A found signature is always verified with gpgv: its origin is unknown.
+    while packing is taken over. A found signature is always verified with gpgv, as its origin is unknown.
   - A signature made by this run is not read back with gpgv (that would hash the whole file again for what
     gpg has just proved); part L (M(gse.stateless.publish)) verifies every signature with gpgv before
     anything is published, so nothing unverified becomes visible.
