@@ -131,9 +131,9 @@ signed:
   elements: str
   returned: always
 fingerprint:
-  description: Primary key fingerprint of the key that signed.
+  description: Primary key fingerprint of the signing key.
   type: str
-  returned: when something was signed
+  returned: when O(sign_key) is given (not in check mode)
 """
 
 import hashlib
