@@ -7,7 +7,7 @@ from conftest import run_controller_playbook
 
 
 def lsinitrd(img):
-    return subprocess.run(["lsinitrd", img], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["lsinitrd", img], capture_output=True, check=True).stdout.decode(errors="replace")
 
 
 def test_initramfs_holds_the_hooks_in_order_and_the_config(controller):
