@@ -336,7 +336,7 @@ def main():
             excludes=dict(type="list", elements="str", default=[]),
             checksum_files=dict(type="list", elements="str", default=[]),
             force=dict(type="bool", default=False),
-            sign_key=dict(type="str"),
+            sign_key=dict(type="str", no_log=False),  # a key name or fingerprint, not a secret
             gnupghome=dict(type="path"),
         ),
         required_by=dict(sign_key=["gnupghome"]),
