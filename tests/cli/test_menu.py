@@ -17,7 +17,7 @@ class Pane:
     def __init__(self, tmp, command):
         self.sock = "gse-menu-%d" % os.getpid()
         self.tmux = ["tmux", "-L", self.sock]
-        subprocess.run(self.tmux + ["-f", "/dev/null", "new-session", "-d", "-s", "menu", "-x", "150",
+        subprocess.run(self.tmux + ["-f", "/dev/null", "new-session", "-d", "-s", "menu", "-x", "250",
                                     "-y", "50", command], check=True, cwd=str(tmp))
 
     def text(self):
