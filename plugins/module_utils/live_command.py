@@ -66,5 +66,8 @@ def run_logged(module, argv, log_path, environ_update=None):
         for t in readers:
             t.join()
         rc = proc.wait()
-    decode = lambda chunks: b"".join(chunks).decode("utf-8", errors="surrogateescape")  # noqa: E731
-    return rc, decode(out), decode(err)
+    return rc, _decode(out), _decode(err)
+
+
+def _decode(chunks):
+    return b"".join(chunks).decode("utf-8", errors="surrogateescape")
