@@ -19,12 +19,12 @@ type getarg > /dev/null 2>&1 || . /lib/dracut-lib.sh
 
 for _opt in server disk fstype wipe link_timeout dhcp_timeout connect_timeout tmpfs; do
     _v=$(getarg "gse.$_opt=") && [ -n "$_v" ] || continue
-    _k=$(echo "$_opt" | tr 'a-z' 'A-Z')
+    _k=$(echo "$_opt" | tr '[:lower:]' '[:upper:]')
     [ "$_k" = TMPFS ] && _k=TMPFS_EXTRA
     gse_env_set "GSE_$_k" "$_v"
 done
 for _opt in offline noupdate debug; do
-    getargbool 0 "gse.$_opt" && gse_env_set "GSE_$(echo "$_opt" | tr 'a-z' 'A-Z')" yes
+    getargbool 0 "gse.$_opt" && gse_env_set "GSE_$(echo "$_opt" | tr '[:lower:]' '[:upper:]')" yes
 done
 unset _opt _v _k
 

@@ -26,7 +26,7 @@ description:
   - Needs root on the build host. Refuses a directory that is not a usable root (no shell inside it).
   - Supports pipelining.
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 options:
   remote_addr:
     description:

@@ -17,6 +17,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+# Ansible's open_url rather than urllib's urlopen: TLS verification, proxies
+# and errors then behave as in every other Ansible module.
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+from ansible.module_utils.urls import open_url
+
 CHUNK = 1024 * 1024
 
 
@@ -41,12 +46,11 @@ def _file_path(url):
 
 
 def _open(url, headers=None, timeout=60):
-    request = urllib.request.Request(url, headers=headers or {})
     try:
-        return urllib.request.urlopen(request, timeout=timeout)
+        return open_url(url, headers=headers or {}, timeout=timeout)
     except urllib.error.HTTPError as exc:
         raise DownloadError("%s: HTTP %s %s" % (url, exc.code, exc.reason), url, exc.code)
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, UrlConnectionError, OSError) as exc:
         raise DownloadError("%s: %s" % (url, getattr(exc, "reason", exc)), url)
 
 

@@ -155,6 +155,18 @@ def remove(text, name):
     return "".join(lines)
 
 
+def discard_tokens(text, name, tokens):
+    """The text with the whitespace-separated ``tokens`` taken out of ``name``'s value."""
+    current = get(text, name)
+    if current is None:
+        return text
+    words = current.split()
+    kept = [w for w in words if w not in tokens]
+    if kept == words:
+        return text
+    return set_value(text, name, " ".join(kept))
+
+
 def append_tokens(text, name, tokens):
     """The text with the missing whitespace-separated ``tokens`` added to ``name``'s value."""
     current = get(text, name)

@@ -168,7 +168,7 @@ notes:
   - Supports C(check_mode); it reports whether the files would change, whether the snapshot would be made and
     which stages would be built and why.
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -474,7 +474,7 @@ def main():
             runner.run("snapshot", ["-s", p["snapshot_treeish"]])
 
     plan = plan_stages(module, specs, spec_changed)
-    first_built = next((t for t, _, _, reason in plan if reason), None)
+    first_built = next((t for t, _values, _product, reason in plan if reason), None)
     # stages may be empty: part A's seed step only makes the snapshot.
     if p["stages"] and first_built == p["stages"][0] and cs.find_seed(p["storedir"], p["seed"]) is None \
             and not module.check_mode:

@@ -43,7 +43,7 @@ options:
     type: path
     default: ''
   extra:
-    description: Further bind mounts, each C({src, dest, readonly}), O(extra[].dest) relative to the chroot.
+    description: Further bind mounts, each C({src, dest, readonly}), C(dest) relative to the chroot.
     type: list
     elements: dict
     default: []
@@ -62,7 +62,7 @@ options:
 notes:
   - Needs root. Supports check mode.
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

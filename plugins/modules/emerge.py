@@ -126,10 +126,12 @@ notes:
 attributes:
   check_mode:
     support: full
+    description: Runs emerge with C(--pretend) and reports what it would merge, unmerge or deselect; a sync is only reported.
   diff_mode:
     support: none
+    description: No diff; RV(merged) and RV(unmerged) say what changed.
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -30,7 +30,7 @@ options:
     required: true
     choices: [before, after]
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -41,10 +41,12 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports the files that would change without writing them or running C(locale-gen).
   diff_mode:
     support: full
+    description: Shows the old and new C(locale.gen) and C(/etc/env.d/02locale).
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -108,7 +110,7 @@ def normalize(name):
     base, dot, codeset = name.partition(".")
     modifier = ""
     if "@" in codeset:
-        codeset, _, modifier = codeset.partition("@")
+        codeset, _at, modifier = codeset.partition("@")
     return base + dot + codeset.lower().replace("-", "") + ("@" + modifier if modifier else "")
 
 

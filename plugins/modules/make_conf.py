@@ -33,6 +33,12 @@ options:
         a string is split on whitespace. A variable that is not set is set to the words.
     type: dict
     default: {}
+  discard:
+    description:
+      - Words to take out of a variable's value (for example C(distcc) out of C(FEATURES) when it is turned off);
+        a string is split on whitespace. Applied after O(append).
+    type: dict
+    default: {}
   remove:
     description: Variables to remove (every assignment of them).
     type: list
@@ -41,10 +47,12 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports whether C(make.conf) would change without writing it.
   diff_mode:
     support: full
+    description: Shows the old and new C(make.conf).
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -57,6 +65,11 @@ EXAMPLES = r"""
       GENTOO_MIRRORS: null
     append:
       FEATURES: [ccache, parallel-fetch]
+
+- name: Turn distcc off again
+  gse.stateless.make_conf:
+    discard:
+      FEATURES: distcc
 """
 
 RETURN = r"""
@@ -102,13 +115,14 @@ def main():
             path=dict(type="path", default="/etc/portage/make.conf"),
             variables=dict(type="dict", default={}),
             append=dict(type="dict", default={}),
+            discard=dict(type="dict", default={}),
             remove=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
     p = module.params
     path = p["path"]
-    for name in list(p["variables"]) + list(p["append"]) + p["remove"]:
+    for name in list(p["variables"]) + list(p["append"]) + list(p["discard"]) + p["remove"]:
         if not _NAME.match(name):
             module.fail_json(msg="%r is not a variable name" % name)
     if os.path.isdir(path):
@@ -122,6 +136,8 @@ def main():
             text = shellvars.remove(text, name) if value is None else shellvars.set_value(text, name, as_text(value))
         for name, value in p["append"].items():
             text = shellvars.append_tokens(text, name, as_words(value))
+        for name, value in p["discard"].items():
+            text = shellvars.discard_tokens(text, name, as_words(value))
         for name in p["remove"]:
             text = shellvars.remove(text, name)
         new = shellvars.variables(text)

@@ -45,10 +45,12 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports whether the C(make.profile) link would change without touching it.
   diff_mode:
     support: full
+    description: Shows the old and new link target.
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

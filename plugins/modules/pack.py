@@ -58,7 +58,7 @@ attributes:
     support: full
     description: Says whether the tarball would be packed; writes nothing.
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -59,7 +59,7 @@ attributes:
     support: full
     description: Verifies the image directory and says what would be published and which serials would be used.
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -281,7 +281,8 @@ def main():
             config_dir=dict(type="path"),
             keyring=dict(type="path", required=True),
             gnupghome=dict(type="path"),
-            signing_key=dict(type="str"),
+            # A key id or fingerprint names the key; it is no secret.
+            signing_key=dict(type="str", no_log=False),
             passphrase=dict(type="str", no_log=True),
         ),
         required_one_of=[("src", "config_dir")],

@@ -43,10 +43,12 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports the runlevel changes without running C(rc-update).
   diff_mode:
     support: none
+    description: No diff; RV(results) lists each change.
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -40,7 +40,7 @@ attributes:
     support: full
     description: Lists what would be removed.
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

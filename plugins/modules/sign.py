@@ -39,7 +39,7 @@ attributes:
     support: full
     description: Says which files would be signed.
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -123,7 +123,8 @@ def main():
         argument_spec=dict(
             files=dict(type="list", elements="path", required=True),
             gnupghome=dict(type="path", required=True),
-            key=dict(type="str", required=True),
+            # A key id, fingerprint or user id names the key; it is no secret.
+            key=dict(type="str", required=True, no_log=False),
             passphrase=dict(type="str", no_log=True),
         ),
         supports_check_mode=True,

@@ -71,7 +71,7 @@ notes:
 requirements:
   - gpgv (GnuPG 2.2 or later)
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

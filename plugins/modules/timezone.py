@@ -28,10 +28,12 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports whether the timezone files would change without writing them.
   diff_mode:
     support: full
+    description: Shows the old and new C(/etc/localtime) target and C(/etc/timezone).
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -42,7 +42,7 @@ options:
 notes:
   - Supports check mode.
 author:
-  - GSE contributors
+  - GSE contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -86,3 +86,13 @@ def test_unterminated_quote_fails_instead_of_rewriting(conf):
     run = run_module(mod.main, dict(path=str(conf), variables={"MAKEOPTS": "-j2"}))
     assert run.failed and "unterminated" in run.result["msg"]
     assert conf.read_text() == 'USE="X\n'
+
+
+def test_discard_takes_words_out_of_a_value(tmp_path):
+    conf = tmp_path / "make.conf"
+    conf.write_text('FEATURES="-news distcc ccache"\nUSE="X"\n')
+    run = run_module(mod.main, {"path": str(conf), "discard": {"FEATURES": ["distcc", "ccache"]}})
+    assert run.result["changed"] is True
+    assert conf.read_text() == 'FEATURES="-news"\nUSE="X"\n'
+    again = run_module(mod.main, {"path": str(conf), "discard": {"FEATURES": ["distcc", "ccache"]}})
+    assert again.result["changed"] is False
