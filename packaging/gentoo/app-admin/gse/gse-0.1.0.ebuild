@@ -39,15 +39,12 @@ src_install() {
 	insinto "${collection}"
 	doins -r galaxy.yml README.md ansible.cfg meta plugins roles playbooks inventories docs
 
-	# The dracut modules keep their modes (module-setup.sh and the hooks are
-	# executables): in the collection for gse --build-controller, and in
-	# dracut's modules.d (check() returns 255: only taken when asked for).
-	cp -r controller_dracut "${ED}${collection}"/ || die
+	# The controller's dracut modules: in the collection for
+	# gse --build-controller, and in dracut's modules.d (their check()
+	# returns 255: dracut takes them only when asked for).
+	doins -r controller_dracut
 	insinto /usr/lib/dracut/modules.d
-	local m
-	for m in controller_dracut/[0-9][0-9]gse-*; do
-		cp -r "${m}" "${ED}"/usr/lib/dracut/modules.d/ || die
-	done
+	doins -r controller_dracut/[0-9][0-9]gse-*
 
 	# The installed config.d defaults (the concept document's path) and the
 	# features the USE flags enable.
