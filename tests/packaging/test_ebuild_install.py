@@ -1,7 +1,7 @@
 """app-admin/gse's src_install, run by real Portage in the fixture's stage3.
 
 `ebuild gse-<ver>.ebuild clean install` unpacks the release tarball that
-make-distfile packs (verified against its Manifest) and installs into the
+scripts/gentoo-distfile packs (verified against its Manifest) and installs into the
 image directory, with the USE flags given; the test reads the image.  The
 fixture is Debian underneath: GNU tar is `tar` there, while Portage's unpack
 calls `gtar`, which Gentoo's app-arch/tar provides; the test adds that one
@@ -41,7 +41,7 @@ def prepared_root(stage3_root, gse_fixture):
     shutil.copytree(OVERLAY, overlay)
     distdir = os.path.join(stage3_root, "var/cache/distfiles")
     os.makedirs(distdir, exist_ok=True)
-    subprocess.run([sys.executable, os.path.join(OVERLAY, "make-distfile"), distdir,
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gentoo-distfile"), distdir,
                     "--manifest", os.path.join(overlay, "app-admin/gse/Manifest")], check=True, capture_output=True)
     with chroot_mounts(stage3_root, gse_fixture.repo):
         yield stage3_root, gse_fixture.repo

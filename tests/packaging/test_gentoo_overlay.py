@@ -6,7 +6,7 @@ through its master, so the test gives it a stand-in master: a repository
 named gentoo holding a profile, the licence and one empty ebuild for each
 package the ebuild depends on (nothing of it is scanned; it only answers
 "this package exists").  The overlay itself is scanned as committed, plus the
-Manifest that make-distfile writes for the release tarball.
+Manifest that scripts/gentoo-distfile writes for the release tarball.
 """
 import os
 import re
@@ -75,7 +75,7 @@ def scanned(tmp_path_factory):
     shutil.copytree(OVERLAY, overlay, ignore=shutil.ignore_patterns("Manifest"))
     distdir = tmp / "distfiles"
     distdir.mkdir()
-    p = subprocess.run([sys.executable, os.path.join(OVERLAY, "make-distfile"), str(distdir),
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gentoo-distfile"), str(distdir),
                         "--manifest", str(overlay / "app-admin" / "gse" / "Manifest")],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
