@@ -1,11 +1,12 @@
 """Run a checked plan: $CLOCALLG, the build playbook, the failure loop, the release of mounts."""
+import contextlib
 import datetime
 import os
 import signal
 import sys
 import time
 
-from . import doscripts, failure, layout, runner, states
+from . import doscripts, failure, layout, livelog, runner, states
 from .errors import BuildFailed, Interrupted
 from .progress import Watcher, elapsed
 
@@ -117,17 +118,20 @@ def run(plan, session, clocallg):
     parts = layout.hooks().PARTS
     start = time.monotonic()
     tags, extra = None, {}
+    # emerge's output, live: the module appends it there, a thread prints it.
+    live = {} if session.quiet else {"gse_live_log": livelog.CHROOT_PATH}
     ok = False
     with _Signals() as sig:
         try:
             for attempt in range(1, 1000):
                 watcher = Watcher(parts, session.quiet, start=start)
                 sig.in_runner = True
-                result = runner.run("build.yml", os.path.join(clocallg, "ansible"),
-                                    dict(plan.extravars, **extra), tags=tags,
-                                    skip_tags=plan.skipped, verbose=session.verbose,
-                                    quiet=session.quiet, event_handler=watcher,
-                                    cancel=sig.cancel, ident="build-%d" % attempt)
+                with _live(plan, session):
+                    result = runner.run("build.yml", os.path.join(clocallg, "ansible"),
+                                        dict(plan.extravars, **live, **extra), tags=tags,
+                                        skip_tags=plan.skipped, verbose=session.verbose,
+                                        quiet=session.quiet, event_handler=watcher,
+                                        cancel=sig.cancel, ident="build-%d" % attempt)
                 sig.in_runner = False
                 if sig.caught:
                     raise KeyboardInterrupt
@@ -157,6 +161,13 @@ def run(plan, session, clocallg):
             if ok and not released:
                 raise BuildFailed("the build finished but its mounts could not be released")
     raise BuildFailed("gave up after too many attempts")
+
+
+def _live(plan, session):
+    """Print the live log while a playbook runs, unless quiet."""
+    if session.quiet:
+        return contextlib.nullcontext()
+    return livelog.LiveTail(livelog.host_path(plan.workdir))
 
 
 def _choose(plan, failed, session):

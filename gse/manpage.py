@@ -78,6 +78,8 @@ def page1():
             esc("Configuration (see gse(5)); the second overrides the first per variable."),
             ".TP", "\\fB$CLOCALLG\\fR (\\fI/var/log/gse/<build\\-id>\\fR)",
             esc("Logs of one build: doscripts, the failure reports, Ansible's artifacts."),
+            ".TP", "\\fB$CDISTDIR/workdir\\-<base>/var/log/gse\\-live.log\\fR",
+            esc("emerge's output, appended while it runs (not with -q); gse prints its new lines."),
             ".TP", "\\fB/var/lib/gse/states\\fR",
             esc("Time states (gse_state_dir), 0600, root only."),
             ".SH ENVIRONMENT",
@@ -112,10 +114,10 @@ def page5():
         hook, role, stage, chroot, title, phase, subs = part
         out += [".SS Part %s: %s" % (hook[-1].upper(), esc(title)),
                 ".TP", "\\fB%s\\fR" % hook,
-                esc("Stage %s, %s; role %s; quiet mode: \"%s\"."
+                esc("Stage %s, %s; role %s: %s. With -q each sub-part prints its line as it starts."
                     % (stage, "inside the chroot" if chroot else "on the build host", role, phase))]
-        for name, text in subs:
-            out += [".TP", "\\fB%s\\fR" % name, esc(text)]
+        for name, text, line in subs:
+            out += [".TP", "\\fB%s\\fR" % name, esc("%s. Quiet mode: \"%s\"." % (text, line))]
     out += [".SH CONFIGURATION FILES",
             esc("Each directory of config.d holds one file per category, <category>.yml, a YAML "
                 "mapping of gse_* variables. /usr/lib64/gse/config.d holds the installed "

@@ -103,7 +103,11 @@ OPTIONS = (
            "verbose output. Use it with --non-interactive.",
            var="gse_verbose"),
     Option("quiet", ("--quiet", "-q"), SWITCH, "output",
-           "one line per phase (\"Updating Portage\") with the part number and elapsed time"),
+           "one line per sub-part as it starts (\"[ 3/12] Updating Portage (0:04:10)\"): its phase, "
+           "the number of its part of the total and the elapsed time; emerge's output is not shown",
+           "Without -q gse streams Ansible's output and, while emerge runs, emerge's own output as it "
+           "comes: the emerge tasks append it to /var/log/gse-live.log inside the chroot "
+           "(gse_live_log) and gse prints the new lines of that file."),
     Option("non_interactive", ("--non-interactive",), SWITCH, "output",
            "never ask: a failed part ends the run with exit code 1 (also when stdin is not a terminal)"),
     Option("time_state", ("--time-state",), STATE, "states",

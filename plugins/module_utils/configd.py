@@ -56,6 +56,7 @@ CATEGORIES = (
 FLAG_VARIABLES = (
     "gse_base", "gse_enforce", "gse_lawful_good", "gse_sdir", "gse_doscripts", "gse_verbose", "gse_distcc",
     "gse_ccache", "gse_kernel_path", "gse_initrd_path", "gse_build_minimal", "gse_configd_dirs", "gse_build_id",
+    "gse_live_log",
 )
 
 CATEGORY_OF = {var: cat for cat, _title, names in CATEGORIES for var in names}

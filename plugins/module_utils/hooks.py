@@ -15,60 +15,67 @@ on its own.
 from __future__ import annotations
 
 # (part hook, role, stage, runs in chroot, title, quiet-mode phase line, sub-part hooks)
-# Each sub-part hook is (name, title).
+# Each sub-part hook is (name, title, quiet-mode phase line): -q prints the
+# sub-part's line, numbered with its part, as the sub-part starts.
 PARTS = (
     ("gparta", "fundamentals", "A", False, "Fundamentals", "Preparing the base system", (
-        ("gseed", "Locate or create the Portage snapshot; fetch and verify the stage3 (precomp)"),
-        ("gcat", "Build the stages with catalyst"),
-        ("gextr", "Extract the stage3 into $CDISTDIR/workdir-<base>"),
+        ("gseed", "Locate or create the Portage snapshot; fetch and verify the stage3 (precomp)",
+         "Fetching the stage3 and the Portage snapshot"),
+        ("gcat", "Build the stages with catalyst", "Building the stages with catalyst"),
+        ("gextr", "Extract the stage3 into $CDISTDIR/workdir-<base>", "Extracting tarball"),
     )),
     ("gpartb", "chroot_prepare", "A", False, "Preparing to enter the new system", "Preparing the chroot", (
-        ("gmount", "Mount proc, sys, dev, dev/pts, run, the repositories and distfiles"),
-        ("ginject", "Copy the files named in inject-custom into the chroot"),
-        ("genv", "Write the environment of stage B (make.conf, distcc, ccache)"),
+        ("gmount", "Mount proc, sys, dev, dev/pts, run, the repositories and distfiles",
+         "Mounting the chroot filesystems"),
+        ("ginject", "Copy the files named in inject-custom into the chroot", "Injecting custom files"),
+        ("genv", "Write the environment of stage B (make.conf, distcc, ccache)",
+         "Writing the build environment"),
     )),
     ("gpartc", "portage", "B", True, "Syncing Portage", "Updating Portage", (
-        ("gupdate", "Sync the repositories (emerge --sync, emerge-webrsync or none)"),
-        ("geix", "Install eix and build its cache"),
-        ("gprofile", "Create and select the GSE profile"),
-        ("gapply", "Apply the custom USE flags and emerge the changes"),
+        ("gupdate", "Sync the repositories (emerge --sync, emerge-webrsync or none)", "Updating Portage"),
+        ("geix", "Install eix and build its cache", "Installing eix"),
+        ("gprofile", "Create and select the GSE profile", "Selecting the GSE profile"),
+        ("gapply", "Apply the custom USE flags and emerge the changes", "Applying USE flags"),
     )),
     ("gpartd", "rebuild", "B", True, "Rebuilding the system", "Rebuilding the system", (
-        ("grebuild", "emerge -eq @system (asked when the base is precomp)"),
+        ("grebuild", "emerge -eq @system (asked when the base is precomp)", "Rebuilding @system"),
     )),
     ("gparte", "configure", "B", True, "Configuration", "Configuring the system", (
-        ("glocale", "Locales"),
-        ("gtime", "Timezone"),
-        ("gfont", "Console font and keymap"),
-        ("gfstab", "fstab entries"),
-        ("gssh", "SSH public keys"),
-        ("gusers", "Users and passwords"),
-        ("getc", "Other files under /etc"),
+        ("glocale", "Locales", "Generating locales"),
+        ("gtime", "Timezone", "Setting the timezone"),
+        ("gfont", "Console font and keymap", "Setting the console font and keymap"),
+        ("gfstab", "fstab entries", "Writing fstab"),
+        ("gssh", "SSH public keys", "Installing SSH keys"),
+        ("gusers", "Users and passwords", "Creating users"),
+        ("getc", "Other files under /etc", "Writing /etc files"),
     )),
     ("gpartf", "essentials", "B", True, "Emerge essentials", "Emerging packages", (
-        ("gess", "Essential packages"),
-        ("gpkg", "Requested user packages"),
+        ("gess", "Essential packages", "Emerging essential packages"),
+        ("gpkg", "Requested user packages", "Emerging user packages"),
     )),
     ("gpartg", "runlevels", "B", True, "Runlevels", "Updating runlevels", (
-        ("grunlevel", "rc-update loop over the configured services"),
+        ("grunlevel", "rc-update loop over the configured services", "Updating runlevels"),
     )),
     ("gparth", "kernel", "B", True, "Kernel", "Building the kernel", (
-        ("gker", "Build a kernel with genkernel, or install --kernel=PATH"),
+        ("gker", "Build a kernel with genkernel, or install --kernel=PATH", "Building the kernel"),
     )),
     ("gparti", "initramfs", "B", True, "Initramfs", "Building the initramfs", (
-        ("ginitrd", "Build an initramfs with dracut or genkernel, or install --initrd=PATH"),
+        ("ginitrd", "Build an initramfs with dracut or genkernel, or install --initrd=PATH",
+         "Building the initramfs"),
     )),
     ("gpartj", "chroot_cleanup", "B", True, "Chroot cleanup", "Removing build-only packages", (
-        ("gdeselect", "Deselect build-only tools and depclean"),
+        ("gdeselect", "Deselect build-only tools and depclean", "Removing build-only packages"),
     )),
     ("gpartk", "archive", "C", False, "Cleanup and archive", "Archiving and signing", (
-        ("gclean", "Leave the chroot, release the mounts, clean /var, /tmp and /usr/share entries"),
-        ("gminimal", "Leave out the --build-minimal entries"),
-        ("garchive", "Pack the system as a tarball with SHA512SUMS"),
-        ("gsign", "Sign the tarball and its digests"),
+        ("gclean", "Leave the chroot, release the mounts, clean /var, /tmp and /usr/share entries",
+         "Cleaning up"),
+        ("gminimal", "Leave out the --build-minimal entries", "Removing --build-minimal entries"),
+        ("garchive", "Pack the system as a tarball with SHA512SUMS", "Packing the tarball"),
+        ("gsign", "Sign the tarball and its digests", "Signing the tarball"),
     )),
     ("gpartl", "publish", "C", False, "Mark for distribution", "Publishing", (
-        ("gmark", "Publish the image and, when marked default, move the version pointer"),
+        ("gmark", "Publish the image and, when marked default, move the version pointer",
+         "Publishing the image"),
     )),
 )
 

@@ -115,6 +115,14 @@ options:
     description: How many lines of the failed build log to return in RV(log_tail).
     type: int
     default: 40
+  live_log:
+    description:
+      - A file on the managed system to which emerge's standard output and error are appended line by line
+        while it runs, so that its progress can be followed before the task ends (the C(gse) command tails
+        it). The output is still returned in RV(stdout) and RV(stderr).
+      - Empty (the default) writes no file.
+    type: str
+    default: ""
 notes:
   - "Every emerge runs with C(--ask=n --nospinner --color=n) and the environment C(CLEAN_DELAY=0
     EMERGE_WARNING_DELAY=0 ACCEPT_PROPERTIES=-interactive PAGER=cat TERM=dumb NOCOLOR=true): nothing waits
@@ -123,6 +131,7 @@ notes:
   - Portage settings (C(PORTAGE_LOGDIR), C(PORTAGE_TMPDIR)) are read with C(portageq envvar).
   - In check mode merges, depcleans and deselects run with C(--pretend) and report what they would do;
     syncs are not run and report C(changed).
+  - With O(live_log) the command and its environment are the same; only its output is also copied to the file.
 attributes:
   check_mode:
     support: full
@@ -157,6 +166,12 @@ EXAMPLES = r"""
   gse.stateless.emerge:
     atoms: [app-misc/hello-lab]
     resume: skipfirst
+
+- name: Rebuild the system, following emerge's output in a file meanwhile
+  gse.stateless.emerge:
+    atoms: ["@system"]
+    emptytree: true
+    live_log: /var/log/gse-live.log
 
 - name: Drop build-only tools and clean up
   gse.stateless.emerge:
@@ -247,6 +262,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import emerge_args
 from ansible_collections.gse.stateless.plugins.module_utils import emerge_failure
 from ansible_collections.gse.stateless.plugins.module_utils import emerge_output
+from ansible_collections.gse.stateless.plugins.module_utils import live_command
 from ansible_collections.gse.stateless.plugins.module_utils import portage_mtimedb
 from ansible_collections.gse.stateless.plugins.module_utils import portage_repos
 from ansible_collections.gse.stateless.plugins.module_utils import portage_vdb
@@ -260,7 +276,10 @@ MTIMEDB = portage_mtimedb.MTIMEDB
 
 
 def _run(module, argv):
-    return module.run_command(argv, environ_update=emerge_args.environment(module.params))
+    env = emerge_args.environment(module.params)
+    if module.params["live_log"]:
+        return live_command.run_logged(module, argv, module.params["live_log"], environ_update=env)
+    return module.run_command(argv, environ_update=env)
 
 
 def _fail(module, msg, argv, rc, out, err, **extra):
@@ -387,6 +406,7 @@ def main():
             resume=dict(type="str", default="none", choices=["none", "resume", "skipfirst"]),
             color=dict(type="bool", default=False),
             log_tail_lines=dict(type="int", default=40),
+            live_log=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )

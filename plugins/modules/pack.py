@@ -17,6 +17,17 @@ description:
   - Writes C(SHA512SUMS) (sha512sum format, basenames) next to O(dest), covering the tarball, O(checksum_files)
     and the files it already listed that still exist next to O(dest) (their digests are refreshed).
   - Refuses when anything is mounted at or under the root, and when O(dest) lies inside the root.
+  - With O(sign_key), the tarball is signed in the same pass (C(gpg --batch --yes --pinentry-mode loopback
+    --homedir H --local-user KEY --status-fd 1 --armor --detach-sign --output TMP) reading a copy of the
+    compressed stream on stdin), so the tarball is not read a second time. C(O(dest).asc) is written, by rename, only
+    when tar, the compressor and gpg all succeeded and gpg's C(SIG_CREATED) status line names the signing
+    key (gpg-agent checks each signature it creates). Part L verifies every signature with gpgv before
+    anything is published, and M(gse.stateless.sign) verifies with gpgv any signature it finds.
+  - With O(sign_key), C(SHA512SUMS) is signed too whenever this run writes it (C(gpg ... --status-fd 1 --armor
+    --detach-sign --output .SHA512SUMS.asc.partial SHA512SUMS), renamed on the same proof), so that the
+    sign step has nothing left to do for the files packed here.
+  - When the tarball or C(SHA512SUMS) is written again, its previous signature (C(.asc)) is removed before the
+    new file takes its place, so no signature ever stands next to a file it does not cover.
   - Idempotent. The inputs that shape the tarball (root, excludes, compression, level, tar options) are
     recorded in C(.<dest name>.pack.json) next to O(dest); when O(dest) exists, that record matches and
     O(force) is false, the tarball is not packed again (SHA512SUMS is still brought up to date).
@@ -53,6 +64,16 @@ options:
     description: Pack again even when the recorded inputs match (C(--enforce=garchive)).
     type: bool
     default: false
+  sign_key:
+    description:
+      - Sign the tarball while it is packed with this key (fingerprint, key id or user id; it must match
+        exactly one secret key of O(gnupghome)). Only a tarball packed by this run is signed here; an
+        existing one is left to M(gse.stateless.sign). Keys used this way need no passphrase (stdin carries
+        the data); a key with a passphrase makes gpg fail and nothing is written.
+    type: str
+  gnupghome:
+    description: The GnuPG home holding the secret key of O(sign_key).
+    type: path
 attributes:
   check_mode:
     support: full
@@ -68,6 +89,13 @@ EXAMPLES = r"""
     dest: "{{ gse_cdistdir }}/images/{{ gse_build_id }}/image.tar.zst"
     excludes: "{{ gse_minimal_entries if gse_build_minimal else [] }}"
     force: "{{ gse_enforce | gse.stateless.enforced('garchive', gse_lawful_good) }}"
+
+- name: Pack and sign in one pass
+  gse.stateless.pack:
+    root: "{{ gse_workdir }}"
+    dest: "{{ gse_image_dir }}/image.tar.zst"
+    sign_key: "{{ gse_signing_key }}"
+    gnupghome: "{{ gse_gnupghome }}"
 """
 
 RETURN = r"""
@@ -95,6 +123,17 @@ sums:
   description: The SHA512SUMS file.
   type: str
   returned: always
+signed:
+  description:
+    - Files this run signed (the tarball in the same pass, C(SHA512SUMS) after writing it); in check mode the
+      tarball when it would be packed and signed. Their signatures are C(<file>.asc).
+  type: list
+  elements: str
+  returned: always
+fingerprint:
+  description: Primary key fingerprint of the signing key.
+  type: str
+  returned: when O(sign_key) is given (not in check mode)
 """
 
 import hashlib
@@ -102,8 +141,9 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign as pgp
 from ansible_collections.gse.stateless.plugins.module_utils import safe_paths, tar_stream
-from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import rename_durable, write_atomic
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import format_sums, parse_sums, sha512_file
 
 SUMS = "SHA512SUMS"
@@ -155,6 +195,58 @@ def refuse(module, root, dest):
     return real
 
 
+def discard(path):
+    """Remove a file that must not stay: a partial file of an interrupted run, or a stale signature."""
+    if os.path.lexists(path):
+        os.unlink(path)
+
+
+def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key):
+    """Stream the tarball (and its signature) into temporary files, then put them in place."""
+    outdir = os.path.dirname(dest)
+    if not os.path.isdir(outdir):
+        os.makedirs(outdir, mode=0o755)
+    tmp = os.path.join(outdir, ".%s.partial" % os.path.basename(dest))
+    tmp_asc = os.path.join(outdir, ".%s.asc.partial" % os.path.basename(dest))
+    discard(tmp)  # left by an interrupted run
+    discard(tmp_asc)
+    signer = fprs = primary = None
+    if sign_key:
+        primary, fprs = key
+        signer = pgp.stream_sign_argv(home, sign_key, tmp_asc)
+    try:
+        streamed = tar_stream.stream_to_file(tar_cmd, comp_cmd, tmp, signer_cmd=signer)
+    except tar_stream.PackError as e:
+        discard(tmp_asc)
+        module.fail_json(msg=e.msg, cmd=e.cmd, rc=e.rc, stdout="", stderr=e.stderr)
+    except BaseException:
+        discard(tmp_asc)  # interrupted: stream_to_file has removed tmp
+        raise
+    # gpg's own proof that it signed, with the key asked for.  Not followed by
+    # gpgv here: it would read the whole tarball again only to hash the bytes
+    # gpg has just hashed from the same buffer (and gpg-agent has checked the
+    # signature against that digest).  Found signatures are verified with gpgv
+    # by the sign module, and publish verifies every signature with gpgv before
+    # anything is visible.
+    if signer and not pgp.created_by(streamed.signer_status, fprs):
+        discard(tmp)
+        discard(tmp_asc)
+        module.fail_json(msg="gpg reported no detached signature by key %s" % primary, cmd=signer, rc=0,
+                         stdout=streamed.signer_status, stderr="")
+    asc = dest + ".asc"
+    # The old signature covers the old tarball: gone before the new tarball
+    # takes its place; the new one follows the tarball.  An interruption in
+    # between leaves a tarball without a signature, never a wrong pair.
+    discard(asc)
+    os.rename(tmp, dest)
+    if signer:
+        os.rename(tmp_asc, asc)
+    fsync_dir(outdir)
+    out = dict(changed=True, duration=round(streamed.seconds, 3), sha512=streamed.sha512, size=streamed.size,
+               signed=[dest] if signer else [])
+    return out
+
+
 def run(module):
     p = module.params
     dest = os.path.abspath(p["dest"])
@@ -172,28 +264,33 @@ def run(module):
     must_pack = p["force"] or not up_to_date(dest, record, fp)
     outdir = os.path.dirname(dest)
     sums_path = os.path.join(outdir, SUMS)
-    result = dict(path=dest, sums=sums_path, packed=must_pack, duration=0.0, changed=False)
+    result = dict(path=dest, sums=sums_path, packed=must_pack, duration=0.0, changed=False, signed=[])
 
     if module.check_mode:
         if not must_pack:
             result.update(size=record["size"], sha512=record["sha512"])
+        elif p["sign_key"]:
+            result["signed"] = [dest]
         result["changed"] = must_pack
         module.exit_json(**result)
 
-    if must_pack:
-        if not os.path.isdir(outdir):
-            os.makedirs(outdir, mode=0o755)
-        tmp = os.path.join(outdir, ".%s.partial" % os.path.basename(dest))
-        if os.path.lexists(tmp):
-            os.unlink(tmp)  # left by an interrupted run
+    def cmd(argv, data=None):
+        return module.run_command(argv, data=data, binary_data=True)
+
+    key = None
+    if p["sign_key"]:
         try:
-            sha, size, secs = tar_stream.stream_to_file(tar_cmd, comp_cmd, tmp)
-        except tar_stream.PackError as e:
-            module.fail_json(msg=e.msg, cmd=e.cmd, rc=e.rc, stdout="", stderr=e.stderr)
-        rename_durable(tmp, dest)
-        record = dict(fingerprint=fp, sha512=sha, size=size, tar=tar_cmd, compressor=comp_cmd)
+            # Before packing: an unknown key fails at once, not after minutes of tar.
+            key = pgp.signing_key(cmd, p["gnupghome"], p["sign_key"])
+        except pgp.SignError as e:
+            module.fail_json(**e.fail_args())
+        result["fingerprint"] = key[0]
+
+    if must_pack:
+        result.update(pack_and_sign(module, tar_cmd, comp_cmd, dest, p["sign_key"], p["gnupghome"], key))
+        record = dict(fingerprint=fp, sha512=result.pop("sha512"), size=result.pop("size"), tar=tar_cmd,
+                      compressor=comp_cmd)
         write_atomic(record_path(dest), json.dumps(record, indent=1) + "\n")
-        result.update(changed=True, duration=round(secs, 3))
     result.update(size=record["size"], sha512=record["sha512"])
 
     try:
@@ -217,8 +314,15 @@ def run(module):
         entries[os.path.basename(path)] = sha512_file(path)
     text = format_sums(entries)
     if current != text:
+        discard(sums_path + ".asc")  # it covers the old content
         write_atomic(sums_path, text)
         result["changed"] = True
+        if key:
+            try:
+                pgp.sign_file(cmd, p["gnupghome"], p["sign_key"], sums_path, key[1])
+            except pgp.SignError as e:
+                module.fail_json(**e.fail_args())
+            result["signed"].append(sums_path)
     module.exit_json(**result)
 
 
@@ -232,7 +336,10 @@ def main():
             excludes=dict(type="list", elements="str", default=[]),
             checksum_files=dict(type="list", elements="str", default=[]),
             force=dict(type="bool", default=False),
+            sign_key=dict(type="str", no_log=False),  # a key name or fingerprint, not a secret
+            gnupghome=dict(type="path"),
         ),
+        required_by=dict(sign_key=["gnupghome"]),
         supports_check_mode=True,
     )
     run(module)

@@ -12,11 +12,17 @@ short_description: Write and verify detached armored OpenPGP signatures
 version_added: 0.1.0
 description:
   - For each file F writes C(F.asc) with
-    C(gpg --batch --yes --pinentry-mode loopback --homedir H --local-user KEY --armor --detach-sign --output F.asc F),
-    then verifies it with C(gpgv) against the signing key's public key exported from H.
-  - A file whose C(F.asc) already holds a valid signature by that key is left alone (not changed).
-  - Fails when the key is not in the secret keyring of H; a file is never reported as signed without a
-    signature that verifies.
+    C(gpg --batch --yes --pinentry-mode loopback --homedir H --local-user KEY --status-fd 1 --armor --detach-sign
+    --output .F.asc.partial F), renamed to C(F.asc) only when gpg succeeded and its C(SIG_CREATED) status line
+    names the signing key (gpg-agent checks every signature it creates against the digest).
+  - A file whose C(F.asc) already holds a signature that C(gpgv) accepts for that key (against the public key
+    exported from H) is left alone (not changed); this is how a signature made by M(gse.stateless.pack)
+    while packing is taken over. A found signature is always verified with gpgv, as its origin is unknown.
+  - A signature made by this run is not read back with gpgv (that would hash the whole file again for what
+    gpg has just proved); part L (M(gse.stateless.publish)) verifies every signature with gpgv before
+    anything is published, so nothing unverified becomes visible.
+  - Fails when the key is not in the secret keyring of H; a file is never reported as signed without gpg's
+    proof of a signature by that key.
 options:
   files:
     description: Files to sign.
@@ -89,27 +95,20 @@ def run(module):
 
     tmp = tempfile.mkdtemp(prefix="gse-sign-")
     try:
-        fpr = pgp.secret_key(cmd, home, key)
-        keyring = os.path.join(tmp, "signer.gpg")
-        pgp.export_keyring(cmd, home, fpr, keyring)
+        fpr, fprs = pgp.signing_key(cmd, home, key)
+        keyring = None
         signed = []
         for path in p["files"]:
             asc = path + ".asc"
-            if os.path.exists(asc) and pgp.signed_by(cmd, keyring, fpr, asc, path):
-                continue
+            if os.path.exists(asc):
+                if keyring is None:  # exported once, when the first found signature needs it
+                    keyring = os.path.join(tmp, "signer.gpg")
+                    pgp.export_keyring(cmd, home, fpr, keyring)
+                if pgp.signed_by(cmd, keyring, fpr, asc, path):
+                    continue
             signed.append(path)
-            if module.check_mode:
-                continue
-            argv = pgp.detach_sign_argv(home, key, path, passphrase)
-            rc, out, err = cmd(argv, passphrase)
-            if rc != 0:
-                raise pgp.SignError("gpg could not sign %s" % path, argv, rc, out, err)
-            vargv = pgp.gpgv_argv(keyring, asc, path)
-            rc, out, err = cmd(vargv)
-            if rc != 0 or fpr not in pgp.valid_signers(out):
-                os.unlink(asc)
-                raise pgp.SignError("the new signature of %s does not verify with key %s" % (path, fpr),
-                                    vargv, rc, out, err)
+            if not module.check_mode:
+                pgp.sign_file(cmd, home, key, path, fprs, passphrase)
     except pgp.SignError as e:
         module.fail_json(**e.fail_args())
     finally:

@@ -17,7 +17,7 @@ class Pane:
     def __init__(self, tmp, command):
         self.sock = "gse-menu-%d" % os.getpid()
         self.tmux = ["tmux", "-L", self.sock]
-        subprocess.run(self.tmux + ["-f", "/dev/null", "new-session", "-d", "-s", "menu", "-x", "150",
+        subprocess.run(self.tmux + ["-f", "/dev/null", "new-session", "-d", "-s", "menu", "-x", "250",
                                     "-y", "50", command], check=True, cwd=str(tmp))
 
     def text(self):
@@ -46,6 +46,8 @@ def test_main_menu(gse_env):
     editor.write_text("#!/bin/sh\nsed -i 's/marker-one/marker-two/' \"$1\"\n")
     editor.chmod(0o755)
     env = dict(gse_env.env, EDITOR=str(editor), TERM="xterm")
+    # curses takes COLUMNS/LINES over the pane's size (pytest-xdist workers set 80x24).
+    env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
     command = "env -i %s %s -mm -q; echo GSE-EXIT=$?; sleep 600" % (
         " ".join(shlex.quote("%s=%s" % kv) for kv in env.items()), GSE)
     pane = Pane(gse_env.tmp, command)
@@ -87,7 +89,7 @@ def test_main_menu(gse_env):
         assert "Build a system: Precomp" in pane.wait("gse --base=precomp --quiet")
         pane.keys("1")
         screen = pane.wait("[exit code 0] Press Enter to return to the menu")
-        assert "[12/12] Publishing" in screen
+        assert "[12/12] Publishing the image" in screen
         assert gse_env.mounts() == []
         pane.keys("Enter")
         pane.wait("Build a system")

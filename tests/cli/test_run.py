@@ -65,10 +65,11 @@ def test_flags_reach_the_playbook_quietly(gse_env):
     assert "gpartd" not in ran and "grebuild" not in ran and "gker" not in ran
     assert ran[:4] == ["gparta", "gseed", "gcat", "gextr"] and ran[-1] == "gmark"
 
-    # Quiet: one line per phase that ran, with its part number, then the end.
+    # Quiet: one line per sub-part that ran, as it started, with its part's number, then the end.
     parts = layout.hooks().PARTS
-    expected = ["[%2d/%d] %s" % (i + 1, len(parts), p[5]) for i, p in enumerate(parts)
-                if p[0] != "gpartd"]
+    expected = ["[%2d/%d] %s" % (i + 1, len(parts), sub[2]) for i, p in enumerate(parts)
+                if p[0] != "gpartd" for sub in p[6] if sub[0] != "gker"]
+    assert "[ 1/12] Extracting tarball" in expected and "[ 3/12] Updating Portage" in expected
     lines = r.stdout.splitlines()
     assert [re.sub(r" \(\d+:\d\d:\d\d\)$", "", line) for line in lines[:-1]] == expected
     assert re.fullmatch(r"Build \S+ finished \(\d+:\d\d:\d\d\)", lines[-1])

@@ -9,8 +9,9 @@ from passlib.hash import sha512_crypt
 from gse import config, states
 from gse.errors import UsageError
 
-# What must be equal between a run and its warp (identity and paths of the run differ).
-PER_RUN = ("gse_build_id", "gse_configd_dirs", "mount_owner")
+# What must be equal between a run and its warp (identity and paths of the run differ;
+# the live log follows each run's -q, which is how it is shown, not what it builds).
+PER_RUN = ("gse_build_id", "gse_configd_dirs", "mount_owner", "gse_live_log")
 
 
 def _same_run(rec):

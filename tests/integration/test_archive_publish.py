@@ -7,16 +7,23 @@ temporary GNUPGHOME (ed25519, no passphrase).
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODULES = os.path.join(ROOT, "plugins", "modules")
 COLLECTIONS = os.path.join(ROOT, ".collections")
 UID = 1234
+
+
+def module_argv(name, argfile):
+    # As a package module (-m), not as a script: the script's directory on
+    # sys.path would let plugins/modules/locale.py shadow the standard library's.
+    return [sys.executable, "-m", "ansible_collections.gse.stateless.plugins.modules." + name, str(argfile)]
 
 
 def module(name, tmp_path, args, check=False):
@@ -26,8 +33,7 @@ def module(name, tmp_path, args, check=False):
     argfile = tmp_path / ("%s-args.json" % name)
     argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     env = dict(os.environ, PYTHONPATH=COLLECTIONS)
-    proc = subprocess.run([sys.executable, os.path.join(MODULES, name + ".py"), str(argfile)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(module_argv(name, argfile), capture_output=True, text=True, env=env, cwd=str(tmp_path))
     try:
         return json.loads(proc.stdout)
     except ValueError:
@@ -248,8 +254,8 @@ def test_concurrent_publishers_get_unique_serials(build, keys):
         shutil.copytree(base, src)
         argfile = tmp / ("pub-%d.json" % n)
         argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": publish_args(b, keys, src, version)}))
-        procs.append(subprocess.Popen([sys.executable, os.path.join(MODULES, "publish.py"), str(argfile)],
-                                      stdout=subprocess.PIPE, text=True, env=env))
+        procs.append(subprocess.Popen(module_argv("publish", argfile), stdout=subprocess.PIPE, text=True, env=env,
+                                      cwd=str(tmp)))
     results = [json.loads(p.communicate()[0]) for p in procs]
     assert all(r.get("changed") for r in results), results
     serials = sorted(r["image"]["serial"] for r in results)
@@ -315,3 +321,73 @@ def test_ansible_runs_the_chain_then_reports_no_change(build, keys):
     assert play() == 6
     assert pointer(tmp / "pub", keys)["version"] == "v1"
     assert play() == 0
+
+
+def signing_pack_args(b, keys, dest, **kw):
+    return dict(dict(root=str(b["root"]), dest=str(dest), sign_key=keys["key"], gnupghome=keys["home"]), **kw)
+
+
+def test_signature_made_while_packing_verifies_with_gpgv(build, keys):
+    b, tmp = build, build["tmp"]
+    src = tmp / "images" / "s1"
+    src.mkdir(parents=True)
+    (src / "build-report.json").write_text('{"version": "s1"}')
+    dest = src / "image.tar.zst"
+    first = module("pack", tmp, signing_pack_args(b, keys, dest, checksum_files=["build-report.json"]))
+    assert first["changed"] and first["signed"] == [str(dest), str(src / "SHA512SUMS")]
+    for f in (dest, src / "SHA512SUMS"):
+        check = sh("gpgv", "--keyring", keys["ring"], str(f) + ".asc", str(f))
+        assert check.returncode == 0, check.stderr
+    assert sorted(os.listdir(src)) == [".image.tar.zst.pack.json", "SHA512SUMS", "SHA512SUMS.asc",
+                                       "build-report.json", "image.tar.zst", "image.tar.zst.asc"]
+    assert not module("pack", tmp, signing_pack_args(b, keys, dest))["changed"]
+    # sign takes the signatures over: found, verified with gpgv, not changed.
+    sargs = dict(files=[str(dest), str(src / "SHA512SUMS")], gnupghome=keys["home"], key=keys["key"])
+    assert not module("sign", tmp, sargs)["changed"]
+    published = module("publish", tmp, publish_args(b, keys, src, "s1"))
+    assert published.get("changed"), published
+
+
+def test_failing_gpg_leaves_no_tarball_and_no_signature(build, keys, tmp_path_factory):
+    b, tmp = build, build["tmp"]
+    dest = tmp / "images" / "f1" / "image.tar.zst"
+    unknown = module("pack", tmp, signing_pack_args(b, keys, dest, sign_key="nobody@gse.invalid"))
+    assert unknown.get("failed") and "not found" in unknown["msg"] and not dest.parent.exists()
+
+    # A key gpg cannot use unattended (it has a passphrase): gpg fails at the end of the stream.
+    home = tmp_path_factory.mktemp("locked")
+    os.chmod(home, 0o700)
+    assert sh("gpg", "--batch", "--homedir", str(home), "--pinentry-mode", "loopback", "--passphrase", "secret",
+              "--quick-gen-key", "Locked <locked@gse.invalid>", "ed25519", "sign", "never").returncode == 0
+    try:
+        res = module("pack", tmp, signing_pack_args(b, dict(key="locked@gse.invalid", home=str(home)), dest))
+    finally:
+        sh("gpgconf", "--homedir", str(home), "--kill", "gpg-agent")
+    assert res.get("failed") and res["cmd"][0] == "gpg" and res["rc"] != 0, res
+    assert os.listdir(dest.parent) == []
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_interrupted_pack_leaves_no_signature(build, keys, signal_name):
+    b, tmp = build, build["tmp"]
+    # Incompressible data at zstd's slowest level: the stream lasts long enough to be interrupted.
+    (b["root"] / "var/blob").write_bytes(os.urandom(48 << 20))
+    dest = tmp / "images" / "i1" / "image.tar.zst"
+    argfile = tmp / "pack-interrupted.json"
+    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": signing_pack_args(b, keys, dest, level=19)}))
+    proc = subprocess.Popen(module_argv("pack", argfile), env=dict(os.environ, PYTHONPATH=COLLECTIONS),
+                            cwd=str(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    partial = dest.parent / ".image.tar.zst.partial"
+    while proc.poll() is None and not (partial.exists() and partial.stat().st_size > 0):
+        time.sleep(0.05)
+    assert proc.poll() is None, "pack ended before it could be interrupted"
+    proc.send_signal(getattr(signal, signal_name))
+    proc.communicate(timeout=120)
+    left = sorted(os.listdir(dest.parent))
+    assert "image.tar.zst.asc" not in left and "image.tar.zst" not in left
+    if signal_name == "SIGINT":
+        assert left == []  # cleaned up on the way out
+    # The next run starts afresh and signs what it packed.
+    assert module("pack", tmp, signing_pack_args(b, keys, dest, level=1))["changed"]
+    assert sh("gpgv", "--keyring", keys["ring"], str(dest) + ".asc", str(dest)).returncode == 0
+    assert not [n for n in os.listdir(dest.parent) if n.endswith(".partial")]

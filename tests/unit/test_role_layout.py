@@ -23,7 +23,7 @@ def test_role_follows_the_hook_table(part):
     script_calls = [(t["gse.stateless.hook_scripts"]["hook"], t["gse.stateless.hook_scripts"]["when"])
                     for t in tasks if "gse.stateless.hook_scripts" in t]
     expected = [(hook, "before")]
-    for sub, _ in subs:
+    for sub, _title, _line in subs:
         expected += [(sub, "before"), (sub, "after")]
     expected.append((hook, "after"))
     assert script_calls == expected
@@ -31,7 +31,9 @@ def test_role_follows_the_hook_table(part):
         if "gse.stateless.hook_scripts" in t:
             assert t["tags"] == ["always"]
     includes = [t for t in tasks if "ansible.builtin.include_tasks" in t]
-    assert [i["ansible.builtin.include_tasks"]["apply"]["tags"] for i in includes] == [[hook, s] for s, _ in subs]
+    assert [i["ansible.builtin.include_tasks"]["apply"]["tags"] for i in includes] == [[hook, s[0]] for s in subs]
+    # gse -q knows a sub-part by the name of its include (gse/progress.py).
+    assert [i["name"].rsplit(" ", 1)[-1] for i in includes] == ["(%s)" % s[0] for s in subs]
     for i in includes:
         assert os.path.isfile(os.path.join(ROOT, "roles", role, "tasks", i["ansible.builtin.include_tasks"]["file"]))
 

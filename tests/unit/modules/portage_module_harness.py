@@ -5,7 +5,9 @@
 
 ``run_command`` is replaced by a recorder that answers from a ``respond``
 callable (argv -> (rc, stdout, stderr)) and may change files the way the real
-command would; the tests then assert the exact argv lists.
+command would; the tests then assert the exact argv lists.  Commands whose
+output is copied to a live log (module_utils.live_command.run_logged) go
+through the same recorder; their call records ``live_log`` as well.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from unittest import mock
 
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.gse.stateless.plugins.module_utils import live_command
 
 
 class ModuleExit(Exception):
@@ -42,6 +46,9 @@ def run_module(main, args, respond=None, check_mode=False, diff=False, missing=(
         calls.append((list(argv), kw))
         return respond(list(argv)) if respond else (0, "", "")
 
+    def run_logged(module, argv, log_path, environ_update=None):
+        return run_command(module, argv, environ_update=environ_update, live_log=log_path)
+
     def get_bin_path(self, name, required=False, opt_dirs=None):
         if name in missing:
             if required:
@@ -61,6 +68,7 @@ def run_module(main, args, respond=None, check_mode=False, diff=False, missing=(
     full["_ansible_diff"] = diff
     with patch_module_args(full), \
             mock.patch.object(basic.AnsibleModule, "run_command", run_command), \
+            mock.patch.object(live_command, "run_logged", run_logged), \
             mock.patch.object(basic.AnsibleModule, "get_bin_path", get_bin_path), \
             mock.patch.object(basic.AnsibleModule, "exit_json", exit_json), \
             mock.patch.object(basic.AnsibleModule, "fail_json", fail_json):

@@ -353,3 +353,29 @@ def test_failure_is_still_reported_without_portageq(tree):
                      missing=("portageq",))
     assert run.failed and run.argvs == [BASE + ["dev-util/broken-build"]]
     assert run.result["failed_package"] == "dev-util/broken-build-1.0" and run.result["log"] is None
+
+
+def test_live_log_runs_the_same_command_with_its_output_copied(tree):
+    def respond(argv):
+        install(tree, "app-misc/hello-lab-1.0", 1)
+        return 0, ">>> Emerging (1 of 1) app-misc/hello-lab-1.0::gse-test\n", ""
+
+    plain = run_module(mod.main, dict(atoms=["app-misc/hello-lab"], noreplace=True))
+    live = run_module(mod.main, dict(atoms=["app-misc/hello-lab"], noreplace=True,
+                                     live_log="/var/log/gse-live.log"), respond=respond)
+    assert live.argvs == plain.argvs == [BASE + ["--noreplace", "app-misc/hello-lab"]]
+    assert live.calls[0][1] == {"environ_update": plain.calls[0][1]["environ_update"],
+                                "live_log": "/var/log/gse-live.log"}
+    assert "live_log" not in plain.calls[0][1]
+    assert live.result["merged"] == ["app-misc/hello-lab-1.0"]
+    assert live.result["stdout"] == ">>> Emerging (1 of 1) app-misc/hello-lab-1.0::gse-test\n"
+
+
+def test_a_failed_build_with_a_live_log_is_still_described(tree):
+    cpvs = ["dev-util/broken-build-1.0"]
+    respond, log = failing_emerge(tree, cpvs)
+    run = run_module(mod.main, dict(atoms=["dev-util/broken-build"], live_log="/var/log/gse-live.log"),
+                     respond=respond)
+    assert run.failed and run.result["failed_package"] == "dev-util/broken-build-1.0"
+    # Only emerge goes through the live log; portageq's answer is not progress.
+    assert [kw.get("live_log") for _argv, kw in run.calls] == ["/var/log/gse-live.log", None]

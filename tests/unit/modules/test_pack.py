@@ -10,6 +10,7 @@ import os
 import subprocess
 
 import pytest
+from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.gse.stateless.plugins.module_utils import safe_paths, tar_stream
@@ -159,3 +160,144 @@ def test_listed_files_stay_covered_until_they_disappear(capsys, env):
     os.unlink(out / "build-report.json")
     res = run_module(capsys, args)
     assert res["changed"] and "build-report.json" not in (out / "SHA512SUMS").read_text()
+
+
+# Signing in the same pass: gpg is a stand-in that copies what it reads on stdin
+# into the --output file (so the test sees exactly which bytes it was given) and
+# prints the SIG_CREATED status line gpg prints; its list-secret-keys and the
+# SHA512SUMS signature go through run_command, recorded the same way.
+FPR = "A" * 40
+SUBKEY = "B" * 40
+COLONS = ("sec:u:255:22:%s:1:::u:::cC:::+:::ed25519:::0:\nfpr:::::::::%s:\n"
+          "ssb:u:255:22:%s:1::::::s:::+:::ed25519::\nfpr:::::::::%s:\n" % (FPR[-16:], FPR, SUBKEY[-16:], SUBKEY))
+
+
+class SigningPopen(FakePopen):
+    def __init__(self, gpg="sign", signer=SUBKEY):
+        super().__init__()
+        self.gpg, self.signer = gpg, signer
+
+    def __call__(self, argv, **kw):
+        if argv[0] != "gpg":
+            return super().__call__(argv, **kw)
+        self.calls.append(argv)
+        out = argv[argv.index("--output") + 1]
+        if self.gpg == "fail":  # a key gpg cannot use: it reads, then refuses to sign
+            script = 'cat >/dev/null; echo "gpg: signing failed: No passphrase given" >&2; exit 2'
+        elif self.gpg == "hang":  # never finishes on its own: only the module's kill ends it
+            script = 'cat > "$1"; sleep 60'
+        else:
+            script = 'cat > "$1"; echo "[GNUPG:] SIG_CREATED D 22 8 00 1795000000 $2"'
+        return subprocess.Popen(["sh", "-c", script, "sh", out, self.signer], **kw)
+
+
+class RecordingRun:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, module, argv, data=None, binary_data=False, **kw):
+        self.calls.append(argv)
+        if "--list-secret-keys" in argv:
+            return 0, COLONS, ""
+        if "--detach-sign" in argv:
+            with open(argv[-1], "rb") as src, open(argv[argv.index("--output") + 1], "wb") as out:
+                out.write(src.read())
+            return 0, "[GNUPG:] SIG_CREATED D 22 8 00 1795000000 %s\n" % SUBKEY, ""
+        raise AssertionError(argv)
+
+
+def signer_argv(home, out, tail=()):
+    return ["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--homedir", home, "--local-user", "KEY",
+            "--status-fd", "1", "--armor", "--detach-sign", "--output", out] + list(tail)
+
+
+@pytest.fixture
+def signing(env, monkeypatch, tmp_path):
+    root, out, _fake, _info = env
+    popen = SigningPopen()
+    monkeypatch.setattr(tar_stream, "POPEN", popen)
+    run = RecordingRun()
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, *a, **kw: run(self, *a, **kw))
+    home = str(tmp_path / "gnupg")
+    args = dict(root=str(root), dest=str(out / "image.tar.zst"), sign_key="KEY", gnupghome=home)
+    return args, out, popen, run, home
+
+
+def test_signs_in_the_same_pass_then_not_changed(capsys, signing):
+    args, out, popen, run, home = signing
+    res = run_module(capsys, args)
+    tarball, sums = str(out / "image.tar.zst"), str(out / "SHA512SUMS")
+    assert popen.calls == [expected_tar(args["root"], []), ["zstd", "-T0", "-3", "-q", "-c"],
+                           signer_argv(home, str(out / ".image.tar.zst.asc.partial"))]
+    assert run.calls == [
+        ["gpg", "--batch", "--homedir", home, "--with-colons", "--list-secret-keys", "--", "KEY"],
+        signer_argv(home, str(out / ".SHA512SUMS.asc.partial"), [sums]),
+    ]
+    # gpg was given exactly the bytes that were written and hashed.
+    assert (out / "image.tar.zst.asc").read_bytes() == PAYLOAD == (out / "image.tar.zst").read_bytes()
+    assert (out / "SHA512SUMS.asc").read_bytes() == (out / "SHA512SUMS").read_bytes()
+    assert res["changed"] and res["signed"] == [tarball, sums] and res["fingerprint"] == FPR
+    assert sorted(os.listdir(out)) == [".image.tar.zst.pack.json", "SHA512SUMS", "SHA512SUMS.asc",
+                                       "image.tar.zst", "image.tar.zst.asc"]
+
+    again = run_module(capsys, args)
+    assert not again["changed"] and again["signed"] == [] and len(popen.calls) == 3
+    assert len(run.calls) == 3  # the key lookup only
+
+
+def test_check_mode_says_it_would_sign(capsys, signing):
+    args, out, popen, run, _home = signing
+    res = run_module(capsys, args, check=True)
+    assert res["changed"] and res["signed"] == [str(out / "image.tar.zst")]
+    assert popen.calls == [] and run.calls == [] and not out.exists()
+
+
+@pytest.mark.parametrize("gpg", ["fail", "other_key"])
+def test_signer_failure_leaves_no_tarball_and_no_signature(capsys, signing, monkeypatch, gpg):
+    args, out, _popen, _run, home = signing
+    (out).mkdir()
+    (out / "image.tar.zst").write_bytes(b"previous")
+    (out / "image.tar.zst.asc").write_bytes(b"signature of previous")
+    popen = SigningPopen(gpg="fail") if gpg == "fail" else SigningPopen(signer="C" * 40)
+    monkeypatch.setattr(tar_stream, "POPEN", popen)
+    res = run_module(capsys, dict(args, force=True))
+    assert res["failed"] and res["cmd"] == signer_argv(home, str(out / ".image.tar.zst.asc.partial"))
+    if gpg == "fail":
+        assert res["rc"] == 2 and "No passphrase" in res["stderr"]
+    # The previous pair is untouched; nothing new claims success.
+    assert sorted(os.listdir(out)) == ["image.tar.zst", "image.tar.zst.asc"]
+    assert (out / "image.tar.zst").read_bytes() == b"previous"
+
+
+def test_interrupted_pack_leaves_no_signature(capsys, signing, monkeypatch):
+    args, out, _popen, _run, _home = signing
+    popen = SigningPopen(gpg="hang")
+    monkeypatch.setattr(tar_stream, "POPEN", popen)
+    started = []
+    real_popen = subprocess.Popen
+
+    def remember(argv, **kw):
+        started.append(real_popen(argv, **kw))
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", remember)
+
+    def interrupt(*a, **kw):
+        raise KeyboardInterrupt  # as SIGINT does in the middle of the stream
+
+    monkeypatch.setattr(tar_stream, "_write_all", interrupt)
+    with patch_module_args(args), pytest.raises(KeyboardInterrupt):
+        pack.main()
+    assert [p.args[0] for p in started] == ["printf", "cat", "sh"]
+    assert all(p.returncode is not None for p in started)  # killed and reaped, gpg's stand-in included
+    assert sorted(os.listdir(out)) == []  # no tarball, no signature, no partial file
+
+
+def test_repacking_without_key_drops_the_old_signature(capsys, env):
+    root, out, _fake, _info = env
+    out.mkdir()
+    (out / "image.tar.zst.asc").write_text("covers the previous tarball")
+    (out / "SHA512SUMS.asc").write_text("covers the previous sums")
+    res = run_module(capsys, dict(root=str(root), dest=str(out / "image.tar.zst")))
+    assert res["changed"] and res["signed"] == []
+    assert sorted(os.listdir(out)) == [".image.tar.zst.pack.json", "SHA512SUMS", "image.tar.zst"]
