@@ -16,15 +16,23 @@ from .errors import UsageError
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+# Where an installed package carries the collection (setup.py copies it there).
+SHIPPED = os.path.join(PACKAGE_DIR, "collection", "ansible_collections", "gse", "stateless")
+# Where the Gentoo package (packaging/gentoo) installs it: Ansible's system-wide collection path.
+SYSTEM = "/usr/share/ansible/collections/ansible_collections/gse/stateless"
+
+
 def _candidates():
     # Explicit override first (development, packaging tests).
     env = os.environ.get("GSE_COLLECTION_ROOT")
     if env:
         yield env
     # Shipped inside the package (pip install of a release).
-    yield os.path.join(PACKAGE_DIR, "collection", "ansible_collections", "gse", "stateless")
+    yield SHIPPED
     # A checkout: the repository root is the collection.
     yield os.path.dirname(PACKAGE_DIR)
+    # Installed by the distribution beside the package (emerge app-admin/gse).
+    yield SYSTEM
 
 
 @functools.lru_cache(maxsize=None)
@@ -36,6 +44,13 @@ def find_collection():
         ):
             return os.path.abspath(root)
     raise UsageError("cannot find the gse.stateless collection (set GSE_COLLECTION_ROOT)")
+
+
+@functools.lru_cache(maxsize=None)
+def collection_version():
+    """The collection's version from its galaxy.yml: the version of gse as a whole."""
+    with open(os.path.join(find_collection(), "galaxy.yml"), encoding="utf-8") as f:
+        return str(yaml.safe_load(f)["version"])
 
 
 def collections_path():

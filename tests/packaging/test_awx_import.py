@@ -1,0 +1,240 @@
+"""awx/gse.yml is what `awx import` (awxkit) accepts, and its job templates run this repository.
+
+awxkit has no schema for the import format: `awx import` loads the file with
+awxkit's YAML loader and hands it to ApiV2.import_assets, which needs a live
+AWX for the field lists (OPTIONS).  These checks follow that code without a
+server: the top-level keys it iterates (EXPORTABLE_RESOURCES), the natural
+keys it resolves references by (each page class's NATURAL_KEY), the order it
+creates objects in (page_creation_order), the fields its payload builders
+know (a field AWX does not have is silently dropped by the import), and the
+survey and schedule rules the AWX API applies when the related objects are
+posted.
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from awxkit import yaml_file
+from awxkit.api import pages
+from awxkit.api.mixins import has_create
+from awxkit.api.pages.api import EXPORTABLE_RESOURCES
+from dateutil import rrule
+
+from ansible_collections.gse.stateless.plugins.module_utils.hooks import ALL_HOOKS
+from tests.packaging.test_version import ROOT
+
+BIN = os.path.dirname(sys.executable)
+ASSETS = os.path.join(ROOT, "awx", "gse.yml")
+
+# Resource key of the import file -> (awxkit page class, natural key type).
+RESOURCES = {
+    "organizations": (pages.Organization, "organization"),
+    "execution_environments": (pages.ExecutionEnvironment, "execution_environment"),
+    "projects": (pages.Project, "project"),
+    "inventory": (pages.Inventory, "inventory"),
+    "inventory_sources": (pages.InventorySource, "inventory_source"),
+    "job_templates": (pages.JobTemplate, "job_template"),
+    "schedules": (pages.Schedule, "schedule"),
+}
+CLASS_OF_TYPE = {t: cls for cls, t in RESOURCES.values()}
+# The survey question types the AWX API accepts (JobTemplateSurveySpec).
+SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
+
+
+@pytest.fixture(scope="module")
+def data():
+    with open(ASSETS, encoding="utf-8") as fh:
+        # What `awx import -f yaml` does with its input.
+        return yaml.load(fh, Loader=yaml_file.Loader)
+
+
+def assets(data):
+    for key, items in data.items():
+        for item in items:
+            yield key, item
+
+
+def schedules(data):
+    for jt in data["job_templates"]:
+        for s in jt.get("related", {}).get("schedules", []):
+            yield jt, s
+
+
+def references(asset):
+    return {k: v for k, v in asset.items() if k != "natural_key" and isinstance(v, dict) and "type" in v}
+
+
+def test_only_resources_awx_import_reads(data):
+    assert set(data) <= set(EXPORTABLE_RESOURCES), set(data) - set(EXPORTABLE_RESOURCES)
+    assert set(data) <= set(RESOURCES)
+
+
+def test_natural_keys_match_awxkit_and_the_asset(data):
+    keys = []
+    for resource, asset in list(assets(data)) + [("schedules", s) for _, s in schedules(data)]:
+        cls, typ = RESOURCES[resource]
+        nk = asset["natural_key"]
+        assert nk["type"] == typ, asset["name"]
+        # get_natural_key takes the NATURAL_KEY fields the object has (an
+        # inventory source's organization comes only with some AWX versions).
+        assert "name" in nk and set(nk) <= set(cls.NATURAL_KEY) | {"type"}, (asset["name"], nk)
+        for field in cls.NATURAL_KEY:
+            if field in asset:
+                assert asset[field] == nk[field], (asset["name"], field)
+        keys.append(yaml.safe_dump(nk, sort_keys=True))
+    assert len(keys) == len(set(keys)), "two objects share a natural key"
+
+
+def test_job_template_organization_is_its_projects(data):
+    # AWX derives a job template's organization from its project.
+    for jt in data["job_templates"]:
+        assert jt["natural_key"]["organization"] == jt["project"]["organization"], jt["name"]
+
+
+def test_every_reference_resolves_to_an_object_created_before(data):
+    order = has_create.page_creation_order(*(cls for cls, _ in RESOURCES.values()))
+    rank = {cls: i for i, level in enumerate(order) for cls in level}
+    known = {yaml.safe_dump(a["natural_key"], sort_keys=True): RESOURCES[r][0] for r, a in assets(data)}
+    for resource, asset in assets(data):
+        for field, ref in references(asset).items():
+            key = yaml.safe_dump(ref, sort_keys=True)
+            assert key in known, (asset["name"], field, ref)
+            assert rank[known[key]] < rank[RESOURCES[resource][0]], (asset["name"], field)
+    for _, s in schedules(data):
+        # Related sets are posted after every list: any object may be named.
+        assert yaml.safe_dump(s["unified_job_template"], sort_keys=True) in known
+
+
+def test_job_template_fields_are_awx_fields(data):
+    # Foreign keys and playbook are set by the payload builder from objects;
+    # every scalar field must survive JobTemplate.payload, as the import
+    # would otherwise drop it without a word.
+    foreign = {"project", "inventory", "execution_environment", "playbook", "natural_key", "related", "extra_vars"}
+    for jt in data["job_templates"]:
+        scalars = {k: v for k, v in jt.items() if k not in foreign}
+        kept = pages.JobTemplate.payload(None, **scalars)
+        assert set(scalars) <= set(kept), (jt["name"], set(scalars) - set(kept))
+
+
+def test_project_fields_are_awx_fields(data):
+    foreign = {"organization", "default_environment", "natural_key", "related"}
+    for p in data["projects"]:
+        scalars = {k: v for k, v in p.items() if k not in foreign}
+        kept = pages.Project.payload(None, None, **scalars)
+        assert set(scalars) <= set(kept), (p["name"], set(scalars) - set(kept))
+
+
+def test_playbooks_exist_and_parse(data):
+    for jt in data["job_templates"]:
+        path = os.path.join(ROOT, jt["playbook"])
+        assert os.path.isfile(path), jt["playbook"]
+        p = subprocess.run([os.path.join(BIN, "ansible-playbook"), "--syntax-check", "-i",
+                            os.path.join(ROOT, "inventories/default"), path],
+                           cwd=ROOT, capture_output=True, text=True)
+        assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_inventory_source_is_an_inventory_of_the_project(data):
+    for src in data["inventory_sources"]:
+        assert src["source"] == "scm"
+        p = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", os.path.join(ROOT, src["source_path"]),
+                            "--list"], cwd=ROOT, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        inv = yaml.safe_load(p.stdout)
+        assert inv["gse_build_host"]["hosts"] == ["buildhost"]
+        assert inv["gse_chroot"]["hosts"] == ["chroot"]
+
+
+def survey_questions(jt):
+    return jt["related"]["survey_spec"]["spec"] if jt.get("survey_enabled") else []
+
+
+def test_surveys_follow_the_awx_rules(data):
+    for jt in data["job_templates"]:
+        if not jt.get("survey_enabled"):
+            continue
+        spec = jt["related"]["survey_spec"]
+        assert spec["name"] and "description" in spec and isinstance(spec["spec"], list) and spec["spec"]
+        variables = [q["variable"] for q in spec["spec"]]
+        assert len(variables) == len(set(variables)), jt["name"]
+        for q in spec["spec"]:
+            assert q["question_name"] and q["type"] in SURVEY_TYPES, q
+            assert isinstance(q["required"], bool)
+            assert "default" in q, "%s: every question needs a default (unattended runs)" % q["variable"]
+            if q["type"] == "multiplechoice":
+                assert q["default"] in q["choices"], q["variable"]
+            elif q["type"] == "multiselect":
+                chosen = [c for c in q["default"].split("\n") if c]
+                assert set(chosen) <= set(q["choices"]), q["variable"]
+            elif q["type"] == "text" and q["default"]:
+                assert q.get("min", 0) <= len(q["default"]) <= q.get("max", 1024), q["variable"]
+
+
+def test_survey_hooks_are_the_hook_table(data):
+    for jt in data["job_templates"]:
+        for q in survey_questions(jt):
+            if q["type"] == "multiselect":
+                assert q["choices"] == list(ALL_HOOKS), q["variable"]
+        if jt.get("job_tags"):
+            assert set(jt["job_tags"].split(",")) <= set(ALL_HOOKS)
+
+
+def test_survey_variables_are_read_by_the_playbooks(data):
+    # A question whose variable nothing reads would be a setting that does nothing.
+    def reads(playbook, var):
+        text = open(os.path.join(ROOT, playbook), encoding="utf-8").read()
+        if var in text:
+            return True
+        for role in os.listdir(os.path.join(ROOT, "roles")):
+            spec = os.path.join(ROOT, "roles", role, "defaults", "main.yml")
+            if os.path.isfile(spec) and yaml.safe_load(open(spec)).get(var) is not None:
+                return True
+        return False
+
+    for jt in data["job_templates"]:
+        for q in survey_questions(jt):
+            assert reads(jt["playbook"], q["variable"]), (jt["name"], q["variable"])
+
+
+def test_nightly_schedule(data):
+    found = list(schedules(data))
+    assert [s["name"] for _, s in found] == ["GSE nightly build"]
+    jt, s = found[0]
+    rule = rrule.rrulestr(s["rrule"].replace(" RRULE:", "\nRRULE:"))
+    assert rule._freq == rrule.DAILY and rule._interval == 1
+    first = rule[0]
+    assert (first.hour, first.minute) == (2, 0)
+    # Its answers must be ones the survey would accept.
+    questions = {q["variable"]: q for q in survey_questions(jt)}
+    for var, value in s["extra_data"].items():
+        assert var in questions, var
+        if "choices" in questions[var]:
+            assert value in questions[var]["choices"], (var, value)
+
+
+def test_playbooks_never_wait_on_a_terminal():
+    for top in ("playbooks", "roles"):
+        for root, _, files in os.walk(os.path.join(ROOT, top)):
+            for f in files:
+                if not f.endswith((".yml", ".yaml")):
+                    continue
+                docs = yaml.safe_load_all(open(os.path.join(root, f), encoding="utf-8"))
+                text = yaml.safe_dump(list(docs))
+                for word in ("vars_prompt", "ansible.builtin.pause", "pause:"):
+                    assert word not in text, os.path.join(root, f)
+
+
+def test_lawful_good_not_in_skip_tags_stops_before_the_build(tmp_path):
+    # The build host only (--limit): when its check fails, no later play has a host left.
+    argv = [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "inventories/default"),
+            os.path.join(ROOT, "playbooks/awx_build.yml"), "--limit", "buildhost",
+            "-e", '{"gse_base": "precomp", "gse_survey_lawful_good": ["gker", "gpartj"]}',
+            "-e", "gse_cdistdir=%s gse_log_root=%s" % (tmp_path / "cdist", tmp_path / "log"),
+            "--skip-tags", "gpartj"]
+    p = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    assert p.returncode != 0
+    assert "lawful-good names gker: enter the same hooks in the job's Skip Tags" in p.stdout
+    assert "TASK [gse.stateless." not in p.stdout, "a part ran"
+    assert not (tmp_path / "log").exists() and not (tmp_path / "cdist").exists()
