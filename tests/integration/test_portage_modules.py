@@ -28,15 +28,9 @@ ANSIBLE = os.path.join(os.path.dirname(sys.executable), "ansible")
 
 
 @pytest.fixture
-def stage3(request):
-    """(fresh extracted stage3 root, ebuild repository) from the fixture plugin, or skip."""
-    try:
-        root = request.getfixturevalue("stage3_root")
-        fixture = request.getfixturevalue("gse_fixture")
-    except pytest.FixtureLookupError as e:
-        pytest.skip("the test fixture plugin (stage3_root, gse_fixture) is not available: %s"
-                    % str(e).splitlines()[0])
-    return str(root), str(fixture.repo)
+def stage3(stage3_root, gse_fixture):
+    """(fresh extracted stage3 root, ebuild repository) from the fixture plugin (tests/conftest.py loads it)."""
+    return str(stage3_root), str(gse_fixture.repo)
 
 
 class Mounts(object):
