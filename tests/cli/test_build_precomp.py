@@ -6,9 +6,7 @@ Requested scripts run at a host hook (-gparta) and at a chroot hook (+gupdate).
 """
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 import yaml
@@ -26,13 +24,9 @@ pytestmark = [
 
 
 @pytest.fixture
-def signing(gse_fixture):
-    home = tempfile.mkdtemp(prefix="gse-gnupg-")
-    shutil.rmtree(home)
-    shutil.copytree(gse_fixture.gnupg_home, home, ignore=shutil.ignore_patterns("S.*", "*.lock"))
-    yield home, gse_fixture.fingerprint
-    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
-    shutil.rmtree(home, ignore_errors=True)
+def signing(gse_fixture, gse_signing_home):
+    # The fixture plugin's private copy of the test key's GnuPG home.
+    return gse_signing_home, gse_fixture.fingerprint
 
 
 def _configd(env, fixture, url, signing):
