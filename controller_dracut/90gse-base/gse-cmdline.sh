@@ -17,16 +17,29 @@
 gse_env_load
 type getarg > /dev/null 2>&1 || . /lib/dracut-lib.sh
 
+# dracut's getarg costs two processes a call: ask it only about the options
+# the command line mentions at all.
+read -r _cl < /proc/cmdline
+for _f in /etc/cmdline.d/*.conf; do
+    [ -r "$_f" ] || continue
+    while read -r _l || [ -n "$_l" ]; do _cl="$_cl $_l"; done < "$_f"
+done
 for _opt in server disk fstype wipe link_timeout dhcp_timeout connect_timeout tmpfs; do
+    case "$_cl" in *gse.$_opt=*) ;; *) continue ;; esac
     _v=$(getarg "gse.$_opt=") && [ -n "$_v" ] || continue
-    _k=$(echo "$_opt" | tr '[:lower:]' '[:upper:]')
-    [ "$_k" = TMPFS ] && _k=TMPFS_EXTRA
+    case $_opt in
+        server) _k=SERVER ;; disk) _k=DISK ;; fstype) _k=FSTYPE ;; wipe) _k=WIPE ;;
+        link_timeout) _k=LINK_TIMEOUT ;; dhcp_timeout) _k=DHCP_TIMEOUT ;;
+        connect_timeout) _k=CONNECT_TIMEOUT ;; tmpfs) _k=TMPFS_EXTRA ;;
+    esac
     gse_env_set "GSE_$_k" "$_v"
 done
 for _opt in offline noupdate debug; do
-    getargbool 0 "gse.$_opt" && gse_env_set "GSE_$(echo "$_opt" | tr '[:lower:]' '[:upper:]')" yes
+    case "$_cl" in *gse.$_opt*) ;; *) continue ;; esac
+    case $_opt in offline) _k=OFFLINE ;; noupdate) _k=NOUPDATE ;; debug) _k=DEBUG ;; esac
+    getargbool 0 "gse.$_opt" && gse_env_set "GSE_$_k" yes
 done
-unset _opt _v _k
+unset _opt _v _k _cl _f _l
 
 # The controller decides which partition is the root: claim root=gse (and an
 # empty root=) so dracut's init accepts it and leaves the mount to us.

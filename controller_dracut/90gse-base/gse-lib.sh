@@ -17,11 +17,18 @@ GSE_ENV=$GSE_RUN/env
 GSE_STATE_MNT=$GSE_RUN/state
 GSE_LOG=$GSE_RUN/controller.log
 
+# Every hook runs inside the initramfs on every boot, and under slow CPUs a
+# process costs far more than a shell builtin: the functions used on the
+# common path (no new version) read and write files with builtins only
+# (read, printf, case); external tools run where real work is done.
+
 # Log a line on the console (what the tests and a person at the machine see)
-# and in the controller log (kept in the state area after boot).
+# and in the controller log (kept in the state area after boot), the log
+# line prefixed with the seconds since the kernel started.
 gse_log() {
-    mkdir -p "$GSE_RUN"
-    echo "gse: $*" >> "$GSE_LOG"
+    [ -d "$GSE_RUN" ] || mkdir -p "$GSE_RUN"
+    read -r _gse_up _gse_idle < /proc/uptime 2> /dev/null || _gse_up='?'
+    printf '[%8s] gse: %s\n' "$_gse_up" "$*" >> "$GSE_LOG"
     echo "gse: $*" > /dev/console 2> /dev/null || echo "gse: $*" >&2
 }
 
@@ -29,16 +36,21 @@ gse_warn() {
     gse_log "WARNING: $*"
 }
 
-# Quote a value for the env file: 'it'\''s'.
+# gse_quote VALUE: set _gse_q to VALUE single-quoted for the env file
+# ('it'\''s').  Only a value holding a quote costs a process.
 gse_quote() {
-    printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+    case "$1" in
+        *\'*) _gse_q="'$(printf '%s' "$1" | sed "s/'/'\\\\''/g")'" ;;
+        *) _gse_q="'$1'" ;;
+    esac
 }
 
 # gse_env_set KEY VALUE: export KEY in this shell and in every later hook.
 gse_env_set() {
-    mkdir -p "$GSE_RUN"
-    echo "export $1=$(gse_quote "$2")" >> "$GSE_ENV"
-    eval "export $1=$(gse_quote "$2")"
+    [ -d "$GSE_RUN" ] || mkdir -p "$GSE_RUN"
+    gse_quote "$2"
+    echo "export $1=$_gse_q" >> "$GSE_ENV"
+    eval "export $1=$_gse_q"
 }
 
 # Reload what earlier hooks exported (later lines win).
@@ -47,6 +59,24 @@ gse_env_load() {
     [ -r "$GSE_ENV" ] && . "$GSE_ENV"
     [ -n "$GSE_DEBUG" ] && [ "$GSE_DEBUG" != "no" ] && set -x
     return 0
+}
+
+# gse_mounted DIR: 0 when something is mounted on DIR.
+gse_mounted() {
+    while read -r _gse_src _gse_mnt _gse_rest; do
+        [ "$_gse_mnt" = "$1" ] && return 0
+    done < /proc/mounts
+    return 1
+}
+
+# gse_listed FILE LINE: 0 when FILE has a line that is exactly LINE (1 when
+# not, or when FILE does not exist).
+gse_listed() {
+    [ -r "$1" ] || return 1
+    while IFS= read -r _gse_l || [ -n "$_gse_l" ]; do
+        [ "$_gse_l" = "$2" ] && return 0
+    done < "$1"
+    return 1
 }
 
 # gse_conf_parse FILE: export the GSE_* assignments of a config.d file.
@@ -88,7 +118,7 @@ gse_yes() {
 # markers of the last life cycle and the last controller log.
 
 gse_state_ok() {
-    grep -q " $GSE_STATE_MNT " /proc/mounts
+    gse_mounted "$GSE_STATE_MNT"
 }
 
 # gse_state_read NAME: print the content of state file NAME; 1 if absent.
@@ -101,7 +131,8 @@ gse_state_read() {
 # gse_state_write NAME VALUE: replace state file NAME atomically.
 gse_state_write() {
     gse_state_ok || return 2
-    mkdir -p "$(dirname "$GSE_STATE_MNT/$1")"
+    _gse_f=$GSE_STATE_MNT/$1
+    [ -d "${_gse_f%/*}" ] || mkdir -p "${_gse_f%/*}"
     printf '%s\n' "$2" > "$GSE_STATE_MNT/$1.tmp" \
         && mv "$GSE_STATE_MNT/$1.tmp" "$GSE_STATE_MNT/$1" \
         && sync
@@ -110,16 +141,20 @@ gse_state_write() {
 # gse_state_append NAME LINE
 gse_state_append() {
     gse_state_ok || return 2
-    mkdir -p "$(dirname "$GSE_STATE_MNT/$1")"
+    _gse_f=$GSE_STATE_MNT/$1
+    [ -d "${_gse_f%/*}" ] || mkdir -p "${_gse_f%/*}"
     printf '%s\n' "$2" >> "$GSE_STATE_MNT/$1" && sync
 }
 
-# gse_result NAME [VALUE]: record (with VALUE) or print a step's result.
+# gse_result NAME [VALUE]: record (with VALUE) or print a step's result
+# (one line); printing returns 1 when the step left no result.
 gse_result() {
-    mkdir -p "$GSE_RUN/result"
+    [ -d "$GSE_RUN/result" ] || mkdir -p "$GSE_RUN/result"
     if [ $# -ge 2 ]; then
         printf '%s\n' "$2" > "$GSE_RUN/result/$1"
     else
-        cat "$GSE_RUN/result/$1" 2> /dev/null
+        [ -r "$GSE_RUN/result/$1" ] || return 1
+        read -r _gse_r < "$GSE_RUN/result/$1"
+        printf '%s\n' "$_gse_r"
     fi
 }

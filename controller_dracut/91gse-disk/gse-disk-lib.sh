@@ -12,6 +12,37 @@
 
 GSE_MARK=.gse-installed
 
+# What a boot learns about a device (its label, filesystem type and
+# .gse-installed record) is kept in $GSE_PROBE for the rest of the boot:
+# one blkid and at most one mount per device, however many steps ask.
+# Every function here that changes a device forgets what was kept of it.
+GSE_PROBE=$GSE_RUN/probe
+
+# gse_probe_forget [DEV]: forget what was probed of DEV (of every device
+# without DEV).
+gse_probe_forget() {
+    if [ -n "$1" ]; then
+        rm -f "$GSE_PROBE/${1##*/}".*
+    else
+        rm -rf "$GSE_PROBE"
+    fi
+    return 0
+}
+
+# gse_blkid_get DEV KEY: print KEY (LABEL, TYPE) of DEV's filesystem; 1 when
+# DEV has none.
+gse_blkid_get() {
+    _gse_pf=$GSE_PROBE/${1##*/}.blkid
+    if [ ! -f "$_gse_pf" ]; then
+        [ -d "$GSE_PROBE" ] || mkdir -p "$GSE_PROBE"
+        blkid -p -o export "$1" > "$_gse_pf" 2> /dev/null
+    fi
+    while IFS='=' read -r _gse_k _gse_v; do
+        [ "$_gse_k" = "$2" ] && { printf '%s\n' "$_gse_v"; return 0; }
+    done < "$_gse_pf"
+    return 1
+}
+
 # Print the managed disk (GSE_DISK, else the first virtio/SCSI/NVMe disk).
 gse_disk() {
     if [ -n "$GSE_DISK" ]; then
@@ -42,14 +73,13 @@ gse_partitions() {
     return 0
 }
 
-# gse_label_of DEV: print the filesystem label, probed from the device (no
-# cache: labels change during this boot).
+# gse_label_of DEV: print the filesystem label.
 gse_label_of() {
-    blkid -p -s LABEL -o value "$1" 2> /dev/null
+    gse_blkid_get "$1" LABEL
 }
 
 gse_fstype_of() {
-    blkid -p -s TYPE -o value "$1" 2> /dev/null
+    gse_blkid_get "$1" TYPE
 }
 
 # gse_find_label LABEL: print the first partition with LABEL; 1 if none.
@@ -81,6 +111,7 @@ gse_set_label() {
         btrfs) btrfs filesystem label "$1" "$2" ;;
         *) gse_warn "cannot label $1: unknown filesystem"; return 2 ;;
     esac || return 2
+    gse_probe_forget "$1"
     gse_log "label $1 -> $2"
     return 0
 }
@@ -114,6 +145,7 @@ gse_wait_part() {
 # gse_mkfs DEV LABEL: a new filesystem of GSE_FSTYPE (btrfs: with the
 # system subvolume).
 gse_mkfs() {
+    gse_probe_forget "$1"
     case "${GSE_FSTYPE:-ext4}" in
         ext4) mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 -L "$2" "$1" > /dev/null ;;
         btrfs)
@@ -128,6 +160,7 @@ gse_mkfs() {
 
 # gse_subvol_reset DEV: delete and recreate the system subvolume (btrfs).
 gse_subvol_reset() {
+    gse_probe_forget "$1"
     _m=$GSE_RUN/mnt.subvol
     mkdir -p "$_m"
     mount -t btrfs -o subvolid=5 "$1" "$_m" || return 2
@@ -174,17 +207,36 @@ gse_mount_root() {
 # "serial=...", "sha512=..." lines); 1 when DEV holds no complete system.
 gse_installed() {
     [ -b "$1" ] || return 1
-    _m=$GSE_RUN/mnt.probe
-    gse_mount_top "$1" "$_m" ro 2> /dev/null || return 1
-    _rc=1
-    [ -f "$_m/$GSE_MARK" ] && cat "$_m/$GSE_MARK" && _rc=0
-    umount "$_m"
-    return $_rc
+    _gse_pf=$GSE_PROBE/${1##*/}.installed
+    if [ ! -f "$_gse_pf" ] && [ ! -f "$_gse_pf.none" ]; then
+        [ -d "$GSE_PROBE" ] || mkdir -p "$GSE_PROBE"
+        _m=$GSE_RUN/mnt.probe
+        if gse_mount_top "$1" "$_m" ro 2> /dev/null; then
+            if [ -f "$_m/$GSE_MARK" ]; then
+                cp "$_m/$GSE_MARK" "$_gse_pf"
+            else
+                : > "$_gse_pf.none"
+            fi
+            umount "$_m"
+        else
+            : > "$_gse_pf.none"
+        fi
+    fi
+    [ -f "$_gse_pf" ] || return 1
+    while IFS= read -r _gse_l; do
+        printf '%s\n' "$_gse_l"
+    done < "$_gse_pf"
+    return 0
 }
 
-# gse_installed_get DEV KEY
+# gse_installed_get DEV KEY: print KEY of DEV's record; 1 when DEV holds no
+# complete system or the record has no KEY.
 gse_installed_get() {
-    gse_installed "$1" | sed -n "s/^$2=//p"
+    gse_installed "$1" > /dev/null || return 1
+    while IFS='=' read -r _gse_k _gse_v; do
+        [ "$_gse_k" = "$2" ] && { printf '%s\n' "$_gse_v"; return 0; }
+    done < "$GSE_PROBE/${1##*/}.installed"
+    return 1
 }
 
 # gse_is_blank DISK: 0 when the disk has no partition table.
@@ -195,6 +247,7 @@ gse_is_blank() {
 # gse_partition DISK: create the layout on DISK (destroys everything on it).
 gse_partition() {
     gse_log "partitioning $1"
+    gse_probe_forget
     wipefs -q -a "$1" > /dev/null 2>&1
     _state=${GSE_STATE_SIZE:-64MiB}
     if [ -n "$GSE_SYSTEM_SIZE" ]; then
@@ -220,6 +273,7 @@ gse_partition() {
 # gse_wipe_system DEV: empty a system partition before an image streams in
 # (mkfs when GSE_MKFS=yes, else delete its content / its subvolume).
 gse_wipe_system() {
+    gse_probe_forget "$1"
     # A filesystem made during this boot is empty already.
     if [ -e "$GSE_RUN/fresh.${1##*/}" ]; then
         rm -f "$GSE_RUN/fresh.${1##*/}"

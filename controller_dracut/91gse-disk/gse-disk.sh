@@ -34,7 +34,7 @@ gse_decide_sysfs() {
     for _p in $(gse_system_parts); do
         _s=$(gse_installed_get "$_p" serial) || continue
         [ -n "$_s" ] || continue
-        grep -qx "$(gse_installed_get "$_p" version)" "$GSE_STATE_MNT/deprived" 2> /dev/null && continue
+        gse_listed "$GSE_STATE_MNT/deprived" "$(gse_installed_get "$_p" version)" && continue
         [ "$_s" -gt "$_bs" ] && { _best=$_p; _bs=$_s; }
     done
     if [ -z "$_best" ]; then
@@ -42,7 +42,9 @@ gse_decide_sysfs() {
         # the version check fills it.
         _best=$(gse_part "$(gse_disk)" 2)
     fi
-    gse_set_label "$_best" "$GSE_LABEL_SYSFS"
+    gse_set_label "$_best" "$GSE_LABEL_SYSFS" || return 2
+    gse_bootflag "$_best"
+    return 0
 }
 
 gse_disk_step() {
@@ -55,7 +57,7 @@ gse_disk_step() {
         gse_state_ok && umount "$GSE_STATE_MNT"
         gse_partition "$_disk" || return 2
         _new=yes
-    elif gse_is_blank "$_disk"; then
+    elif ! gse_state_ok && gse_is_blank "$_disk"; then
         gse_log "blank disk $_disk"
         gse_partition "$_disk" || return 2
         _new=yes

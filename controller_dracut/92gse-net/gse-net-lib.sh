@@ -38,18 +38,35 @@ gse_curl() {
     curl -fsS --connect-timeout "${GSE_CONNECT_TIMEOUT:-3}" "$@"
 }
 
-# gse_fetch PATH OUT: download $GSE_SERVER/PATH to OUT.  Returns 1 when the
-# server says 404 (nothing published), 2 on any other failure.
+# gse_fetch PATH OUT [quiet]: download $GSE_SERVER/PATH to OUT.  Returns 1
+# when the server says 404 (nothing published), 2 on any other failure (a
+# warning names it, unless quiet).  GSE_FETCH_CODE is the HTTP status, 000
+# when no server answered.
 gse_fetch() {
-    _code=$(curl -sS --connect-timeout "${GSE_CONNECT_TIMEOUT:-3}" --max-time "${GSE_FETCH_TIMEOUT:-30}" \
-        -o "$2" -w '%{http_code}' "$GSE_SERVER/$1" 2> "$GSE_RUN/curl.err")
-    case "$_code" in
+    curl -sS --connect-timeout "${GSE_CONNECT_TIMEOUT:-3}" --max-time "${GSE_FETCH_TIMEOUT:-30}" \
+        -o "$2" -w '%{http_code}' "$GSE_SERVER/$1" > "$GSE_RUN/curl.code" 2> "$GSE_RUN/curl.err"
+    # -w prints no newline: read fails at EOF yet sets the variable.
+    GSE_FETCH_CODE=
+    read -r GSE_FETCH_CODE < "$GSE_RUN/curl.code"
+    [ -n "$GSE_FETCH_CODE" ] || GSE_FETCH_CODE=000
+    case "$GSE_FETCH_CODE" in
         200) return 0 ;;
         404) rm -f "$2"; return 1 ;;
     esac
-    gse_warn "fetch $1: HTTP ${_code:-none} $(cat "$GSE_RUN/curl.err")"
     rm -f "$2"
+    [ -n "$3" ] && return 2
+    if [ "$GSE_FETCH_CODE" = 000 ]; then
+        gse_warn "fetch $1: no answer: $(gse_curl_error)"
+    else
+        gse_warn "fetch $1: HTTP $GSE_FETCH_CODE from the server"
+    fi
     return 2
+}
+
+# gse_curl_error: the last curl's error message (one line).
+gse_curl_error() {
+    read -r _gse_e < "$GSE_RUN/curl.err" 2> /dev/null
+    printf '%s\n' "${_gse_e:-unknown error}"
 }
 
 # gse_verify_pointer FILE BODY: check the clearsigned pointer FILE with the
@@ -69,9 +86,19 @@ gse_verify_detached() {
     return 0
 }
 
-# gse_pointer_get BODY KEY
+# gse_pointer_get BODY KEY: print the value of "KEY: value" in the verified
+# pointer body BODY; 1 when BODY has no such line.
 gse_pointer_get() {
-    sed -n "s/^$2: *//p" "$1" | head -n 1
+    while IFS= read -r _gse_l || [ -n "$_gse_l" ]; do
+        case "$_gse_l" in
+            "$2:"*)
+                _gse_l=${_gse_l#*:}
+                printf '%s\n' "${_gse_l#"${_gse_l%%[! ]*}"}"
+                return 0
+                ;;
+        esac
+    done < "$1"
+    return 1
 }
 
 # gse_check_file FILE SHA512 SIZE
@@ -84,7 +111,9 @@ gse_check_file() {
 # gse_stream_image PATH DIR SHA512 SIZE COMPRESSION: stream the image from
 # the server into DIR, hashing every byte on the way; 0 only when the
 # download, the decompression and tar succeeded and the digest and the size
-# match the signed pointer.  The reason of a failure is logged.
+# match the signed pointer.  The reason of a failure is logged.  (Shell
+# functions share their callers' variables: the names here are the
+# function's own.)
 gse_stream_image() {
     _f=$GSE_RUN/stream
     rm -rf "$_f"
@@ -102,23 +131,28 @@ gse_stream_image() {
     {
         curl -fsS --connect-timeout "${GSE_CONNECT_TIMEOUT:-3}" "$GSE_SERVER/$1" 2> "$_f/curl.err"
         echo $? > "$_f/curl.rc"
-    } | tee "$_f/sha.fifo" "$_f/size.fifo" | {
+    } | tee -p "$_f/sha.fifo" "$_f/size.fifo" | {
         $_dec 2> "$_f/dec.err"
         echo $? > "$_f/dec.rc"
     } | tar -xp --numeric-owner --xattrs --xattrs-include='*' --acls -C "$2" 2> "$_f/tar.err"
     _tar=$?
     wait $_p1 $_p2
-    _sha=$(cut -d' ' -f1 < "$_f/sha")
-    _size=$(cat "$_f/size")
+    _gse_got_sha=$(cut -d' ' -f1 < "$_f/sha")
+    _gse_got_size=$(cat "$_f/size")
     if [ "$(cat "$_f/curl.rc")" != 0 ]; then
         gse_warn "image download failed: $(cat "$_f/curl.err")"
         return 2
     fi
-    if [ "$_size" != "$4" ]; then
-        gse_warn "image refused: size $_size, the signed pointer says $4 (truncated or altered)"
+    # Every downloaded byte was hashed, even when the unpacking gave up
+    # early (tee -p goes on when the pipe to zstd closes): a mismatch is a
+    # verdict on the published bytes, recorded in $_f/verdict.
+    if [ "$_gse_got_size" != "$4" ]; then
+        echo digest > "$_f/verdict"
+        gse_warn "image refused: size $_gse_got_size, the signed pointer says $4 (truncated or altered)"
         return 2
     fi
-    if [ "$_sha" != "$3" ]; then
+    if [ "$_gse_got_sha" != "$3" ]; then
+        echo digest > "$_f/verdict"
         gse_warn "image refused: SHA512 mismatch"
         return 2
     fi

@@ -14,8 +14,17 @@ gse_network_check() {
     fi
     [ -n "$GSE_SERVER" ] || { gse_log "network: no server configured"; return 1; }
     gse_net_up || return 1
-    if ! gse_curl -o /dev/null --max-time "${GSE_CONNECT_TIMEOUT:-3}" -r 0-0 "$GSE_SERVER/version.txt" 2> "$GSE_RUN/curl.err"; then
-        gse_log "network: server $GSE_SERVER unreachable: $(cat "$GSE_RUN/curl.err")"
+    # The version pointer is small: one request is both the reachability
+    # probe and the version check's download (kept in $GSE_RUN); a server
+    # that accepts but does not answer counts as unreachable after twice the
+    # connect timeout (this function runs in a subshell: the setting stays
+    # here).
+    export GSE_FETCH_TIMEOUT=$((${GSE_CONNECT_TIMEOUT:-3} * 2))
+    gse_fetch version.txt "$GSE_RUN/version.txt" quiet
+    _rc=$?
+    gse_result version_fetch "$_rc $GSE_FETCH_CODE"
+    if [ "$GSE_FETCH_CODE" = 000 ]; then
+        gse_log "network: server $GSE_SERVER unreachable: $(gse_curl_error)"
         return 1
     fi
     gse_log "network: server $GSE_SERVER reachable"

@@ -16,10 +16,16 @@
 gse_env_load
 
 gse_version_check() {
-    gse_fetch version.txt "$GSE_RUN/version.txt"
-    case $? in
+    # Downloaded by the network check (status "RC HTTP-CODE").
+    if _st=$(gse_result version_fetch); then
+        _code=${_st#* } _st=${_st%% *}
+    else
+        gse_fetch version.txt "$GSE_RUN/version.txt"
+        _st=$? _code=$GSE_FETCH_CODE
+    fi
+    case $_st in
         1) gse_log "version: nothing published"; return 1 ;;
-        2) return 2 ;;
+        2) gse_warn "version check failed: version.txt: HTTP $_code from the server"; return 2 ;;
     esac
     gse_verify_pointer "$GSE_RUN/version.txt" "$GSE_RUN/version.body" \
         || { gse_warn "version refused: version.txt signature does not verify"; return 2; }
@@ -46,11 +52,11 @@ gse_version_check() {
         gse_warn "version refused: serial $_serial ($_version) is older than the accepted $_accepted (replayed pointer)"
         return 2
     fi
-    if grep -qx "$_version" "$GSE_STATE_MNT/deprived" 2> /dev/null; then
+    if gse_listed "$GSE_STATE_MNT/deprived" "$_version"; then
         gse_log "version: $_version was deprived on this client, not fetched again"
         return 1
     fi
-    if grep -qx "$_sha" "$GSE_STATE_MNT/refused" 2> /dev/null; then
+    if gse_listed "$GSE_STATE_MNT/refused" "$_sha"; then
         gse_log "version: the image of $_version was refused before (same SHA512), not fetched again"
         return 1
     fi
@@ -90,10 +96,11 @@ gse_version_check() {
             && sync && mv "$_m/$GSE_MARK.tmp" "$_m/$GSE_MARK" && sync || _rc=2
     fi
     umount "$_m"
+    gse_probe_forget "$_target"
     if [ $_rc -ne 0 ]; then
         # Downloaded in full but not the signed bytes: the same pointer is not
         # fetched again at every boot (a failed download is retried).
-        [ "$(cat "$GSE_RUN/stream/curl.rc" 2> /dev/null)" = 0 ] && gse_state_append refused "$_sha"
+        [ -e "$GSE_RUN/stream/verdict" ] && gse_state_append refused "$_sha"
         gse_warn "version $_version not installed; $_target holds no complete system"
         return 2
     fi
@@ -102,8 +109,9 @@ gse_version_check() {
         # BACKUPFS only ever holds a system that completed a healthy cycle.
         gse_set_label "$_sys" "$_old_label"
         gse_set_label "$_target" "$GSE_LABEL_SYSFS"
-        gse_bootflag "$_target"
     fi
+    # The flag follows SYSFS (first install included).
+    gse_bootflag "$_target"
     gse_cycle_forget
     gse_log "installed $_version (serial $_serial) on $_target"
     return 0

@@ -29,7 +29,7 @@ gse_cycle_status() {
 # gse_proven VERSION: 0 when VERSION completed a healthy life cycle on this
 # client (state file "healthy", one version a line), 1 otherwise.
 gse_proven() {
-    grep -qx "$1" "$GSE_STATE_MNT/healthy" 2> /dev/null
+    gse_listed "$GSE_STATE_MNT/healthy" "$1"
 }
 
 # gse_judge VERSION: gse_cycle_status, and remember a healthy VERSION.
@@ -68,5 +68,6 @@ gse_clone() {
     [ $_rc -eq 0 ] && cp "$_s/$GSE_MARK" "$_d/$GSE_MARK" && sync || _rc=2
     umount "$_s"
     umount "$_d"
+    gse_probe_forget "$2"
     return $_rc
 }

@@ -5,7 +5,7 @@
 gse_env_load
 
 for _m in "$GSE_RUN"/mnt.*; do
-    grep -q " $_m " /proc/mounts && umount "$_m"
+    gse_mounted "$_m" && umount "$_m"
 done
 rm -rf "$GSE_RUN"/mnt.* "$GSE_RUN/stream" "$GSE_RUN"/*.tar.gz* "$GSE_RUN"/*.body "$GSE_RUN"/*.txt \
     "$GSE_RUN"/SHA512SUMS*

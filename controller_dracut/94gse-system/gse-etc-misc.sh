@@ -9,15 +9,19 @@
 . /lib/gse/gse-health-lib.sh
 gse_env_load
 
-# gse_tmpfs DIR: a tmpfs on $NEWROOT/DIR with the image's content and mode.
+# gse_tmpfs DIR: a tmpfs on $NEWROOT/DIR with the image's content, and the
+# directory's own mode and owner (cp -a copies those of "DIR/." too).
 gse_tmpfs() {
     _dst=$NEWROOT$1
     [ -d "$_dst" ] || { gse_warn "tmpfs: $1 does not exist in the image"; return 2; }
     _seed=$GSE_RUN/tmpfs.seed
-    mkdir -p "$_seed"
-    mount -t tmpfs -o "mode=$(stat -c %a "$_dst"),size=${GSE_TMPFS_SIZE:-25%}" gse-tmpfs "$_seed" || return 2
-    (cd "$_dst" && tar -cf - --numeric-owner --xattrs .) | tar -xpf - --numeric-owner --xattrs -C "$_seed"
-    chown "$(stat -c %u:%g "$_dst")" "$_seed"
+    [ -d "$_seed" ] || mkdir -p "$_seed"
+    mount -t tmpfs -o "size=${GSE_TMPFS_SIZE:-25%}" gse-tmpfs "$_seed" || return 2
+    if ! cp -a "$_dst/." "$_seed/"; then
+        umount "$_seed"
+        gse_warn "tmpfs: cannot seed $1 from the image"
+        return 2
+    fi
     mount --move "$_seed" "$_dst" || { umount "$_seed"; return 2; }
     return 0
 }
@@ -30,11 +34,13 @@ _v=$(gse_installed_get "$(gse_find_label "$GSE_LABEL_SYSFS")" version)
 if gse_state_ok; then
     gse_cycle_open "$_v"
     gse_log "handing over to $_v"
-    mkdir -p "$GSE_STATE_MNT/log"
+    [ -d "$GSE_STATE_MNT/log" ] || mkdir -p "$GSE_STATE_MNT/log"
     cp "$GSE_LOG" "$GSE_STATE_MNT/log/controller.log"
     sync
-    umount "$GSE_STATE_MNT"
-    mount -t ext4 "$(gse_find_label "$GSE_LABEL_STATE")" "$NEWROOT/var/lib/gse/state" \
-        || gse_warn "cannot mount the state area on /var/lib/gse/state"
+    if ! mount --move "$GSE_STATE_MNT" "$NEWROOT/var/lib/gse/state"; then
+        umount "$GSE_STATE_MNT"
+        mount -t ext4 "$(gse_find_label "$GSE_LABEL_STATE")" "$NEWROOT/var/lib/gse/state" \
+            || gse_warn "cannot mount the state area on /var/lib/gse/state"
+    fi
 fi
 unset _d _v

@@ -14,13 +14,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
+import builds  # noqa: E402
 import pubtree  # noqa: E402
-from gse import controller_build  # noqa: E402
-
-CACHE = "/var/cache/gse-tests/controller"
-KVER = os.environ.get("GSE_TEST_KVER") or sorted(
-    d for d in os.listdir("/lib/modules") if os.path.exists(f"/boot/vmlinuz-{d}"))[-1] \
-    if os.path.isdir("/lib/modules") else ""
+from builds import CACHE  # noqa: E402
 
 
 def need(*tools):
@@ -53,25 +49,4 @@ def signing(tmp_path_factory):
 def controller(signing):
     """kernel + initramfs built once per content hash by the controller role."""
     need("dracut", "qemu-system-x86_64", "busybox", "sfdisk")
-    home, keyring = signing
-    role = os.path.join(ROOT, "roles", "controller", "tasks", "build.yml")
-    digest = controller_build.content_hash(
-        extra=open(keyring, "rb").read() + open(role, "rb").read() + KVER.encode())[:16]
-    out = os.path.join(CACHE, f"initramfs-{digest}")
-    with open(os.path.join(CACHE, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(os.path.join(out, "initramfs.img")):
-            res = run_controller_playbook(out + ".new", keyring)
-            assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-            shutil.rmtree(out, ignore_errors=True)
-            os.rename(out + ".new", out)
-    return {"kernel": os.path.join(out, "vmlinuz"), "initrd": os.path.join(out, "initramfs.img"),
-            "dir": out, "keyring": keyring}
-
-
-def run_controller_playbook(output, keyring, *extra):
-    return subprocess.run(
-        [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), os.path.join(ROOT, "playbooks", "controller.yml"),
-         "-e", f"gse_controller_modules_dir={ROOT}/controller_dracut", "-e", f"gse_controller_kver={KVER}",
-         "-e", f"gse_controller_output={output}", "-e", f"gse_controller_keyring={keyring}", *extra],
-        capture_output=True, text=True, cwd=ROOT)
+    return builds.cached_controller(signing[1])

@@ -80,16 +80,18 @@ def set_version(gnupghome, tree, serial, version, relpath=None):
 
 
 def add_config(gnupghome, tree, serial, files):
-    """config/<serial>/config.d.tar.gz from {relative path: text} + config.txt."""
+    """config/<serial>/config.d.tar.gz from {relative path: text or (text,
+    mode)} + config.txt."""
     d = os.path.join(tree, "config", str(serial))
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, "config.d.tar.gz")
     with tarfile.open(path, "w:gz") as tar:
         for name, text in sorted(files.items()):
+            text, mode = text if isinstance(text, tuple) else (text, 0o644)
             data = text.encode()
             info = tarfile.TarInfo(name)
             info.size = len(data)
-            info.mode = 0o644
+            info.mode = mode
             tar.addfile(info, io.BytesIO(data))
     detach_sign(gnupghome, path)
     rel = f"config/{serial}/config.d.tar.gz"

@@ -3,65 +3,23 @@ loopback, and check the serial console and the disk afterwards.
 
 The scenarios share one client disk and run in order, as one client's life:
 blank disk -> first install -> no new version (backup made) -> refused
-images (corrupt, truncated, bad signature, replayed pointer) -> update with
-a new config.d -> unhealthy version -> fallback -> server down -> power cut
-while writing -> recovery.
+images (corrupt, truncated, bad signature, replayed pointer; a refused image
+is not downloaded again) -> update with a new config.d -> unhealthy version
+-> fallback -> server down -> server errors -> power cut while writing ->
+recovery.
 """
 import os
-import shutil
 
 import pytest
 
 import pubtree
-import testimage
 import vm
-from gse.serve import Server
-
-class Client:
-    """One client disk, its publication tree and the boots so far."""
-
-    def __init__(self, controller, signing, workdir):
-        self.controller = controller
-        self.gnupghome = signing[0]
-        self.work = workdir
-        self.tree = os.path.join(workdir, "tree")
-        os.makedirs(self.tree)
-        self.disk = vm.make_disk(os.path.join(workdir, "disk.img"), "1G")
-        self.serial = 0
-        self.boots = 0
-
-    def publish(self, version, behaviour="healthy", payload=0):
-        tarball = testimage.make_image(self.work, version, behaviour, payload)
-        pubtree.add_image(self.gnupghome, self.tree, version, tarball)
-        self.serial += 1
-        pubtree.set_version(self.gnupghome, self.tree, self.serial, version)
-        return os.path.join(self.tree, "images", version, "image.tar.zst")
-
-    def boot(self, cmdline="", server=True, limit_rate="", **kw):
-        self.boots += 1
-        log = open(os.path.join(self.work, f"boot-{self.boots}.log"), "w")
-        try:
-            if server:
-                with Server(self.tree, limit_rate=limit_rate) as srv:
-                    return vm.boot(self.controller["kernel"], self.controller["initrd"], self.disk,
-                                   f"gse.server=http://10.0.2.2:{srv.port} {cmdline}", log=log, **kw)
-            # A port nothing listens on: the server is down.
-            return vm.boot(self.controller["kernel"], self.controller["initrd"], self.disk,
-                           f"gse.server=http://10.0.2.2:{Server(self.tree).port} {cmdline}", log=log, **kw)
-        finally:
-            log.close()
+from client import Client, ErrorServer, booted
 
 
 @pytest.fixture(scope="module")
 def client(controller, signing, tmp_path_factory):
     return Client(controller, signing, str(tmp_path_factory.mktemp("client")))
-
-
-def booted(out):
-    for line in out.splitlines():
-        if line.startswith("GSETEST booted version="):
-            return line.split("=", 1)[1].strip()
-    return None
 
 
 def test_first_boot_on_blank_disk(client):
@@ -123,6 +81,12 @@ def test_damaged_publication_is_refused(client, damage, reason):
     assert labels["SYSFS"] == "v1"
     assert f"bad-{damage}" not in labels.values()
     assert reason in vm.state_file(client.disk, "log/controller.log")
+    if damage in ("corrupt", "truncated"):
+        # Downloaded in full and refused: the next boot does not fetch it again.
+        out, secs, rc = client.boot()
+        assert f"gse: version: the image of bad-{damage} was refused before (same SHA512), not fetched again" in out
+        assert "gse: streaming" not in out
+        assert booted(out) == "v1"
 
 
 def test_update_with_new_config(client):
@@ -169,6 +133,16 @@ def test_server_down_boots_offline(client):
     assert "gse: network: server http://10.0.2.2:" in out and "unreachable" in out
     assert "offline boot: fetch, version check and export skipped" in out
     assert booted(out) == "v2"
+
+
+def test_server_errors_boot_the_installed_system(client):
+    with ErrorServer(503) as port:
+        out, secs, rc = client.boot(port=port)
+    assert "gse: network: server http://10.0.2.2:" in out and "reachable" in out
+    assert "gse: WARNING: fetch config.txt: HTTP 503 from the server" in out
+    assert "gse: WARNING: version check failed: version.txt: HTTP 503 from the server" in out
+    assert booted(out) == "v2"
+    assert vm.by_label(client.disk)["SYSFS"] == "v2"
 
 
 def test_power_cut_while_writing_then_recovery(client):

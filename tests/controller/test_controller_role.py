@@ -3,7 +3,7 @@ its content, and that the role does not rebuild unchanged inputs."""
 import re
 import subprocess
 
-from conftest import run_controller_playbook
+from builds import run_controller_playbook
 
 
 def lsinitrd(img):

@@ -83,3 +83,72 @@ def test_health_markers_go_to_the_mounted_state_area(tmp_path):
         assert subprocess.run(["sh", HEALTH, "bogus"], env=env).returncode == 2
     finally:
         subprocess.run(["umount", str(state)], check=True)
+
+
+def serve(directory):
+    """A loopback HTTP server of directory (404 for what is not there, 500
+    for any path under /broken/); returns (server, base URL)."""
+    import functools
+    import http.server
+    import threading
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.startswith("/broken/"):
+                self.send_error(500)
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+
+
+def test_fetch_tells_published_absent_failing_and_unreachable(tmp_path):
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "version.txt").write_text("x\n")
+    srv, url = serve(tmp_path / "www")
+    try:
+        r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER={url}; "
+               "for p in version.txt none.txt broken/x; do gse_fetch $p $T/out; echo \"$p $? $GSE_FETCH_CODE\"; done; "
+               "GSE_SERVER=http://127.0.0.1:1; gse_fetch version.txt $T/out; echo \"down $? $GSE_FETCH_CODE\"",
+               tmp_path)
+    finally:
+        srv.shutdown()
+    assert r.stdout.splitlines() == ["version.txt 0 200", "none.txt 1 404", "broken/x 2 500", "down 2 000"]
+    log = (tmp_path / "run" / "log").read_text()
+    assert "fetch broken/x: HTTP 500 from the server" in log and "fetch version.txt: no answer: curl: (7)" in log
+
+
+def test_corrupt_image_is_hashed_in_full_and_judged(tmp_path):
+    """zstd gives up at the damaged byte; the download still runs to the end,
+    so the digest verdict is on the published bytes (recorded: not fetched
+    again at the next boot)."""
+    import hashlib
+    root = tmp_path / "root"
+    (root / "d").mkdir(parents=True)
+    # Compressible (hex text): zstd's blocks are compressed, so a damaged
+    # byte stops the decoder long before the end of the download.
+    (root / "d" / "payload").write_text(os.urandom(2 << 20).hex())
+    www = tmp_path / "www"
+    www.mkdir()
+    img = www / "image.tar.zst"
+    subprocess.run(f"tar -C {root} -cf - . | zstd -q -3 -o {img}", shell=True, check=True)
+    good = hashlib.sha512(img.read_bytes()).hexdigest()
+    size = img.stat().st_size
+    data = bytearray(img.read_bytes())
+    data[size // 4:size // 4 + 64] = bytes(64)
+    img.write_bytes(bytes(data))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    srv, url = serve(www)
+    try:
+        r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER={url}; gse_stream_image image.tar.zst {dest} {good} {size} zstd; "
+               "echo rc=$?; cat $GSE_RUN/stream/size; cat $GSE_RUN/stream/verdict", tmp_path)
+    finally:
+        srv.shutdown()
+    assert r.stdout.split() == ["rc=2", str(size), "digest"], r.stdout + r.stderr
+    assert "image refused: SHA512 mismatch" in (tmp_path / "run" / "log").read_text()

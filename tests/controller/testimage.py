@@ -21,9 +21,13 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 exec >/dev/console 2>&1
 echo "GSETEST booted version=$(cat /usr/share/gse-test/version)"
+case " $(cat /proc/cmdline) " in
+    *" gsetest.calibrate "*) /usr/lib/gse-test/calibrate ;;
+esac
 for m in / /etc /var/log /tmp /var/lib/gse/state; do
     awk -v m="$m" '$2==m {print "GSETEST mount " $2 " " $3 " " $4}' /proc/mounts
 done
+awk '$5=="/" {print "GSETEST root-subvolume " $4}' /proc/self/mountinfo
 if touch /gse-test-write 2>/dev/null; then echo "GSETEST root writable"; else echo "GSETEST root readonly"; fi
 echo "GSETEST etc-seed=$(cat /etc/gse-test-seed 2>/dev/null)"
 echo "GSETEST config=$(cat /etc/gse-test-config 2>/dev/null)"
@@ -42,6 +46,33 @@ poweroff -f
 """
 
 
+# A fixed workload of what the controller spends its time on (starting
+# programs, hashing), run in the guest and on the host with the same busybox:
+# the ratio of the two is how much slower the emulated machine is.
+CALIBRATE = r"""#!/bin/sh
+read t0 x < /proc/uptime
+i=0
+while [ $i -lt 200 ]; do /bin/busybox true; i=$((i + 1)); done
+i=0
+while [ $i -lt 5 ]; do /bin/busybox sha512sum /bin/busybox > /dev/null; i=$((i + 1)); done
+read t1 x < /proc/uptime
+echo "GSETEST calibrate $t0 $t1"
+"""
+
+
+def calibrate_on_host():
+    """Seconds the calibration workload takes on this host."""
+    import tempfile
+    import time
+    with tempfile.TemporaryDirectory(prefix="gse-calibrate-") as d:
+        make_root(d, "calibrate")
+        script = CALIBRATE.replace("/bin/busybox", os.path.join(d, "bin", "busybox"))
+        t0 = time.monotonic()
+        subprocess.run([os.path.join(d, "bin", "busybox"), "sh", "-c", script], check=True,
+                       stdout=subprocess.DEVNULL)
+        return time.monotonic() - t0
+
+
 def make_root(root, version, behaviour="healthy", payload_bytes=0):
     """Write the image root in `root`."""
     for d in ("bin", "sbin", "usr/bin", "usr/lib/gse", "usr/share/gse-test", "proc", "sys", "dev",
@@ -55,6 +86,10 @@ def make_root(root, version, behaviour="healthy", payload_bytes=0):
         f.write(INIT)
     os.chmod(os.path.join(root, "sbin", "init"), 0o755)
     shutil.copy2(HEALTH, os.path.join(root, "usr", "lib", "gse", "gse-health"))
+    os.makedirs(os.path.join(root, "usr", "lib", "gse-test"), exist_ok=True)
+    with open(os.path.join(root, "usr", "lib", "gse-test", "calibrate"), "w") as f:
+        f.write(CALIBRATE)
+    os.chmod(os.path.join(root, "usr", "lib", "gse-test", "calibrate"), 0o755)
     with open(os.path.join(root, "etc", "init.d", "gse-health"), "w") as f:
         f.write("#!/sbin/openrc-run\n")
     os.symlink("/etc/init.d/gse-health", os.path.join(root, "etc", "runlevels", "default", "gse-health"))

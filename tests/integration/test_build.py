@@ -9,6 +9,7 @@ and enforce.  A catalyst build through the catalyst double runs separately.
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -17,9 +18,21 @@ from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mou
 
 from tests.integration.buildrun import ROOT, BuildEnv
 
+sys.path.insert(0, os.path.join(ROOT, "tests", "controller"))
+import builds  # noqa: E402
+import vm  # noqa: E402
+from gse.serve import Server  # noqa: E402
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds chroot and mount: root only")
 
 SECRET = "Lab-Pass-7c1e9f"
+
+
+def need_boot_tools():
+    missing = [t for t in ("dracut", "qemu-system-x86_64", "busybox", "sfdisk", "nginx") if not shutil.which(t)
+               and not os.path.exists("/usr/sbin/" + t)]
+    if missing:
+        pytest.skip(f"missing: {' '.join(missing)} (scripts/bootstrap installs them)")
 
 
 def tar_list(tarball):
@@ -66,10 +79,46 @@ def drop_env(env):
     shutil.rmtree(env.dir)
 
 
+# A client config.d published with the image (part L): an OpenRC service
+# that reports what the booted image sees on the console and, once the
+# image's own gse-health service recorded a healthy startup, shuts the
+# system down in order (so gse-health records the shutdown too).
+CHAIN_SERVICE = r"""#!/sbin/openrc-run
+description="GSE chain test: report, then shut down in order"
+start() {
+    {
+        echo "GSECHAIN up"
+        for m in / /etc /var/log /tmp /var/lib/gse/state; do
+            awk -v m="$m" '$2==m {print "GSECHAIN mount " $2 " " $3 " " $4}' /proc/mounts
+        done
+    } > /dev/console 2>&1
+    (
+        i=0
+        while [ ! -e /var/lib/gse/state/health/startup ] && [ $i -lt 600 ]; do sleep 1; i=$((i + 1)); done
+        echo "GSECHAIN startup recorded: $(cat /var/lib/gse/state/health/startup 2>/dev/null)"
+        openrc-shutdown -p now
+    ) > /dev/console 2>&1 &
+    return 0
+}
+"""
+
+
+def write_client_configd(path):
+    os.makedirs(os.path.join(path, "rootfs", "etc", "init.d"))
+    with open(os.path.join(path, "runlevels"), "w") as f:
+        f.write("add gse-chain-test default\n")
+    svc = os.path.join(path, "rootfs", "etc", "init.d", "gse-chain-test")
+    with open(svc, "w") as f:
+        f.write(CHAIN_SERVICE)
+    os.chmod(svc, 0o755)
+    return path
+
+
 @pytest.fixture(scope="module")
 def precomp(gse_fixture, fixture_http, signing):
     env = make_env(gse_fixture, fixture_http, signing)
     env.vars["gse_users"] = [{"name": "student", "comment": "Lab student", "groups": ["users"], "password": SECRET}]
+    env.vars["gse_client_configd"] = write_client_configd(os.path.join(env.dir, "client-config.d"))
     rc, res = env.run()
     env.first = (rc, res)
     yield env
@@ -103,6 +152,37 @@ def test_published_and_marked_default(precomp):
     body = dict(line.split(": ", 1) for line in p.stdout.splitlines() if ": " in line)
     assert body["serial"] == "1"
     assert os.path.isfile(os.path.join(precomp.publish, body["path"]))
+
+
+def test_published_image_boots_under_the_controller(precomp):
+    """The whole chain: the image part K packed and part L published (with
+    its client config.d), served by nginx, installed on a blank disk by a
+    controller that trusts the publication keyring, booted under the image's
+    own OpenRC (the stand-in stage3 has no /sbin/init: init= names
+    openrc-init), its gse-health service recording a healthy life cycle."""
+    need_boot_tools()
+    ctl = builds.cached_controller(os.path.join(precomp.cdist, "publication-keyring.gpg"))
+    version = os.path.basename(image_dir(precomp))
+    disk = vm.make_disk(os.path.join(precomp.dir, "client.img"), "2G")
+    try:
+        with Server(precomp.publish) as srv, open(os.path.join(precomp.dir, "client-boot.log"), "w") as log:
+            out, secs, rc = vm.boot(ctl["kernel"], ctl["initrd"], disk,
+                                    f"init=/usr/sbin/openrc-init gse.server=http://10.0.2.2:{srv.port}",
+                                    timeout=1500, log=log)
+        assert "gse: config.d: serial 1 fetched and exported" in out
+        assert f"gse: installed {version} (serial 1) on /dev/vda2" in out
+        assert "gse: runlevels: add gse-chain-test default" in out
+        assert "GSECHAIN up" in out
+        assert "GSECHAIN mount / ext4 ro," in out
+        for d in ("/etc", "/var/log", "/tmp"):
+            assert f"GSECHAIN mount {d} tmpfs rw" in out
+        assert "GSECHAIN startup recorded: 20" in out
+        assert vm.by_label(disk) == {"GSESTATE": None, "SYSFS": version, "BACKUPFS": None}
+        assert vm.state_file(disk, "health/cycle").strip() == f"version={version}"
+        assert vm.state_file(disk, "health/startup").startswith("20")
+        assert vm.state_file(disk, "health/shutdown").startswith("20")
+    finally:
+        os.unlink(disk)
 
 
 def test_image_holds_the_configuration(precomp):
