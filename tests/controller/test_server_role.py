@@ -79,15 +79,14 @@ def snapshot():
 
 
 def prepare_state(state):
-    """The namespace's private copies: Debian's default site goes (it listens
-    on port 80 of the shared network), the pid file goes private."""
+    """The namespace's private copies, the pid file made private.  Debian's
+    default site stays: the role removes it (gse_server_disable_sites) before
+    nginx starts, else it would win port 80 of the shared network."""
     for d in PRIVATE:
         if d.startswith("/etc/"):
             shutil.copytree(d, state + d, symlinks=True)
         else:
             os.makedirs(state + d, mode=0o755)
-    for f in glob.glob(state + "/etc/nginx/sites-enabled/*"):
-        os.remove(f)
     conf = state + "/etc/nginx/nginx.conf"
     text, n = re.subn(r"^\s*pid\s+[^;]+;", f"pid {PID};", open(conf).read(), flags=re.M)
     open(conf, "w").write(text if n else f"pid {PID};\n{text}")
@@ -185,6 +184,8 @@ def recap(res):
 
 def test_role_starts_nginx_serving_the_tree(server):
     assert recap(server["first"]) > 0
+    if os.path.lexists("/etc/nginx/sites-enabled/default"):
+        assert "changed: [localhost] => (item=/etc/nginx/sites-enabled/default)" in server["first"].stdout
     url, tree = server["url"], server["tree"]
     status, headers, body = get(f"{url}/version.txt")
     assert status == 200 and body.startswith(b"-----BEGIN PGP SIGNED MESSAGE-----")
