@@ -139,12 +139,31 @@ def main(argv=None):
     srv = Server(args.dir, host or "127.0.0.1", int(port), args.limit_rate)
     srv.write_conf()
     print(f"gse serve: {os.path.abspath(args.dir)} on {srv.url} (Ctrl-C stops)", file=sys.stderr)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    # SIGTERM and SIGHUP (kill, a service manager, a closed terminal) stop the
+    # server like Ctrl-C: without this Python would die at once and leave
+    # nginx running on the port, its prefix behind.
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    proc = None
     try:
-        return subprocess.call([srv.nginx, "-p", srv.prefix, "-c", os.path.join(srv.prefix, "nginx.conf"),
-                                "-e", "stderr"])
+        proc = subprocess.Popen([srv.nginx, "-p", srv.prefix, "-c", os.path.join(srv.prefix, "nginx.conf"),
+                                 "-e", "stderr"])
+        return proc.wait()
     except KeyboardInterrupt:
         return 0
     finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()  # nginx: fast shutdown
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         shutil.rmtree(srv.prefix, ignore_errors=True)
 
 

@@ -2,7 +2,11 @@
 loopback: static files, range requests, caching headers, hidden state; and
 the fleet check (20 concurrent clients get identical, verified data)."""
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -10,7 +14,7 @@ import pytest
 
 import pubtree
 import testimage
-from gse.serve import Server, render_site, main as serve_main
+from gse.serve import Server, free_port, render_site, main as serve_main
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench", "controller"))
 import fleet  # noqa: E402
@@ -61,6 +65,41 @@ def test_nginx_serves_the_publication_tree(tree):
 
 def test_gse_serve_refuses_a_missing_tree(tmp_path):
     assert serve_main(["--dir", str(tmp_path / "nope")]) == 2
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_gse_serve_stops_nginx_when_it_is_stopped(tree, sig, tmp_path):
+    """kill, a service manager or a closed terminal stop nginx with it: the
+    port is free again and the private prefix is gone."""
+    port = free_port()
+    top = os.path.join(os.path.dirname(__file__), "..", "..")
+    proc = subprocess.Popen([sys.executable, "-m", "gse.serve", "--dir", tree, "--listen", f"127.0.0.1:{port}"],
+                            cwd=top, env=dict(os.environ, TMPDIR=str(tmp_path)),
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.05)
+        assert [p.name[:10] for p in tmp_path.iterdir()] == ["gse-serve-"]
+        proc.send_signal(sig)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pidfile in tmp_path.glob("gse-serve-*/nginx.pid"):  # an nginx left behind
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGTERM)
+            except (ValueError, OSError):
+                pass
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_fleet_of_20_clients_gets_identical_verified_data(tree, signing):
