@@ -9,6 +9,7 @@ dracut configuration (hostonly, networking, systemd) stays out.
 """
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -72,20 +73,38 @@ def dracut_argv(kver, initramfs, configd, modules, drivers, kmoddir=None):
     return argv
 
 
+def _version_key(kver):
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.-]", kver)]
+
+
+def installed_kernel(boot="/boot", modules="/lib/modules"):
+    """The running kernel when it is installed (boot/vmlinuz-KVER and
+    modules/KVER), else the newest installed one; as the controller role
+    chooses it."""
+    running = os.uname().release
+    if os.path.exists(os.path.join(boot, f"vmlinuz-{running}")) and os.path.isdir(os.path.join(modules, running)):
+        return running
+    found = [n[len("vmlinuz-"):] for n in os.listdir(boot) if n.startswith("vmlinuz-")] if os.path.isdir(boot) else []
+    found = [k for k in found if os.path.isdir(os.path.join(modules, k))]
+    if not found:
+        raise ValueError(f"no installed kernel ({boot}/vmlinuz-KVER with {modules}/KVER): give kver=")
+    return max(found, key=_version_key)
+
+
 def build(modules_dir=REPO_MODULES, kver=None, kernel_image=None, output=".",
           configd=REPO_CONFIGD, drivers=None, extra_drivers=(), keyring=None,
           kmoddir=None, modules=None):
     """Build the controller into `output`: vmlinuz and initramfs.img.
 
     modules_dir: directory with the gse dracut modules (NNgse-*/module-setup.sh).
-    kver: kernel version (default: the running one).  kernel_image: the kernel
+    kver: kernel version (default: installed_kernel()).  kernel_image: the kernel
     copied next to the initramfs (default /boot/vmlinuz-KVER).  configd: the
     controller config.d put at /config.d.  keyring: an OpenPGP keyring copied
     to config.d/keys/gse.gpg (else configd must hold one).  drivers /
     extra_drivers: kernel modules put in the initramfs.  Returns a dict with
     the paths and the dracut command.
     """
-    kver = kver or os.uname().release
+    kver = kver or installed_kernel()
     kernel_image = kernel_image or f"/boot/vmlinuz-{kver}"
     os.makedirs(output, exist_ok=True)
     drivers = list(drivers or DEFAULT_DRIVERS) + list(extra_drivers)

@@ -58,3 +58,23 @@ def test_build_refuses_a_controller_without_keyring(tmp_path):
     kernel.write_text("k")
     with pytest.raises(ValueError, match="no keyring"):
         cb.build(kver="x", kernel_image=str(kernel), output=str(tmp_path / "o"))
+
+
+def test_installed_kernel_prefers_the_running_one_else_the_newest(tmp_path, monkeypatch):
+    from gse import controller_build
+    boot, mods = tmp_path / "boot", tmp_path / "modules"
+    for k in ("6.1.0-9-amd64", "6.10.2-1-amd64", "6.2.0-1-amd64"):
+        (boot / f"vmlinuz-{k}").parent.mkdir(exist_ok=True)
+        (boot / f"vmlinuz-{k}").write_text("")
+        (mods / k).mkdir(parents=True)
+    (boot / "vmlinuz-7.0.0-no-modules").write_text("")
+
+    class Uname:
+        release = "6.18.0-not-installed"
+
+    monkeypatch.setattr(controller_build.os, "uname", lambda: Uname)
+    assert controller_build.installed_kernel(str(boot), str(mods)) == "6.10.2-1-amd64"
+    Uname.release = "6.1.0-9-amd64"
+    assert controller_build.installed_kernel(str(boot), str(mods)) == "6.1.0-9-amd64"
+    with pytest.raises(ValueError, match="no installed kernel"):
+        controller_build.installed_kernel(str(tmp_path / "none"), str(mods))

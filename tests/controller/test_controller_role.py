@@ -40,3 +40,17 @@ def test_role_refuses_a_missing_kernel(controller, tmp_path):
                                   "-e", "gse_controller_kernel_image=/nonexistent/vmlinuz")
     assert res.returncode != 0
     assert "missing: /nonexistent/vmlinuz" in res.stdout
+
+
+def test_role_chooses_an_installed_kernel_when_none_is_given(controller):
+    """Without gse_controller_kver the role takes the running kernel when it is
+    installed, else the newest installed one: here the session's controller
+    was built for that kernel, so nothing is rebuilt."""
+    import pytest
+    from builds import KVER
+    from gse.controller_build import installed_kernel
+    if installed_kernel() != KVER:
+        pytest.skip(f"the role would choose {installed_kernel()}, the session's controller is for {KVER}")
+    res = run_controller_playbook(controller["dir"], controller["keyring"], "-e", "gse_controller_kver=")
+    assert res.returncode == 0, res.stdout[-2000:]
+    assert re.search(r"localhost\s+: ok=\d+\s+changed=0 ", res.stdout), res.stdout[-2000:]
