@@ -78,6 +78,10 @@ def test_install_puts_everything_where_the_docs_say(prepared_root):
                 installed = os.path.join(image, where, module, name)
                 assert os.stat(installed).st_mode & 0o111 == mode, installed
     assert os.path.isdir(os.path.join(image, "etc/gse/config.d"))
+    # man 1 gse's example path of --build-controller names the collection's modules.
+    link = os.path.join(image, "usr/lib64/gse/config.d/controller/modules")
+    assert os.path.islink(link) and not os.readlink(link).startswith("/")
+    assert os.path.realpath(link) == os.path.realpath(os.path.join(image, COLLECTION, "controller_dracut"))
 
     # The installed package finds the installed collection: gse --version from the image's paths.
     env = dict(os.environ, PYTHONPATH=os.path.join(image, "usr/lib/gse/python"),

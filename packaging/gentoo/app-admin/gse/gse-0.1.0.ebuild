@@ -56,6 +56,9 @@ src_install() {
 	} > "${T}"/features
 	doins "${T}"/features
 	keepdir /etc/gse/config.d
+	# The concept document's "$GSE/config.d/controller/modules" (man 1 gse:
+	# gse --build-controller=/usr/lib64/gse/config.d/controller/modules).
+	dosym -r "${collection}"/controller_dracut /usr/lib64/gse/config.d/controller/modules
 
 	# The command and its Python package.
 	insinto /usr/lib/gse/python
