@@ -26,6 +26,9 @@ install() {
     chmod 0755 "$initdir/lib/gse/gse-udhcpc.sh"
     inst_multiple curl gpgv sha512sum wc tee mkfifo zstd tar gzip ip sleep
     inst_multiple -o xz
+    # A faster SHA-512 for the image stream than coreutils' (sha512sum is the
+    # fallback).
+    inst_multiple -o openssl
     # TLS for an https:// server.
     inst_multiple -o /etc/ssl/certs/ca-certificates.crt
     inst_hook pre-mount 10 "$moddir/gse-network-check.sh"
