@@ -21,6 +21,7 @@ on nothing but the standard library.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -136,6 +137,22 @@ def release(state_file):
     return failed
 
 
+def locked(state_file):
+    """Take the lock that a mounting module run holds for its whole run (an
+    exclusive flock on the directory holding the state file); return its
+    descriptor (None when the directory does not exist), to be closed to
+    unlock.  The owner can die while a module run
+    is still mounting (the run is a process of its own): the guard waits for
+    the run to finish, else a mount made after the release would be left
+    behind."""
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(state_file)), os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None  # no directory: no state file, nothing mounted to guard
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
 def guard(state_file, owner_pid, owner_start):
     """Wait for the owner to exit (or the state file to go), then release."""
     while True:
@@ -144,7 +161,12 @@ def guard(state_file, owner_pid, owner_start):
         if process_start_time(owner_pid) != owner_start:
             break
         time.sleep(POLL_SECONDS)
-    return 1 if release(state_file) else 0
+    lock = locked(state_file)
+    try:
+        return 1 if release(state_file) else 0
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 def spawn_guard(python, state_file, owner_pid):

@@ -61,6 +61,8 @@ options:
     default: true
 notes:
   - Needs root. Supports check mode.
+  - A run holds an exclusive lock (flock) on the directory of the state file while it mounts or unmounts; the
+    guard takes the same lock before it releases, so a run still mounting when its owner dies is waited for.
 author:
   - GSE contributors (!UNKNOWN)
 """
@@ -266,9 +268,18 @@ def main():
         for d in (module.params["repos_dir"], module.params["distfiles_dir"]):
             if d and not os.path.isdir(d):
                 module.fail_json(msg="%s does not exist on the build host" % d)
-        result = do_mount(module, root, state_file)
-    else:
-        result = do_unmount(module, root, state_file)
+    # Held until this run exits: a guard whose owner died meanwhile waits
+    # for it, so nothing is mounted after the guard released (see
+    # mountguard.locked).
+    lock = None if module.check_mode else mountguard.locked(state_file)
+    try:
+        if module.params["state"] == "mounted":
+            result = do_mount(module, root, state_file)
+        else:
+            result = do_unmount(module, root, state_file)
+    finally:
+        if lock is not None:
+            os.close(lock)
     module.exit_json(**result)
 
 

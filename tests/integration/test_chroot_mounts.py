@@ -166,3 +166,30 @@ def test_refuses_symlinked_destination(tmp_path, root):
     assert p.returncode != 0
     assert "symlink" in out
     assert wait_released(str(root)) == []
+
+
+def test_guard_waits_for_a_run_still_mounting(tmp_path, root):
+    """The owner dies while a chroot_mounts run is still mounting (the run is
+    a process of its own and goes on): the guard waits for the run's lock and
+    then releases everything, including what the run mounted after the owner
+    died."""
+    from ansible_collections.gse.stateless.plugins.module_utils import mountguard
+    state_file = str(root) + ".mounts.json"
+    owner = subprocess.Popen(["sleep", "600"])
+    with open(state_file, "w") as fh:
+        json.dump({"mounts": [], "owner_pid": owner.pid}, fh)
+    lock = mountguard.locked(state_file)  # as a mounting run holds it
+    try:
+        mountguard.spawn_guard(sys.executable, state_file, owner.pid)
+        owner.kill()
+        owner.wait()
+        # Give the guard time to see its owner gone (it polls every 0.2 s).
+        time.sleep(2)
+        target = str(root / "proc")
+        with open(state_file, "w") as fh:
+            json.dump({"mounts": [target], "owner_pid": owner.pid}, fh)
+        subprocess.run(["mount", "-t", "proc", "proc", target], check=True)
+    finally:
+        os.close(lock)
+    assert wait_released(str(root)) == []
+    assert not os.path.exists(state_file)
