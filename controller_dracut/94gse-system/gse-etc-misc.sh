@@ -10,13 +10,16 @@
 gse_env_load
 
 # gse_tmpfs DIR: a tmpfs on $NEWROOT/DIR with the image's content, and the
-# directory's own mode and owner (cp -a copies those of "DIR/." too).
+# directory's own mode and owner (cp -a copies those of "DIR/." too).  The
+# tmpfs starts at mode 0700: cp -a adds a sticky or setgid bit the image's
+# directory has but never clears one (a tmpfs's default root mode is 1777,
+# which would leave /etc sticky).
 gse_tmpfs() {
     _dst=$NEWROOT$1
     [ -d "$_dst" ] || { gse_warn "tmpfs: $1 does not exist in the image"; return 2; }
     _seed=$GSE_RUN/tmpfs.seed
     [ -d "$_seed" ] || mkdir -p "$_seed"
-    mount -t tmpfs -o "size=${GSE_TMPFS_SIZE:-25%}" gse-tmpfs "$_seed" || return 2
+    mount -t tmpfs -o "mode=0700,size=${GSE_TMPFS_SIZE:-25%}" gse-tmpfs "$_seed" || return 2
     if ! cp -a "$_dst/." "$_seed/"; then
         umount "$_seed"
         gse_warn "tmpfs: cannot seed $1 from the image"

@@ -34,6 +34,8 @@ def test_first_boot_on_blank_disk(client):
         assert f"GSETEST mount {d} tmpfs rw" in out
     assert "GSETEST root readonly" in out
     assert "GSETEST etc-seed=seeded-v1" in out
+    # Each tmpfs has the image directory's mode and owner.
+    assert "GSETEST mode /tmp 1777 0:0" in out and "GSETEST mode /etc 755 0:0" in out
     assert "GSETEST shutdown recorded" in out
     assert vm.by_label(client.disk) == {"GSESTATE": None, "SYSFS": "v1", "BACKUPFS": None}
     assert vm.state_file(client.disk, "health/cycle").strip() == "version=v1"

@@ -28,6 +28,7 @@ for m in / /etc /var/log /tmp /var/lib/gse/state; do
     awk -v m="$m" '$2==m {print "GSETEST mount " $2 " " $3 " " $4}' /proc/mounts
 done
 awk '$5=="/" {print "GSETEST root-subvolume " $4}' /proc/self/mountinfo
+stat -c 'GSETEST mode %n %a %u:%g' /tmp /etc
 if touch /gse-test-write 2>/dev/null; then echo "GSETEST root writable"; else echo "GSETEST root readonly"; fi
 echo "GSETEST etc-seed=$(cat /etc/gse-test-seed 2>/dev/null)"
 echo "GSETEST config=$(cat /etc/gse-test-config 2>/dev/null)"
