@@ -5,6 +5,8 @@ import contextlib
 import http.server
 import os
 import threading
+import urllib.error
+import urllib.request
 
 import pubtree
 import testimage
@@ -81,3 +83,13 @@ def ErrorServer(status=503):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def http_get(url, headers=None):
+    """(status, headers, body) of a GET; an HTTP error status is a result."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), b""

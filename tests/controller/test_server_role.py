@@ -20,12 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 import pubtree
+from client import http_get as get
 import testimage
 from gse.serve import free_port
 
@@ -41,16 +40,6 @@ s=$1; shift
 for d in %s; do mount --bind "$s$d" "$d"; done
 exec "$@"
 """ % " ".join(PRIVATE)
-
-
-def get(url, headers=None):
-    """(status, headers, body), as test_serving's."""
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), b""
 
 
 def host_nginx_pid():

@@ -7,12 +7,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 import pubtree
+from client import http_get as get
 import testimage
 from gse.serve import Server, free_port, render_site, main as serve_main
 
@@ -31,15 +30,6 @@ def tree(signing, tmp_path_factory):
     pubtree.set_version(home, t, 1, "v1")
     pubtree.add_config(home, t, 1, {"controller.conf": "GSE_TMPFS_EXTRA=/var/tmp\n"})
     return t
-
-
-def get(url, headers=None):
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), b""
 
 
 def test_site_template_renders_the_tree():
