@@ -1,5 +1,6 @@
 """The controller built by playbooks/controller.yml (the session's build):
 its content, and that the role does not rebuild unchanged inputs."""
+import os
 import re
 import subprocess
 
@@ -26,6 +27,8 @@ def test_initramfs_holds_the_hooks_in_order_and_the_config(controller):
               "config.d/network", "config.d/keys/gse.gpg", "usr/lib/gse/busybox"):
         assert re.search(rf" {re.escape(f)}$", listing, re.M), f
     assert "systemd-udevd" in listing  # udev comes from udev-rules
+    # Readable by a TFTP/HTTP server for network boot.
+    assert os.stat(controller["initrd"]).st_mode & 0o777 == 0o644
     assert not re.search(r"usr/lib/systemd/system/.*initrd", listing)
 
 
