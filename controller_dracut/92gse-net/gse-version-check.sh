@@ -16,13 +16,10 @@
 gse_env_load
 
 gse_version_check() {
-    # Downloaded by the network check (status "RC HTTP-CODE").
-    if _st=$(gse_result version_fetch); then
-        _code=${_st#* } _st=${_st%% *}
-    else
-        gse_fetch version.txt "$GSE_RUN/version.txt"
-        _st=$? _code=$GSE_FETCH_CODE
-    fi
+    # Downloaded by the network check, which always leaves its status
+    # ("RC HTTP-CODE") when it answers 0, the only answer this step runs on.
+    _st=$(gse_result version_fetch) || { gse_warn "version check: the network check left no version.txt"; return 2; }
+    _code=${_st#* } _st=${_st%% *}
     case $_st in
         1) gse_log "version: nothing published"; return 1 ;;
         2) gse_warn "version check failed: version.txt: HTTP $_code from the server"; return 2 ;;

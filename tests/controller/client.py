@@ -1,7 +1,8 @@
 """One simulated client of the boot tests: its disk, the publication tree it
-is served, and its boots; and a server that answers every request with an
-error."""
+is served, and its boots; a small loopback HTTP server (for answers nginx
+does not give: errors) and a GET helper."""
 import contextlib
+import functools
 import http.server
 import os
 import threading
@@ -40,16 +41,15 @@ class Client:
         self.boots += 1
         log = open(os.path.join(self.work, f"boot-{self.boots}.log"), "w")
         try:
-            if port:
+            with contextlib.ExitStack() as stack:
+                if not port:
+                    srv = Server(self.tree, limit_rate=limit_rate)
+                    if server:
+                        stack.enter_context(srv)
+                    # Not started (server=False): a port nothing listens on.
+                    port = srv.port
                 return vm.boot(self.controller["kernel"], self.controller["initrd"], self.disk,
                                f"gse.server=http://10.0.2.2:{port} {cmdline}", log=log, **kw)
-            if server:
-                with Server(self.tree, limit_rate=limit_rate) as srv:
-                    return vm.boot(self.controller["kernel"], self.controller["initrd"], self.disk,
-                                   f"gse.server=http://10.0.2.2:{srv.port} {cmdline}", log=log, **kw)
-            # A port nothing listens on: the server is down.
-            return vm.boot(self.controller["kernel"], self.controller["initrd"], self.disk,
-                           f"gse.server=http://10.0.2.2:{Server(self.tree).port} {cmdline}", log=log, **kw)
         finally:
             log.close()
 
@@ -62,22 +62,26 @@ def booted(out):
 
 
 @contextlib.contextmanager
-def ErrorServer(status=503):
-    """An HTTP server on loopback that answers every request with status;
-    yields its port."""
+def loopback_http(directory=None, error_status=500, error_prefix=None):
+    """A threaded HTTP server on 127.0.0.1 (a free port); yields its port.
+    Paths under error_prefix ("/" for all) get error_status; the others are
+    the files of directory (404 without one)."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            if error_prefix is not None and self.path.startswith(error_prefix):
+                self.send_error(error_status)
+            elif directory is None:
+                self.send_error(404)
+            else:
+                super().do_GET()
 
         def log_message(self, *args):
             pass
 
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
+    srv = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory or "/nonexistent")))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         yield srv.server_address[1]
     finally:

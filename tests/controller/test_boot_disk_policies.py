@@ -6,9 +6,6 @@ One client's life, in order: blank disk with btrfs + boot flag from the
 server's config.d -> update (the flag moves to the new SYSFS) -> wipe
 requested -> the same token again (no second wipe).
 """
-import json
-import subprocess
-
 import pytest
 
 import pubtree
@@ -23,14 +20,6 @@ def client(controller, signing, tmp_path_factory):
     return Client(controller, signing, str(tmp_path_factory.mktemp("client-btrfs")))
 
 
-def bootable(disk):
-    """The partition numbers that carry the legacy-BIOS-bootable attribute."""
-    table = json.loads(subprocess.run(["sfdisk", "--json", disk], check=True, capture_output=True,
-                                      text=True).stdout)["partitiontable"]
-    return [int(p["node"].rsplit(disk, 1)[-1]) for p in table["partitions"]
-            if "LegacyBIOSBootable" in p.get("attrs", "")]
-
-
 def test_blank_disk_with_btrfs_and_boot_flag_from_the_server(client):
     client.publish("v1")
     pubtree.add_config(client.gnupghome, client.tree, 1, {"controller.conf": POLICY})
@@ -43,7 +32,7 @@ def test_blank_disk_with_btrfs_and_boot_flag_from_the_server(client):
     assert "GSETEST root-subvolume /gse-root" in out
     assert "GSETEST shutdown recorded" in out
     assert vm.by_label(client.disk) == {"GSESTATE": None, "SYSFS": "v1", "BACKUPFS": None}
-    assert bootable(client.disk) == [2]
+    assert vm.bootable(client.disk) == [2]
 
 
 def test_update_moves_the_boot_flag_with_sysfs(client):
@@ -52,7 +41,7 @@ def test_update_moves_the_boot_flag_with_sysfs(client):
     assert "gse: installed v2 (serial 2) on /dev/vda3" in out
     assert booted(out) == "v2"
     assert vm.by_label(client.disk) == {"GSESTATE": None, "SYSFS": "v2", "BACKUPFS": "v1"}
-    assert bootable(client.disk) == [3]
+    assert vm.bootable(client.disk) == [3]
 
 
 def test_wipe_requested_by_the_server_starts_new_once(client):
@@ -63,7 +52,7 @@ def test_wipe_requested_by_the_server_starts_new_once(client):
     assert "gse: installed v2 (serial 2) on /dev/vda2" in out
     assert booted(out) == "v2"
     assert vm.by_label(client.disk) == {"GSESTATE": None, "SYSFS": "v2", "BACKUPFS": None}
-    assert bootable(client.disk) == [2]
+    assert vm.bootable(client.disk) == [2]
     # The state area is new, yet it keeps the config.d and the token.
     assert vm.state_file(client.disk, "wipe").strip() == "2026-11-25"
     assert vm.state_file(client.disk, "config/serial").strip() == "2"

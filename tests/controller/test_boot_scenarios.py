@@ -14,7 +14,7 @@ import pytest
 
 import pubtree
 import vm
-from client import Client, ErrorServer, booted
+from client import Client, booted, loopback_http
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,7 @@ def test_server_down_boots_offline(client):
 
 
 def test_server_errors_boot_the_installed_system(client):
-    with ErrorServer(503) as port:
+    with loopback_http(error_status=503, error_prefix="/") as port:
         out, secs, rc = client.boot(port=port)
     assert "gse: network: server http://10.0.2.2:" in out and "reachable" in out
     assert "gse: WARNING: fetch config.txt: HTTP 503 from the server" in out

@@ -3,6 +3,8 @@ as far as they need no disk: config.d parsing and pointer reading."""
 import os
 import subprocess
 
+from client import loopback_http
+
 LIB = os.path.join(os.path.dirname(__file__), "..", "..", "controller_dracut")
 
 
@@ -85,39 +87,14 @@ def test_health_markers_go_to_the_mounted_state_area(tmp_path):
         subprocess.run(["umount", str(state)], check=True)
 
 
-def serve(directory):
-    """A loopback HTTP server of directory (404 for what is not there, 500
-    for any path under /broken/); returns (server, base URL)."""
-    import functools
-    import http.server
-    import threading
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self):
-            if self.path.startswith("/broken/"):
-                self.send_error(500)
-                return
-            super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f"http://127.0.0.1:{srv.server_address[1]}"
-
-
 def test_fetch_tells_published_absent_failing_and_unreachable(tmp_path):
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "version.txt").write_text("x\n")
-    srv, url = serve(tmp_path / "www")
-    try:
-        r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER={url}; "
+    with loopback_http(tmp_path / "www", 500, "/broken/") as port:
+        r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; "
                "for p in version.txt none.txt broken/x; do gse_fetch $p $T/out; echo \"$p $? $GSE_FETCH_CODE\"; done; "
                "GSE_SERVER=http://127.0.0.1:1; gse_fetch version.txt $T/out; echo \"down $? $GSE_FETCH_CODE\"",
                tmp_path)
-    finally:
-        srv.shutdown()
     assert r.stdout.splitlines() == ["version.txt 0 200", "none.txt 1 404", "broken/x 2 500", "down 2 000"]
     log = (tmp_path / "run" / "log").read_text()
     assert "fetch broken/x: HTTP 500 from the server" in log and "fetch version.txt: no answer: curl: (7)" in log
@@ -144,12 +121,9 @@ def test_corrupt_image_is_hashed_in_full_and_judged(tmp_path):
     img.write_bytes(bytes(data))
     dest = tmp_path / "dest"
     dest.mkdir()
-    srv, url = serve(www)
-    try:
-        r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER={url}; gse_stream_image image.tar.zst {dest} {good} {size} zstd; "
+    with loopback_http(www) as port:
+        r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; gse_stream_image image.tar.zst {dest} {good} {size} zstd; "
                "echo rc=$?; sed -n 's/^gse-size=//p' $GSE_RUN/stream/curl.err; cat $GSE_RUN/stream/verdict",
                tmp_path)
-    finally:
-        srv.shutdown()
     assert r.stdout.split() == ["rc=2", str(size), "digest"], r.stdout + r.stderr
     assert "image refused: SHA512 mismatch" in (tmp_path / "run" / "log").read_text()

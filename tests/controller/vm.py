@@ -69,13 +69,26 @@ def boot(kernel, initrd, disk, cmdline="", net=True, timeout=300, log=None, kill
     return "".join(out), time.monotonic() - t0, rc
 
 
+def _table(disk):
+    return json.loads(subprocess.run(["sfdisk", "--json", disk], check=True, capture_output=True,
+                                     text=True).stdout)["partitiontable"]
+
+
+def _number(disk, part):
+    return int(part["node"].rsplit(disk, 1)[-1])
+
+
 def partitions(disk):
     """[(number, start byte, size bytes)] from the disk image's GPT."""
-    table = json.loads(subprocess.run(["sfdisk", "--json", disk], check=True, capture_output=True,
-                                      text=True).stdout)["partitiontable"]
+    table = _table(disk)
     sector = table.get("sectorsize", 512)
-    return [(int(p["node"].rsplit(disk, 1)[-1]), p["start"] * sector, p["size"] * sector)
-            for p in table.get("partitions", [])]
+    return [(_number(disk, p), p["start"] * sector, p["size"] * sector) for p in table.get("partitions", [])]
+
+
+def bootable(disk):
+    """The partition numbers that carry the GPT legacy-BIOS-bootable attribute."""
+    return [_number(disk, p) for p in _table(disk).get("partitions", [])
+            if "LegacyBIOSBootable" in p.get("attrs", "")]
 
 
 @contextlib.contextmanager
