@@ -14,8 +14,11 @@ memory); ``subprocess.Popen`` with list argv is used instead, never a shell.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -25,6 +28,68 @@ DEFAULT_LEVEL = {"zstd": 3, "xz": 6}
 CHUNK = 1 << 20
 # The process factory; unit tests put a recorder here.
 POPEN = subprocess.Popen
+
+
+# Signals that end a pack run.  SIGINT raises KeyboardInterrupt by Python's
+# default; SIGTERM and SIGHUP are made to raise Interrupted while a stream runs,
+# so that the same clean-up runs (their default would end the process at once
+# and leave gpg to sign whatever it had read).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP arrived while packing (a BaseException, like KeyboardInterrupt)."""
+
+
+def _raise_interrupted(signum, _frame):
+    raise Interrupted("signal %d" % signum)
+
+
+@contextlib.contextmanager
+def interruptible():
+    """SIGTERM and SIGHUP raise Interrupted inside the block; the previous handlers come back afterwards."""
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def uninterrupted():
+    """Hold back the stop signals while the block runs (a commit of renames, all or nothing).
+
+    Raises Interrupted before the block when one of them is already pending,
+    so that nothing is committed after an interrupt; one that arrives during
+    the block is delivered when it ends.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        pending = signal.sigpending() & set(STOP_SIGNALS)
+        if pending:
+            raise Interrupted("signal %d" % min(pending))
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def die_with_parent(parent=None):
+    """A ``preexec_fn``: the child gets SIGKILL when the process that started it dies.
+
+    However the pack run ends (even by SIGKILL, which allows no clean-up), tar,
+    the compressor and gpg do not outlive it: gpg in particular would otherwise
+    see the end of its input and sign a truncated stream.
+    """
+    parent = os.getpid() if parent is None else parent
+
+    def preexec():
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+    return preexec
 
 
 class PackError(Exception):
@@ -107,32 +172,37 @@ def stream_to_file(tar_cmd, comp_cmd, out_path, popen=None, signer_cmd=None):
     returned.  The caller names where the signer writes and judges its status.
 
     Returns a Streamed.  Raises PackError, leaving no ``out_path`` behind,
-    when any process fails.  On any other exception (an interruption) the
-    processes are killed first, so that the signer never sees the end of a
-    truncated stream, and ``out_path`` is removed.
+    when any process fails.  On any other exception (an interruption, also
+    while gpg finishes the signature) the processes still running are killed
+    first, so that the signer never completes a signature, and ``out_path``
+    is removed.  Every process is started with ``die_with_parent``, so none
+    outlives a caller that is killed outright.
     """
     popen = popen or POPEN
     start = time.monotonic()
     digest = hashlib.sha512()
     size = 0
     procs = []  # (process, argv, stderr file), in pipeline order
+    preexec = die_with_parent()
     with tempfile.TemporaryFile() as tar_err, tempfile.TemporaryFile() as comp_err, \
             tempfile.TemporaryFile() as sig_out, tempfile.TemporaryFile() as sig_err:
         fd = None
         done = broken = False
         try:
-            tar = popen(tar_cmd, stdout=subprocess.PIPE, stderr=tar_err, close_fds=True)
+            tar = popen(tar_cmd, stdout=subprocess.PIPE, stderr=tar_err, close_fds=True, preexec_fn=preexec)
             procs.append((tar, tar_cmd, tar_err))
             # The pipes keep the kernel's 64 KiB: measured on the 630 MB
             # benchmark tree under load, 1 MiB pipes (F_SETPIPE_SZ) made the
             # stream 1.4x slower in wall time for the same CPU (see bench/README.md).
-            comp = popen(comp_cmd, stdin=tar.stdout, stdout=subprocess.PIPE, stderr=comp_err, close_fds=True)
+            comp = popen(comp_cmd, stdin=tar.stdout, stdout=subprocess.PIPE, stderr=comp_err, close_fds=True,
+                         preexec_fn=preexec)
             procs.append((comp, comp_cmd, comp_err))
             tar.stdout.close()  # only the compressor reads tar's output now
             src = comp.stdout.fileno()
             sig = sink = None
             if signer_cmd:
-                sig = popen(signer_cmd, stdin=subprocess.PIPE, stdout=sig_out, stderr=sig_err, close_fds=True)
+                sig = popen(signer_cmd, stdin=subprocess.PIPE, stdout=sig_out, stderr=sig_err, close_fds=True,
+                            preexec_fn=preexec)
                 procs.append((sig, signer_cmd, sig_err))
                 sink = sig.stdin.fileno()
             buf = bytearray(CHUNK)
@@ -156,6 +226,10 @@ def stream_to_file(tar_cmd, comp_cmd, out_path, popen=None, signer_cmd=None):
             # there, never published.
             if sig is not None:
                 sig.stdin.close()  # the end of the data: gpg makes the signature now
+            # Waited for inside the try: an interruption while gpg makes the
+            # signature still kills it (below) before it can write one.
+            for proc, _cmd, _err in procs:
+                proc.wait()
             done = True
         except BrokenPipeError:
             broken = True  # the signer stopped reading; its exit status says why

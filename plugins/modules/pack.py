@@ -26,6 +26,11 @@ description:
   - With O(sign_key), C(SHA512SUMS) is signed too whenever this run writes it (C(gpg ... --status-fd 1 --armor
     --detach-sign --output .SHA512SUMS.asc.partial SHA512SUMS), renamed on the same proof), so that the
     sign step has nothing left to do for the files packed here.
+  - An interrupt (SIGINT, SIGTERM, SIGHUP) at any point before the tarball and its signature are renamed into
+    place, including while gpg makes the signature, kills tar, the compressor and gpg and removes their partial
+    files: no signature is finished after an interrupt. tar, the compressor and gpg are started so that the
+    kernel kills them when the module's process dies (C(PR_SET_PDEATHSIG)), so not even a SIGKILL of the module
+    lets gpg sign a truncated stream.
   - When the tarball or C(SHA512SUMS) is written again, its previous signature (C(.asc)) is removed before the
     new file takes its place, so no signature ever stands next to a file it does not cover.
   - Idempotent. The inputs that shape the tarball (root, excludes, compression, level, tar options) are
@@ -215,32 +220,39 @@ def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key):
         primary, fprs = key
         signer = pgp.stream_sign_argv(home, sign_key, tmp_asc)
     try:
-        streamed = tar_stream.stream_to_file(tar_cmd, comp_cmd, tmp, signer_cmd=signer)
+        # SIGTERM and SIGHUP end the run the way SIGINT does: through the
+        # clean-up below, never past a signature.
+        with tar_stream.interruptible():
+            streamed = tar_stream.stream_to_file(tar_cmd, comp_cmd, tmp, signer_cmd=signer)
+            # gpg's own proof that it signed, with the key asked for.  Not followed by
+            # gpgv here: it would read the whole tarball again only to hash the bytes
+            # gpg has just hashed from the same buffer (and gpg-agent has checked the
+            # signature against that digest).  Found signatures are verified with gpgv
+            # by the sign module, and publish verifies every signature with gpgv before
+            # anything is visible.
+            if signer and not pgp.created_by(streamed.signer_status, fprs):
+                discard(tmp)
+                discard(tmp_asc)
+                module.fail_json(msg="gpg reported no detached signature by key %s" % primary, cmd=signer,
+                                 rc=0, stdout=streamed.signer_status, stderr="")
+            asc = dest + ".asc"
+            # All or nothing, and nothing once a stop signal has arrived.  The old
+            # signature covers the old tarball: gone before the new tarball takes
+            # its place; the new one follows the tarball.
+            with tar_stream.uninterrupted():
+                discard(asc)
+                os.rename(tmp, dest)
+                if signer:
+                    os.rename(tmp_asc, asc)
     except tar_stream.PackError as e:
         discard(tmp_asc)
         module.fail_json(msg=e.msg, cmd=e.cmd, rc=e.rc, stdout="", stderr=e.stderr)
     except BaseException:
-        discard(tmp_asc)  # interrupted: stream_to_file has removed tmp
-        raise
-    # gpg's own proof that it signed, with the key asked for.  Not followed by
-    # gpgv here: it would read the whole tarball again only to hash the bytes
-    # gpg has just hashed from the same buffer (and gpg-agent has checked the
-    # signature against that digest).  Found signatures are verified with gpgv
-    # by the sign module, and publish verifies every signature with gpgv before
-    # anything is visible.
-    if signer and not pgp.created_by(streamed.signer_status, fprs):
+        # Interrupted (stream_to_file has killed gpg and removed its output),
+        # or refused by the signal check before the commit.
         discard(tmp)
         discard(tmp_asc)
-        module.fail_json(msg="gpg reported no detached signature by key %s" % primary, cmd=signer, rc=0,
-                         stdout=streamed.signer_status, stderr="")
-    asc = dest + ".asc"
-    # The old signature covers the old tarball: gone before the new tarball
-    # takes its place; the new one follows the tarball.  An interruption in
-    # between leaves a tarball without a signature, never a wrong pair.
-    discard(asc)
-    os.rename(tmp, dest)
-    if signer:
-        os.rename(tmp_asc, asc)
+        raise
     fsync_dir(outdir)
     out = dict(changed=True, duration=round(streamed.seconds, 3), sha512=streamed.sha512, size=streamed.size,
                signed=[dest] if signer else [])

@@ -367,27 +367,82 @@ def test_failing_gpg_leaves_no_tarball_and_no_signature(build, keys, tmp_path_fa
     assert os.listdir(dest.parent) == []
 
 
-@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
-def test_interrupted_pack_leaves_no_signature(build, keys, signal_name):
-    b, tmp = build, build["tmp"]
-    # Incompressible data at zstd's slowest level: the stream lasts long enough to be interrupted.
-    (b["root"] / "var/blob").write_bytes(os.urandom(48 << 20))
-    dest = tmp / "images" / "i1" / "image.tar.zst"
-    argfile = tmp / "pack-interrupted.json"
-    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": signing_pack_args(b, keys, dest, level=19)}))
-    proc = subprocess.Popen(module_argv("pack", argfile), env=dict(os.environ, PYTHONPATH=COLLECTIONS),
-                            cwd=str(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    partial = dest.parent / ".image.tar.zst.partial"
-    while proc.poll() is None and not (partial.exists() and partial.stat().st_size > 0):
+# A gate in front of the real gpg, for the stream-signing call only (the one
+# whose data comes on stdin: its last two arguments are --output FILE).  At the
+# gate it writes its pid to $GATE/ready and waits until $GATE/open exists;
+# "before" stops it before it reads anything (so pack is blocked in the middle
+# of the stream), "after" once it holds the whole stream (so pack waits for the
+# signature).  The pipeline stands still at a known point when the signal is
+# sent: no timing decides what the test sees.  Every other gpg call passes through.
+GATED_GPG = r"""#!/bin/sh
+prev= last=
+for a; do prev=$last; last=$a; done
+case " $* " in *" --detach-sign "*) [ "$prev" = --output ] && stream=1 ;; esac
+[ -n "$stream" ] || exec %(gpg)s "$@"
+gate() {
+    echo $$ > "$GATE/ready.tmp" && mv "$GATE/ready.tmp" "$GATE/ready"
+    while [ ! -e "$GATE/open" ]; do sleep 0.05; done
+}
+if [ "$GATE_AT" = after ]; then
+    cat > "$GATE/data"
+    gate
+    exec %(gpg)s "$@" < "$GATE/data"
+fi
+gate
+exec %(gpg)s "$@"
+"""
+
+
+def wait_for(predicate, what, seconds=120):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for " + what
         time.sleep(0.05)
-    assert proc.poll() is None, "pack ended before it could be interrupted"
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open("/proc/%d/stat" % pid) as f:  # a zombie has finished
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("gate_at", ["before", "after"])
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM", "SIGKILL"])
+def test_interrupted_pack_leaves_no_signature(build, keys, signal_name, gate_at):
+    b, tmp = build, build["tmp"]
+    # Incompressible: the compressed stream is far larger than a pipe's buffer,
+    # so gpg held at the gate "before" stops pack in the middle of the stream.
+    (b["root"] / "var/blob").write_bytes(os.urandom(4 << 20))
+    dest = tmp / "images" / "i1" / "image.tar.zst"
+    bindir, gate = tmp / "gated-bin", tmp / "gate"
+    bindir.mkdir()
+    gate.mkdir()
+    shim = bindir / "gpg"
+    shim.write_text(GATED_GPG % dict(gpg=shutil.which("gpg")))
+    shim.chmod(0o755)
+    argfile = tmp / "pack-interrupted.json"
+    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": signing_pack_args(b, keys, dest, level=1)}))
+    env = dict(os.environ, PYTHONPATH=COLLECTIONS, PATH="%s:%s" % (bindir, os.environ["PATH"]), GATE=str(gate),
+               GATE_AT=gate_at)
+    proc = subprocess.Popen(module_argv("pack", argfile), env=env, cwd=str(tmp), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    wait_for(lambda: (gate / "ready").exists() or proc.poll() is not None, "gpg at the gate")
+    assert proc.poll() is None, proc.communicate()
+    signer = int((gate / "ready").read_text())
     proc.send_signal(getattr(signal, signal_name))
     proc.communicate(timeout=120)
+    # Let a gpg that survived the interrupt go on: it would write a signature now.
+    (gate / "open").touch()
+    wait_for(lambda: not alive(signer), "the gated gpg to end")
     left = sorted(os.listdir(dest.parent))
     assert "image.tar.zst.asc" not in left and "image.tar.zst" not in left
-    if signal_name == "SIGINT":
+    assert ".image.tar.zst.asc.partial" not in left  # gpg never finished a signature
+    if signal_name != "SIGKILL":
         assert left == []  # cleaned up on the way out
-    # The next run starts afresh and signs what it packed.
+    # The next run (the real gpg) starts afresh and signs what it packed.
     assert module("pack", tmp, signing_pack_args(b, keys, dest, level=1))["changed"]
     assert sh("gpgv", "--keyring", keys["ring"], str(dest) + ".asc", str(dest)).returncode == 0
     assert not [n for n in os.listdir(dest.parent) if n.endswith(".partial")]
