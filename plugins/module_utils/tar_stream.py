@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -83,9 +84,9 @@ def die_with_parent(parent=None):
     see the end of its input and sign a truncated stream.
     """
     parent = os.getpid() if parent is None else parent
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here, not between fork and exec
 
     def preexec():
-        libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
@@ -112,15 +113,77 @@ def exclude_args(excludes):
     return out
 
 
-def tar_argv(root, excludes):
-    """tar writing the root to stdout: numeric owners, xattrs, ACLs, one filesystem, sorted names."""
-    return [
+# The names of pax extended headers: GNU tar's default (%d/PaxHeaders.%p/%f)
+# holds tar's process id, which would make every tarball differ.
+PAX_OPTION = "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime"
+
+
+def tar_argv(root, excludes, source_date_epoch=None):
+    """tar writing the root to stdout, the same bytes for the same tree.
+
+    Numeric owners, xattrs, ACLs, one filesystem, entries sorted by name, pax
+    headers without atime, ctime or tar's pid.  With ``source_date_epoch``
+    (seconds), every modification time later than it is clamped to it
+    (``--mtime=@N --clamp-mtime``): files the build wrote carry that time,
+    files older than it keep theirs (SOURCE_DATE_EPOCH, reproducible-builds.org).
+    """
+    argv = [
         "tar", "--create", "--file=-", "--directory=" + root,
         "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--one-file-system",
-        "--sort=name", "--format=posix", "--pax-option=delete=atime,delete=ctime",
-        # Excludes are relative to the root: anchored at the member name, '*' may cross '/'.
-        "--anchored", "--wildcards",
-    ] + exclude_args(excludes) + ["."]
+        "--sort=name", "--format=posix", PAX_OPTION,
+    ]
+    if source_date_epoch is not None:
+        argv += ["--mtime=@%d" % int(source_date_epoch), "--clamp-mtime"]
+    # Excludes are relative to the root: anchored at the member name, '*' may cross '/'.
+    return argv + ["--anchored", "--wildcards"] + exclude_args(excludes) + ["."]
+
+
+# What tar sees as the user and group databases while it packs: nothing.  GNU
+# tar writes ACL entries (SCHILY.acl.*) with the names the build host's own
+# databases give their ids, even with --numeric-owner; with no names to find
+# it writes the numbers, which mean the same on every client (the image's
+# /etc/passwd is not the build host's).  The kernel's copy of the ACLs
+# (system.posix_acl_* xattrs) is numeric anyway.
+NO_NAMES = {"/etc/passwd": "", "/etc/group": "", "/etc/nsswitch.conf": "passwd: files\ngroup: files\n"}
+# nscd would answer from its cache before the files are read.
+NO_NAMES_DIRS = ("/run/nscd", "/var/run/nscd", "/var/lib/sss/mc")
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+
+
+def no_names_dir():
+    """A directory holding the empty databases that ``without_names`` mounts (the caller removes it)."""
+    d = tempfile.mkdtemp(prefix="gse-pack-names-")
+    for target, text in NO_NAMES.items():
+        with open(os.path.join(d, os.path.basename(target)), "w", encoding="utf-8") as f:
+            f.write(text)
+    os.mkdir(os.path.join(d, "empty"))
+    return d
+
+
+def without_names(names_dir):
+    """A ``preexec_fn`` part: a private mount namespace where user and group names cannot be found.
+
+    The bind mounts live only in the child's own namespace (made private
+    first, so nothing propagates to the host) and end with it.  Needs root,
+    as packing a system root does.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(rc, what):
+        if rc != 0:
+            raise OSError(ctypes.get_errno(), "%s: %s" % (what, os.strerror(ctypes.get_errno())))
+
+    binds = [(os.path.join(names_dir, os.path.basename(t)).encode(), t.encode()) for t in NO_NAMES
+             if os.path.exists(t)]
+    binds += [(os.path.join(names_dir, "empty").encode(), t.encode()) for t in NO_NAMES_DIRS if os.path.isdir(t)]
+
+    def preexec():
+        check(libc.unshare(CLONE_NEWNS), "unshare")
+        check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+        for src, target in binds:
+            check(libc.mount(src, target, None, MS_BIND, None), "bind mount over %s" % target.decode())
+    return preexec
 
 
 def compressor_argv(compression, level=None):
@@ -184,12 +247,25 @@ def stream_to_file(tar_cmd, comp_cmd, out_path, popen=None, signer_cmd=None):
     size = 0
     procs = []  # (process, argv, stderr file), in pipeline order
     preexec = die_with_parent()
+    tar_preexec = preexec
+    names_dir = None
+    if os.geteuid() == 0:
+        names_dir = no_names_dir()
+        no_names = without_names(names_dir)
+
+        def tar_preexec():
+            preexec()
+            no_names()
     with tempfile.TemporaryFile() as tar_err, tempfile.TemporaryFile() as comp_err, \
             tempfile.TemporaryFile() as sig_out, tempfile.TemporaryFile() as sig_err:
         fd = None
         done = broken = False
         try:
-            tar = popen(tar_cmd, stdout=subprocess.PIPE, stderr=tar_err, close_fds=True, preexec_fn=preexec)
+            try:
+                tar = popen(tar_cmd, stdout=subprocess.PIPE, stderr=tar_err, close_fds=True, preexec_fn=tar_preexec)
+            except subprocess.SubprocessError as e:
+                raise PackError("%s could not be started without the build host's user names: %s"
+                                % (tar_cmd[0], e), tar_cmd, None) from None
             procs.append((tar, tar_cmd, tar_err))
             # The pipes keep the kernel's 64 KiB: measured on the 630 MB
             # benchmark tree under load, 1 MiB pipes (F_SETPIPE_SZ) made the
@@ -234,6 +310,8 @@ def stream_to_file(tar_cmd, comp_cmd, out_path, popen=None, signer_cmd=None):
         except BrokenPipeError:
             broken = True  # the signer stopped reading; its exit status says why
         finally:
+            if names_dir is not None:
+                shutil.rmtree(names_dir, ignore_errors=True)
             if fd is not None:
                 os.close(fd)
             if not done:

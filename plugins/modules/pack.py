@@ -11,11 +11,17 @@ module: pack
 short_description: Pack a root directory into a compressed tarball with SHA512SUMS
 version_added: 0.1.0
 description:
-  - Runs C(tar --numeric-owner --xattrs --xattrs-include=* --acls --one-file-system --sort=name) on the root,
-    piped into C(zstd -T0) or C(xz -T0); the compressed stream is hashed (SHA512) while it is written, into a
+  - Runs C(tar --numeric-owner --xattrs --xattrs-include=* --acls --one-file-system --sort=name --format=posix
+    --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime) on the root (with O(source_date_epoch)
+    also C(--mtime=@N --clamp-mtime)), piped into C(zstd -T0) or C(xz -T0); the compressed stream is hashed (SHA512) while it is written, into a
     temporary file renamed over O(dest) only on success.
   - Writes C(SHA512SUMS) (sha512sum format, basenames) next to O(dest), covering the tarball, O(checksum_files)
     and the files it already listed that still exist next to O(dest) (their digests are refreshed).
+  - Reproducible. The same root and options give a byte-identical tarball: entries sorted by name, numeric
+    owners, pax headers without access/change times or tar's process id, modification times later than
+    O(source_date_epoch) clamped to it, and ACL entries with numeric ids (tar runs, as root, in its own mount
+    namespace where the build host's C(/etc/passwd) and C(/etc/group) are empty, so it finds no names to write
+    for them). C(zstd -T0) and C(xz -T0) (xz 5.4 or later) write the same stream whatever the number of cores.
   - Refuses when anything is mounted at or under the root, and when O(dest) lies inside the root.
   - With O(sign_key), the tarball is signed in the same pass (C(gpg --batch --yes --pinentry-mode loopback
     --homedir H --local-user KEY --status-fd 1 --armor --detach-sign --output TMP) reading a copy of the
@@ -60,6 +66,11 @@ options:
     type: list
     elements: str
     default: []
+  source_date_epoch:
+    description:
+      - Seconds since the epoch (SOURCE_DATE_EPOCH); every modification time later than it is stored as it.
+        Part K passes the stage3's date (see C(gse_source_date_epoch)). Without it the times are stored as they are.
+    type: int
   checksum_files:
     description: Further files in the directory of O(dest) (for example C(build-report.json)) that SHA512SUMS covers.
     type: list
@@ -270,7 +281,7 @@ def run(module):
         comp_cmd = tar_stream.compressor_argv(p["compression"], p["level"])
     except ValueError as e:
         module.fail_json(msg=str(e))
-    tar_cmd = tar_stream.tar_argv(root, p["excludes"])
+    tar_cmd = tar_stream.tar_argv(root, p["excludes"], p["source_date_epoch"])
     fp = fingerprint(tar_cmd, comp_cmd)
     record = read_record(dest)
     must_pack = p["force"] or not up_to_date(dest, record, fp)
@@ -345,6 +356,7 @@ def main():
             dest=dict(type="path", required=True),
             compression=dict(type="str", choices=["zstd", "xz"], default="zstd"),
             level=dict(type="int"),
+            source_date_epoch=dict(type="int"),
             excludes=dict(type="list", elements="str", default=[]),
             checksum_files=dict(type="list", elements="str", default=[]),
             force=dict(type="bool", default=False),

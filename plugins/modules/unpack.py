@@ -16,6 +16,9 @@ description:
     interrupted extraction never looks like a finished one.
   - A marker beside O(dest) records what was extracted. When it matches O(src) (path, size, modification time and
     O(checksum)) nothing is done. Otherwise, or with O(force), the old tree is replaced.
+  - The marker also records C(source_date_epoch), the newest modification time in the freshly extracted tree
+    (the stage's own date, the same for every extraction of the same tarball). Part K clamps the times of the
+    files the build wrote to it, so that the same inputs give the same image (SOURCE_DATE_EPOCH).
   - Replacing refuses while anything is mounted under O(dest) and only ever removes O(dest) itself, which must
     lie inside O(allowed_parent).
 options:
@@ -60,7 +63,7 @@ dest:
   type: str
   returned: always
 marker:
-  description: What the tree was extracted from.
+  description: What the tree was extracted from (C(src), C(size), C(mtime), C(checksum)) and its C(source_date_epoch).
   type: dict
   returned: always
 """
@@ -77,6 +80,24 @@ from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mou
 def identity(src, checksum):
     st = os.stat(src)
     return {"src": os.path.realpath(src), "size": st.st_size, "mtime": int(st.st_mtime), "checksum": checksum}
+
+
+def newest_mtime(root):
+    """The newest modification time (whole seconds) of any entry under ``root``, symlinks not followed."""
+    newest = int(os.lstat(root).st_mtime)
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                newest = max(newest, int(entry.stat(follow_symlinks=False).st_mtime))
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+    return newest
+
+
+def current(have, want):
+    """The marker names the same tarball (what else it records does not decide)."""
+    return bool(have) and all(have.get(k) == v for k, v in want.items())
 
 
 def read_marker(path):
@@ -126,7 +147,7 @@ def main():
     marker_path = dest + ".extracted.json"
     want = identity(src, p["checksum"])
     have = read_marker(marker_path)
-    if have == want and os.path.isdir(dest) and not p["force"]:
+    if current(have, want) and os.path.isdir(dest) and not p["force"]:
         module.exit_json(changed=False, dest=dest, marker=have)
     if module.check_mode:
         module.exit_json(changed=True, dest=dest, marker=want)
@@ -139,6 +160,7 @@ def main():
     if rc != 0:
         remove_tree(module, partial)
         module.fail_json(msg="extracting %s failed" % src, cmd=argv, rc=rc, stdout=out, stderr=err)
+    want["source_date_epoch"] = newest_mtime(partial)
     if os.path.exists(marker_path):
         os.unlink(marker_path)
     remove_tree(module, dest)

@@ -56,11 +56,14 @@ def env(tmp_path, monkeypatch):
     return root, out, fake, info
 
 
-def expected_tar(root, excludes):
+def expected_tar(root, excludes, epoch=None):
     return ["tar", "--create", "--file=-", "--directory=%s" % root,
             "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--one-file-system",
-            "--sort=name", "--format=posix", "--pax-option=delete=atime,delete=ctime",
-            "--anchored", "--wildcards"] + ["--exclude=%s" % e for e in excludes] + ["."]
+            "--sort=name", "--format=posix",
+            # No atime, ctime or tar's pid (the default header name %d/PaxHeaders.%p/%f) in the stream.
+            "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime"] + (
+        ["--mtime=@%d" % epoch, "--clamp-mtime"] if epoch is not None else []) + [
+        "--anchored", "--wildcards"] + ["--exclude=%s" % e for e in excludes] + ["."]
 
 
 def test_argv_lists():
@@ -71,6 +74,16 @@ def test_argv_lists():
     assert tar_stream.compressor_argv("xz") == ["xz", "-T0", "-6", "-q", "-c"]
     with pytest.raises(ValueError):
         tar_stream.compressor_argv("zstd", 22)
+
+
+def test_source_date_epoch_clamps_and_is_an_input(capsys, env):
+    root, out, fake, _info = env
+    args = dict(root=str(root), dest=str(out / "image.tar.zst"), source_date_epoch=1764000000)
+    assert run_module(capsys, args)["changed"]
+    assert fake.calls[0] == expected_tar(root, [], epoch=1764000000)
+    assert not run_module(capsys, args)["changed"] and len(fake.calls) == 2
+    # Another date is another tarball: packed again.
+    assert run_module(capsys, dict(args, source_date_epoch=1764000001))["packed"] and len(fake.calls) == 4
 
 
 def test_packs_hashes_while_streaming_then_not_changed(capsys, env):

@@ -1,0 +1,77 @@
+"""The same inputs give the same image: two real builds of the fixture through playbooks/build.yml.
+
+Each build starts from nothing in its own directory (its own download of the
+stage3, its own work directory, its own build id and time), with the same
+inputs: the fixture's stage3 and repository and the same settings.  Their
+tarballs must be byte-identical; what differs between the runs (the time the
+build wrote each file, the build id, tar's process) must not reach the image.
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mounts_under
+
+from tests.integration.buildrun import BuildEnv
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds chroot and mount: root only")
+
+
+@pytest.fixture(scope="module")
+def signing(gse_fixture):
+    home = tempfile.mkdtemp(prefix="gse-gnupg-")
+    shutil.rmtree(home)
+    shutil.copytree(gse_fixture.gnupg_home, home, ignore=shutil.ignore_patterns("S.*", "*.lock"))
+    yield home, gse_fixture.fingerprint
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def tarball(env):
+    images = os.path.join(env.cdist, "images")
+    (version,) = os.listdir(images)
+    return os.path.join(images, version, "image.tar.zst")
+
+
+def sha512(path):
+    h = hashlib.sha512()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def listing(path):
+    return subprocess.run(["tar", "--zstd", "--full-time", "--numeric-owner", "-tvf", path], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_two_builds_of_the_same_inputs_give_the_same_tarball(gse_fixture, fixture_http, signing):
+    envs = []
+    try:
+        for _ in range(2):
+            env = BuildEnv(tempfile.mkdtemp(prefix="gse-repro-", dir="/var/tmp"), gse_fixture, fixture_http, *signing)
+            envs.append(env)
+            rc, res = env.run()
+            assert rc == 0, res.failed()
+        first, second = (tarball(e) for e in envs)
+        assert os.path.basename(os.path.dirname(first)) != os.path.basename(os.path.dirname(second))  # two build ids
+        assert sha512(first) == sha512(second), "the tarballs differ:\n" + "\n".join(
+            line for line in set(listing(first).splitlines()) ^ set(listing(second).splitlines()))
+        # The build did write files (their times are later than the stage's date), and the image
+        # stores them with the stage's date.
+        with open(envs[0].workdir() + ".extracted.json", encoding="utf-8") as f:
+            epoch = json.load(f)["source_date_epoch"]
+        newest = max(os.lstat(os.path.join(d, n)).st_mtime for d, _s, names in os.walk(envs[0].workdir())
+                     for n in names)
+        assert newest > epoch
+    finally:
+        for env in envs:
+            env.wait_released()
+            assert mounts_under(env.dir) == []
+            shutil.rmtree(env.dir)
