@@ -39,9 +39,22 @@ description:
     lets gpg sign a truncated stream.
   - When the tarball or C(SHA512SUMS) is written again, its previous signature (C(.asc)) is removed before the
     new file takes its place, so no signature ever stands next to a file it does not cover.
-  - Idempotent. The inputs that shape the tarball (root, excludes, compression, level, tar options) are
-    recorded in C(.<dest name>.pack.json) next to O(dest); when O(dest) exists, that record matches and
-    O(force) is false, the tarball is not packed again (SHA512SUMS is still brought up to date).
+  - Idempotent. The inputs that shape the tarball (root, excludes, compression, level, tar options) and the state
+    of the root (a digest of its entry list taken before packing, see below) are recorded in
+    C(.<dest name>.pack.json) next to O(dest); when O(dest) exists, that record matches and O(force) is false,
+    the tarball is not packed again (SHA512SUMS is still brought up to date).
+  - A rebuild with nothing changed is not packed again either. The last pack of a root is recorded beside it
+    (C(<root>.packed.json): inputs, root digest, where the tarball went and its signer). When a new O(dest) is
+    asked for with the same inputs, the same root digest and, with O(sign_key), the same signing key, and the
+    recorded tarball and signature are still the very files made then (inode, size, modification and change
+    time), they are hard-linked (copied across filesystems) to O(dest) and C(O(dest).asc): the tarball is
+    reproducible, so packing would make the same bytes. RV(packed) is then false and RV(reused) names the source.
+  - The root digest covers every entry's path, type, inode, link count, mode, owner, size, modification and
+    change time and symlink target (C(find -xdev -printf)); for directories the mode, owner, modification time
+    as clamped to O(source_date_epoch), xattrs and ACLs instead of inode times, so temporary files that the build
+    made and removed again leave it unchanged. Any write, chmod, chown or xattr change sets an inode's change
+    time, which user space cannot set back: an unchanged digest means an unchanged tar stream, and a file the
+    build merely rewrote with the same content costs one pack, never a stale image.
 options:
   root:
     description: The root directory to pack.
@@ -146,6 +159,15 @@ signed:
   type: list
   elements: str
   returned: always
+reused:
+  description: The earlier tarball of the same root, taken over (hard-linked) instead of packing again.
+  type: str
+  returned: when the root and the inputs are unchanged since that pack
+signatures_reused:
+  description: Files whose signature was taken over with RV(reused) (the tarball, with O(sign_key)).
+  type: list
+  elements: str
+  returned: when RV(reused) is returned
 fingerprint:
   description: Primary key fingerprint of the signing key.
   type: str
@@ -155,10 +177,11 @@ fingerprint:
 import hashlib
 import json
 import os
+import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign as pgp
-from ansible_collections.gse.stateless.plugins.module_utils import safe_paths, tar_stream
+from ansible_collections.gse.stateless.plugins.module_utils import root_manifest, safe_paths, tar_stream
 from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import format_sums, parse_sums, sha512_file
 
@@ -174,22 +197,90 @@ def fingerprint(tar_cmd, comp_cmd):
     return hashlib.sha256(json.dumps([tar_cmd, comp_cmd]).encode()).hexdigest()
 
 
-def read_record(dest):
+def read_json(path):
     try:
-        with open(record_path(dest), encoding="utf-8") as f:
-            return json.load(f)
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
-def up_to_date(dest, record, fp):
-    """The recorded tarball is still the one at dest (same inputs, same size)."""
-    if not record or record.get("fingerprint") != fp:
+def read_record(dest):
+    return read_json(record_path(dest))
+
+
+def up_to_date(dest, record, fp, manifest):
+    """The recorded tarball is still the one at dest (same inputs, same root, same size)."""
+    if not record or record.get("fingerprint") != fp or record.get("manifest") != manifest:
         return False
     try:
         return os.stat(dest).st_size == record.get("size")
     except FileNotFoundError:
         return False
+
+
+def root_record_path(root):
+    """Beside the root (like unpack's marker): what the last pack of this root made, and where."""
+    return root.rstrip("/") + ".packed.json"
+
+
+def file_id(path):
+    """What tells that a file is still the one recorded: inode, size, modification and change time."""
+    st = os.stat(path)
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def reusable(root_record, fp, manifest, signer):
+    """The root's last tarball when it was packed from the same root state with the same inputs.
+
+    It must still be the very file recorded (and, when signing, its signature,
+    made by the same key): anything that touched them changes their change time.
+    """
+    if not root_record or root_record.get("fingerprint") != fp or root_record.get("manifest") != manifest:
+        return None
+    tarball = root_record.get("tarball")
+    try:
+        if file_id(tarball) != root_record.get("tarball_id"):
+            return None
+        if signer and (root_record.get("signer") != signer or file_id(tarball + ".asc") != root_record.get("asc_id")):
+            return None
+    except (OSError, TypeError):
+        return None
+    return tarball
+
+
+def link_or_copy(src, dst):
+    tmp = os.path.join(os.path.dirname(dst), ".%s.partial" % os.path.basename(dst))
+    discard(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:  # another filesystem
+        shutil.copyfile(src, tmp)
+    os.rename(tmp, dst)
+
+
+def take_over(module, tarball, dest, signed):
+    """Put the recorded tarball (and its signature) at dest: a hard link, no second pack and no new signature."""
+    outdir = os.path.dirname(dest)
+    if not os.path.isdir(outdir):
+        os.makedirs(outdir, mode=0o755)
+    try:
+        with tar_stream.interruptible(), tar_stream.uninterrupted():
+            discard(dest + ".asc")
+            link_or_copy(tarball, dest)
+            if signed:
+                link_or_copy(tarball + ".asc", dest + ".asc")
+    except OSError as e:
+        module.fail_json(msg="cannot take over %s as %s: %s" % (tarball, dest, e))
+    fsync_dir(outdir)
+
+
+def write_root_record(root, fp, manifest, dest, record, signer):
+    data = dict(fingerprint=fp, manifest=manifest, tarball=dest, tarball_id=file_id(dest), sha512=record["sha512"],
+                size=record["size"], signer=signer,
+                asc_id=file_id(dest + ".asc") if signer and os.path.exists(dest + ".asc") else None)
+    write_atomic(root_record_path(root), json.dumps(data, indent=1) + "\n")
 
 
 def refuse(module, root, dest):
@@ -283,37 +374,65 @@ def run(module):
         module.fail_json(msg=str(e))
     tar_cmd = tar_stream.tar_argv(root, p["excludes"], p["source_date_epoch"])
     fp = fingerprint(tar_cmd, comp_cmd)
+    try:
+        # Before anything else reads the root: a change after this point shows next time.
+        manifest = root_manifest.digest(root, p["source_date_epoch"])
+    except root_manifest.ManifestError as e:
+        module.fail_json(msg=e.msg, cmd=e.cmd, rc=e.rc, stdout="", stderr=e.stderr)
     record = read_record(dest)
-    must_pack = p["force"] or not up_to_date(dest, record, fp)
+    must_pack = p["force"] or not up_to_date(dest, record, fp, manifest)
     outdir = os.path.dirname(dest)
     sums_path = os.path.join(outdir, SUMS)
     result = dict(path=dest, sums=sums_path, packed=must_pack, duration=0.0, changed=False, signed=[])
-
-    if module.check_mode:
-        if not must_pack:
-            result.update(size=record["size"], sha512=record["sha512"])
-        elif p["sign_key"]:
-            result["signed"] = [dest]
-        result["changed"] = must_pack
-        module.exit_json(**result)
 
     def cmd(argv, data=None):
         return module.run_command(argv, data=data, binary_data=True)
 
     key = None
-    if p["sign_key"]:
+    if p["sign_key"] and not module.check_mode:
         try:
             # Before packing: an unknown key fails at once, not after minutes of tar.
             key = pgp.signing_key(cmd, p["gnupghome"], p["sign_key"])
         except pgp.SignError as e:
             module.fail_json(**e.fail_args())
         result["fingerprint"] = key[0]
+    signer = key[0] if key else None
 
-    if must_pack:
-        result.update(pack_and_sign(module, tar_cmd, comp_cmd, dest, p["sign_key"], p["gnupghome"], key))
-        record = dict(fingerprint=fp, sha512=result.pop("sha512"), size=result.pop("size"), tar=tar_cmd,
-                      compressor=comp_cmd)
+    # The root as it was at the last pack, with the same inputs: its tarball is
+    # what packing would make again, byte for byte (the tarball is reproducible).
+    root_record = read_json(root_record_path(root))
+    reuse = None
+    if must_pack and not p["force"]:
+        # Check mode does not ask gpg for the key: the recorded signer stands for it.
+        want_signer = (signer or (root_record or {}).get("signer") or "?") if p["sign_key"] else None
+        reuse = reusable(root_record, fp, manifest, want_signer)
+        if reuse == dest:
+            reuse = None
+
+    if module.check_mode:
+        if reuse:
+            result.update(packed=False, reused=reuse, size=root_record["size"], sha512=root_record["sha512"])
+        elif not must_pack:
+            result.update(size=record["size"], sha512=record["sha512"])
+        elif p["sign_key"]:
+            result["signed"] = [dest]
+        result["changed"] = must_pack
+        module.exit_json(**result)
+
+    if reuse:
+        take_over(module, reuse, dest, bool(p["sign_key"]))
+        record = dict(fingerprint=fp, manifest=manifest, sha512=root_record["sha512"], size=root_record["size"],
+                      tar=tar_cmd, compressor=comp_cmd)
         write_atomic(record_path(dest), json.dumps(record, indent=1) + "\n")
+        write_root_record(root, fp, manifest, dest, record, signer)
+        result.update(changed=True, packed=False, reused=reuse,
+                      signatures_reused=[dest] if p["sign_key"] else [])
+    elif must_pack:
+        result.update(pack_and_sign(module, tar_cmd, comp_cmd, dest, p["sign_key"], p["gnupghome"], key))
+        record = dict(fingerprint=fp, manifest=manifest, sha512=result.pop("sha512"), size=result.pop("size"),
+                      tar=tar_cmd, compressor=comp_cmd)
+        write_atomic(record_path(dest), json.dumps(record, indent=1) + "\n")
+        write_root_record(root, fp, manifest, dest, record, signer)
     result.update(size=record["size"], sha512=record["sha512"])
 
     try:

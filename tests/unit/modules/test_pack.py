@@ -301,6 +301,7 @@ def test_interrupted_pack_leaves_no_signature(capsys, signing, monkeypatch):
     monkeypatch.setattr(tar_stream, "_write_all", interrupt)
     with patch_module_args(args), pytest.raises(KeyboardInterrupt):
         pack.main()
+    started = [p for p in started if p.args[0] != "find"]  # the root's listing (root_manifest), before the stream
     assert [p.args[0] for p in started] == ["printf", "cat", "sh"]
     assert all(p.returncode is not None for p in started)  # killed and reaped, gpg's stand-in included
     assert sorted(os.listdir(out)) == []  # no tarball, no signature, no partial file
@@ -314,3 +315,70 @@ def test_repacking_without_key_drops_the_old_signature(capsys, env):
     res = run_module(capsys, dict(root=str(root), dest=str(out / "image.tar.zst")))
     assert res["changed"] and res["signed"] == []
     assert sorted(os.listdir(out)) == [".image.tar.zst.pack.json", "SHA512SUMS", "image.tar.zst"]
+
+
+# A rebuild with nothing changed: the root's last tarball is taken over, not packed again.
+
+def test_unchanged_root_takes_the_last_tarball_over(capsys, env):
+    root, out, fake, _info = env
+    (root / "etc/hostname").write_text("lab\n")
+    first = run_module(capsys, dict(root=str(root), source_date_epoch=1_700_000_000, dest=str(out / "v1/image.tar.zst")))
+    assert first["packed"] and len(fake.calls) == 2
+    # The build made and removed a temporary file in a directory: with its time clamped to the
+    # stage's date, the directory is what it was.
+    (root / "etc/resolv.conf").write_text("nameserver 127.0.0.1\n")
+    os.unlink(root / "etc/resolv.conf")
+    second = run_module(capsys, dict(root=str(root), source_date_epoch=1_700_000_000, dest=str(out / "v2/image.tar.zst")))
+    assert second["changed"] and not second["packed"] and second["reused"] == str(out / "v1/image.tar.zst")
+    assert len(fake.calls) == 2  # neither tar nor the compressor ran
+    assert second["sha512"] == first["sha512"] and second["size"] == first["size"]
+    assert os.path.samefile(out / "v1/image.tar.zst", out / "v2/image.tar.zst")
+    assert (out / "v2/SHA512SUMS").read_text() == (out / "v1/SHA512SUMS").read_text()
+    assert not run_module(capsys, dict(root=str(root), source_date_epoch=1_700_000_000, dest=str(out / "v2/image.tar.zst")))["changed"]
+
+    # A file written again (even with the same content) is a change: packed, never a stale image.
+    (root / "etc/hostname").write_text("lab\n")
+    third = run_module(capsys, dict(root=str(root), source_date_epoch=1_700_000_000, dest=str(out / "v3/image.tar.zst")))
+    assert third["packed"] and "reused" not in third and len(fake.calls) == 4
+    # The same destination is packed again too once the root changed.
+    (root / "etc/hostname").write_text("lab2\n")
+    assert run_module(capsys, dict(root=str(root), source_date_epoch=1_700_000_000, dest=str(out / "v3/image.tar.zst")))["packed"]
+    assert len(fake.calls) == 6
+
+
+def test_touched_tarball_or_other_inputs_are_not_taken_over(capsys, env):
+    root, out, fake, _info = env
+    args = dict(root=str(root), dest=str(out / "v1/image.tar.zst"))
+    run_module(capsys, args)
+    assert run_module(capsys, dict(args, dest=str(out / "v2/image.tar.zst"), level=5))["packed"]
+    with open(out / "v2/image.tar.zst", "r+b") as f:  # the recorded tarball changed afterwards
+        f.write(b"X")
+    assert run_module(capsys, dict(args, dest=str(out / "v3/image.tar.zst"), level=5))["packed"]
+    assert run_module(capsys, dict(args, dest=str(out / "v4/image.tar.zst"), level=5, force=True))["packed"]
+    planned = run_module(capsys, dict(args, dest=str(out / "v5/image.tar.zst"), level=5), check=True)
+    assert planned["changed"] and planned["reused"] == str(out / "v4/image.tar.zst") and not (out / "v5").exists()
+    assert len(fake.calls) == 8
+
+
+def test_signed_tarball_taken_over_with_its_signature(capsys, signing, monkeypatch):
+    args, out, popen, run, _home = signing
+    first = run_module(capsys, dict(args, dest=str(out / "v1/image.tar.zst")))
+    assert first["signed"] == [str(out / "v1/image.tar.zst"), str(out / "v1/SHA512SUMS")]
+    second = run_module(capsys, dict(args, dest=str(out / "v2/image.tar.zst")))
+    assert second["reused"] == str(out / "v1/image.tar.zst") and second["signatures_reused"] == [
+        str(out / "v2/image.tar.zst")]
+    assert second["signed"] == [str(out / "v2/SHA512SUMS")] and len(popen.calls) == 3
+    assert os.path.samefile(out / "v1/image.tar.zst.asc", out / "v2/image.tar.zst.asc")
+    # Another signing key: the old signature is not the one asked for.
+    other = COLONS.replace("A" * 40, "D" * 40).replace(SUBKEY, "E" * 40)
+
+    def other_key(self, argv, **kw):
+        if "--list-secret-keys" in argv:
+            return 0, other, ""
+        rc, out, err = run(self, argv, **kw)
+        return rc, out.replace(SUBKEY, "E" * 40), err
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", other_key)
+    monkeypatch.setattr(tar_stream, "POPEN", SigningPopen(signer="E" * 40))
+    third = run_module(capsys, dict(args, dest=str(out / "v3/image.tar.zst")))
+    assert third["packed"] and "reused" not in third
