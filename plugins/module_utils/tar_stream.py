@@ -206,10 +206,15 @@ def _read_err(f):
 
 
 class Streamed:
-    """What ``stream_to_file`` produced: digest, size, time and the signer's status output."""
+    """What ``stream_to_file`` produced: digest, size, time and the signer's status output.
 
-    def __init__(self, sha512, size, seconds, signer_status=""):
+    ``state`` is the SHA-512 object itself, so that a signature can be made
+    from a copy of it (openpgp_digest_sign) without hashing the stream again.
+    """
+
+    def __init__(self, sha512, size, seconds, signer_status="", state=None):
         self.sha512, self.size, self.seconds, self.signer_status = sha512, size, seconds, signer_status
+        self.state = state
 
 
 def _write_all(fd, chunk):
@@ -338,4 +343,4 @@ def stream_to_file(tar_cmd, comp_cmd, out_path, popen=None, signer_cmd=None):
             raise failed
         sig_out.seek(0)
         status = sig_out.read().decode("utf-8", "replace")
-    return Streamed(digest.hexdigest(), size, time.monotonic() - start, status)
+    return Streamed(digest.hexdigest(), size, time.monotonic() - start, status, digest)

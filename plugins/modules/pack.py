@@ -180,6 +180,7 @@ import os
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gse.stateless.plugins.module_utils import openpgp_digest_sign as dsig
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign as pgp
 from ansible_collections.gse.stateless.plugins.module_utils import root_manifest, safe_paths, tar_stream
 from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, write_atomic
@@ -308,8 +309,13 @@ def discard(path):
         os.unlink(path)
 
 
-def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key):
-    """Stream the tarball (and its signature) into temporary files, then put them in place."""
+def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key, digest_signer=None):
+    """Stream the tarball (and its signature) into temporary files, then put them in place.
+
+    ``digest_signer`` (key, agent socket) signs the stream's own SHA-512
+    state through gpg-agent after the stream; without it, gpg reads a copy of
+    the stream and signs it itself.
+    """
     outdir = os.path.dirname(dest)
     if not os.path.isdir(outdir):
         os.makedirs(outdir, mode=0o755)
@@ -320,19 +326,34 @@ def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key):
     signer = fprs = primary = None
     if sign_key:
         primary, fprs = key
-        signer = pgp.stream_sign_argv(home, sign_key, tmp_asc)
+        if not digest_signer:
+            signer = pgp.stream_sign_argv(home, sign_key, tmp_asc)
     try:
         # SIGTERM and SIGHUP end the run the way SIGINT does: through the
         # clean-up below, never past a signature.
         with tar_stream.interruptible():
             streamed = tar_stream.stream_to_file(tar_cmd, comp_cmd, tmp, signer_cmd=signer)
+            if digest_signer:
+                # One digest: the SHA-512 that SHA512SUMS gets, finished with the
+                # signature's header, is what gpg-agent signs.
+                sign_as, agent_socket = digest_signer
+                try:
+                    text = dsig.sign_state(agent_socket, sign_as, streamed.state)
+                except dsig.AgentError as e:
+                    discard(tmp)
+                    module.fail_json(msg="gpg-agent made no signature by key %s: %s" % (primary, e.msg),
+                                     cmd=["gpg-agent", "PKSIGN", sign_as.keygrip], rc=None, stdout=e.stdout,
+                                     stderr="")
+                fd = os.open(tmp_asc, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                with os.fdopen(fd, "w", encoding="ascii") as f:
+                    f.write(text)
             # gpg's own proof that it signed, with the key asked for.  Not followed by
             # gpgv here: it would read the whole tarball again only to hash the bytes
             # gpg has just hashed from the same buffer (and gpg-agent has checked the
             # signature against that digest).  Found signatures are verified with gpgv
             # by the sign module, and publish verifies every signature with gpgv before
             # anything is visible.
-            if signer and not pgp.created_by(streamed.signer_status, fprs):
+            elif signer and not pgp.created_by(streamed.signer_status, fprs):
                 discard(tmp)
                 discard(tmp_asc)
                 module.fail_json(msg="gpg reported no detached signature by key %s" % primary, cmd=signer,
@@ -344,7 +365,7 @@ def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key):
             with tar_stream.uninterrupted():
                 discard(asc)
                 os.rename(tmp, dest)
-                if signer:
+                if sign_key:
                     os.rename(tmp_asc, asc)
     except tar_stream.PackError as e:
         discard(tmp_asc)
@@ -357,8 +378,43 @@ def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key):
         raise
     fsync_dir(outdir)
     out = dict(changed=True, duration=round(streamed.seconds, 3), sha512=streamed.sha512, size=streamed.size,
-               signed=[dest] if signer else [])
+               signed=[dest] if sign_key else [])
     return out
+
+
+def signing_key(module, cmd, home, name):
+    """((primary fingerprint, fingerprints of the key and its subkeys), digest signer or None).
+
+    The digest signer (the key gpg would sign with, the agent's socket) is
+    there when that key is RSA or EdDSA; otherwise gpg signs the stream itself.
+    """
+    argv = dsig.list_key_argv(home, name)
+    rc, out, err = cmd(argv)
+    try:
+        if rc != 0:
+            raise ValueError("not found")
+        key = pgp.key_fingerprints(out)
+    except ValueError as e:
+        module.fail_json(msg="signing key %r: %s in the secret keyring of %s" % (name, e, home), cmd=argv, rc=rc,
+                         stdout=out, stderr=err)
+    sign_as = dsig.choose_key(out)
+    if sign_as is None:
+        return key, None
+    argv = dsig.agent_socket_argv(home)
+    rc, out, err = cmd(argv)
+    if rc != 0 or not out.strip():
+        module.fail_json(msg="no gpg-agent socket for %s" % home, cmd=argv, rc=rc, stdout=out, stderr=err)
+    socket_path = out.strip()
+    try:
+        locked = dsig.needs_passphrase(socket_path, sign_as)
+    except dsig.AgentError as e:
+        module.fail_json(msg=e.msg, cmd=["gpg-agent", "KEYINFO", sign_as.keygrip], rc=None, stdout=e.stdout,
+                         stderr="")
+    if locked:
+        # Before packing, not after: the key cannot sign unattended.
+        module.fail_json(msg="signing key %s has a passphrase; keys that pack signs with need none" % name,
+                         cmd=["gpg-agent", "KEYINFO", sign_as.keygrip], rc=None, stdout="", stderr="")
+    return key, (sign_as, socket_path)
 
 
 def run(module):
@@ -388,13 +444,10 @@ def run(module):
     def cmd(argv, data=None):
         return module.run_command(argv, data=data, binary_data=True)
 
-    key = None
+    key = digest_signer = None
     if p["sign_key"] and not module.check_mode:
-        try:
-            # Before packing: an unknown key fails at once, not after minutes of tar.
-            key = pgp.signing_key(cmd, p["gnupghome"], p["sign_key"])
-        except pgp.SignError as e:
-            module.fail_json(**e.fail_args())
+        # Before packing: an unknown key fails at once, not after minutes of tar.
+        key, digest_signer = signing_key(module, cmd, p["gnupghome"], p["sign_key"])
         result["fingerprint"] = key[0]
     signer = key[0] if key else None
 
@@ -428,7 +481,10 @@ def run(module):
         result.update(changed=True, packed=False, reused=reuse,
                       signatures_reused=[dest] if p["sign_key"] else [])
     elif must_pack:
-        result.update(pack_and_sign(module, tar_cmd, comp_cmd, dest, p["sign_key"], p["gnupghome"], key))
+        result.update(pack_and_sign(module, tar_cmd, comp_cmd, dest, p["sign_key"], p["gnupghome"], key,
+                                    digest_signer))
+        if p["sign_key"]:
+            result["sign_method"] = "digest" if digest_signer else "stream"
         record = dict(fingerprint=fp, manifest=manifest, sha512=result.pop("sha512"), size=result.pop("size"),
                       tar=tar_cmd, compressor=comp_cmd)
         write_atomic(record_path(dest), json.dumps(record, indent=1) + "\n")

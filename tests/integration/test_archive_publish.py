@@ -348,13 +348,43 @@ def test_signature_made_while_packing_verifies_with_gpgv(build, keys):
     assert published.get("changed"), published
 
 
+@pytest.mark.parametrize("kind", ["rsa", "subkey", "p256"])
+def test_one_digest_signature_verifies_with_gpgv(build, tmp_path_factory, kind):
+    """The tarball's signature is made from the stream's own SHA-512 by gpg-agent (RSA, EdDSA); gpg signs
+    the stream itself for other algorithms.  Either way gpgv accepts it, by the key gpg would choose."""
+    b, tmp = build, build["tmp"]
+    home = tmp_path_factory.mktemp("gnupg-" + kind)
+    os.chmod(home, 0o700)
+    gpg = ["gpg", "--batch", "--homedir", str(home), "--passphrase", ""]
+    algo = {"rsa": "rsa2048", "subkey": "ed25519", "p256": "nistp256"}[kind]
+    assert sh(*gpg, "--quick-gen-key", "K <k@gse.invalid>", algo, "sign", "never").returncode == 0
+    listing = sh("gpg", "--homedir", str(home), "--with-colons", "--list-keys", "k@gse.invalid").stdout
+    primary = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr")][0]
+    if kind == "subkey":  # gpg signs with the newest signing subkey
+        assert sh(*gpg, "--pinentry-mode", "loopback", "--quick-add-key", primary, "ed25519", "sign",
+                  "never").returncode == 0
+    ring = home / "ring.gpg"
+    assert sh("gpg", "--homedir", str(home), "--output", str(ring), "--export", primary).returncode == 0
+    try:
+        dest = tmp / "images" / kind / "image.tar.zst"
+        res = module("pack", tmp, signing_pack_args(b, dict(key="k@gse.invalid", home=str(home)), dest))
+    finally:
+        sh("gpgconf", "--homedir", str(home), "--kill", "gpg-agent")
+    assert res["changed"] and res["sign_method"] == ("stream" if kind == "p256" else "digest"), res
+    check = sh("gpgv", "--status-fd", "1", "--keyring", str(ring), str(dest) + ".asc", str(dest))
+    assert check.returncode == 0, check.stderr
+    validsig = [line.split() for line in check.stdout.splitlines() if "VALIDSIG" in line][0]
+    assert validsig[-1] == primary and (validsig[2] != primary) == (kind == "subkey")
+    assert validsig[9] == "10" or kind == "p256"  # SHA-512: the digest of SHA512SUMS
+
+
 def test_failing_gpg_leaves_no_tarball_and_no_signature(build, keys, tmp_path_factory):
     b, tmp = build, build["tmp"]
     dest = tmp / "images" / "f1" / "image.tar.zst"
     unknown = module("pack", tmp, signing_pack_args(b, keys, dest, sign_key="nobody@gse.invalid"))
     assert unknown.get("failed") and "not found" in unknown["msg"] and not dest.parent.exists()
 
-    # A key gpg cannot use unattended (it has a passphrase): gpg fails at the end of the stream.
+    # A key gpg cannot use unattended (it has a passphrase): refused before anything is packed.
     home = tmp_path_factory.mktemp("locked")
     os.chmod(home, 0o700)
     assert sh("gpg", "--batch", "--homedir", str(home), "--pinentry-mode", "loopback", "--passphrase", "secret",
@@ -363,33 +393,40 @@ def test_failing_gpg_leaves_no_tarball_and_no_signature(build, keys, tmp_path_fa
         res = module("pack", tmp, signing_pack_args(b, dict(key="locked@gse.invalid", home=str(home)), dest))
     finally:
         sh("gpgconf", "--homedir", str(home), "--kill", "gpg-agent")
-    assert res.get("failed") and res["cmd"][0] == "gpg" and res["rc"] != 0, res
-    assert os.listdir(dest.parent) == []
+    assert res.get("failed") and "passphrase" in res["msg"] and res["cmd"][:2] == ["gpg-agent", "KEYINFO"], res
+    assert not dest.parent.exists()
 
 
-# A gate in front of the real gpg, for the stream-signing call only (the one
-# whose data comes on stdin: its last two arguments are --output FILE).  At the
-# gate it writes its pid to $GATE/ready and waits until $GATE/open exists;
-# "before" stops it before it reads anything (so pack is blocked in the middle
-# of the stream), "after" once it holds the whole stream (so pack waits for the
-# signature).  The pipeline stands still at a known point when the signal is
-# sent: no timing decides what the test sees.  Every other gpg call passes through.
-GATED_GPG = r"""#!/bin/sh
-prev= last=
-for a; do prev=$last; last=$a; done
-case " $* " in *" --detach-sign "*) [ "$prev" = --output ] && stream=1 ;; esac
-[ -n "$stream" ] || exec %(gpg)s "$@"
+# A gate in front of a real program of the pipeline.  At the gate the shim
+# writes its pid to $GATE/ready and waits until $GATE/open exists.
+# - zstd, "before": stopped before it reads anything, so pack waits in the
+#   middle of the stream; "after": the whole compressed stream has been
+#   written, only the end of it (zstd's exit) is held back, so pack has hashed
+#   every byte and would sign next.
+# - gpg signing the stream itself (keys that gpg-agent does not sign a digest
+#   for here; its data comes on stdin: the last two arguments are --output
+#   FILE), "after": it holds the whole stream and would sign next.
+# The pipeline stands still at a known point when the signal is sent: no
+# timing decides what the test sees.  Every other call passes through.
+GATED = r"""#!/bin/sh
 gate() {
     echo $$ > "$GATE/ready.tmp" && mv "$GATE/ready.tmp" "$GATE/ready"
     while [ ! -e "$GATE/open" ]; do sleep 0.05; done
 }
-if [ "$GATE_AT" = after ]; then
-    cat > "$GATE/data"
-    gate
-    exec %(gpg)s "$@" < "$GATE/data"
-fi
+case "$0" in
+*/zstd)
+    [ "$GATE_AT" = before ] && gate
+    %(zstd)s "$@" || exit
+    [ "$GATE_AT" = after ] && gate
+    exit 0 ;;
+esac
+prev= last=
+for a; do prev=$last; last=$a; done
+case " $* " in *" --detach-sign "*) [ "$prev" = --output ] && stream=1 ;; esac
+[ -n "$stream" ] || exec %(gpg)s "$@"
+cat > "$GATE/data"
 gate
-exec %(gpg)s "$@"
+exec %(gpg)s "$@" < "$GATE/data"
 """
 
 
@@ -409,19 +446,33 @@ def alive(pid):
         return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-@pytest.mark.parametrize("gate_at", ["before", "after"])
+@pytest.fixture(scope="module")
+def ecdsa_keys(tmp_path_factory):
+    """A NIST P-256 key: gpg-agent is not asked to sign a digest for it, gpg signs the stream itself."""
+    home = tmp_path_factory.mktemp("gnupg-ecdsa")
+    os.chmod(home, 0o700)
+    assert sh("gpg", "--batch", "--homedir", str(home), "--passphrase", "", "--quick-gen-key",
+              "GSE Test P-256 <p256@gse.invalid>", "nistp256", "sign", "never").returncode == 0
+    ring = home / "publication.gpg"
+    assert sh("gpg", "--batch", "--homedir", str(home), "--output", str(ring), "--export",
+              "p256@gse.invalid").returncode == 0
+    yield dict(home=str(home), key="p256@gse.invalid", ring=str(ring))
+    sh("gpgconf", "--homedir", str(home), "--kill", "gpg-agent")
+
+
+@pytest.mark.parametrize("gated,gate_at", [("zstd", "before"), ("zstd", "after"), ("gpg", "after")])
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM", "SIGKILL"])
-def test_interrupted_pack_leaves_no_signature(build, keys, signal_name, gate_at):
+def test_interrupted_pack_leaves_no_signature(build, keys, ecdsa_keys, signal_name, gated, gate_at):
     b, tmp = build, build["tmp"]
-    # Incompressible: the compressed stream is far larger than a pipe's buffer,
-    # so gpg held at the gate "before" stops pack in the middle of the stream.
+    keys = ecdsa_keys if gated == "gpg" else keys
+    # Incompressible: the compressed stream is far larger than a pipe's buffer.
     (b["root"] / "var/blob").write_bytes(os.urandom(4 << 20))
     dest = tmp / "images" / "i1" / "image.tar.zst"
     bindir, gate = tmp / "gated-bin", tmp / "gate"
     bindir.mkdir()
     gate.mkdir()
-    shim = bindir / "gpg"
-    shim.write_text(GATED_GPG % dict(gpg=shutil.which("gpg")))
+    shim = bindir / gated
+    shim.write_text(GATED % dict(gpg=shutil.which("gpg"), zstd=shutil.which("zstd")))
     shim.chmod(0o755)
     argfile = tmp / "pack-interrupted.json"
     argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": signing_pack_args(b, keys, dest, level=1)}))
@@ -429,20 +480,21 @@ def test_interrupted_pack_leaves_no_signature(build, keys, signal_name, gate_at)
                GATE_AT=gate_at)
     proc = subprocess.Popen(module_argv("pack", argfile), env=env, cwd=str(tmp), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    wait_for(lambda: (gate / "ready").exists() or proc.poll() is not None, "gpg at the gate")
+    wait_for(lambda: (gate / "ready").exists() or proc.poll() is not None, "%s at the gate" % gated)
     assert proc.poll() is None, proc.communicate()
-    signer = int((gate / "ready").read_text())
+    held = int((gate / "ready").read_text())
     proc.send_signal(getattr(signal, signal_name))
-    proc.communicate(timeout=120)
-    # Let a gpg that survived the interrupt go on: it would write a signature now.
+    # Open the gate at once: a pack (or gpg) that went on after the signal would sign now.
     (gate / "open").touch()
-    wait_for(lambda: not alive(signer), "the gated gpg to end")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out
+    wait_for(lambda: not alive(held), "the gated %s to end" % gated)
     left = sorted(os.listdir(dest.parent))
     assert "image.tar.zst.asc" not in left and "image.tar.zst" not in left
-    assert ".image.tar.zst.asc.partial" not in left  # gpg never finished a signature
+    assert ".image.tar.zst.asc.partial" not in left  # no signature was finished
     if signal_name != "SIGKILL":
         assert left == []  # cleaned up on the way out
-    # The next run (the real gpg) starts afresh and signs what it packed.
+    # The next run (no gate) starts afresh and signs what it packed.
     assert module("pack", tmp, signing_pack_args(b, keys, dest, level=1))["changed"]
     assert sh("gpgv", "--keyring", keys["ring"], str(dest) + ".asc", str(dest)).returncode == 0
     assert not [n for n in os.listdir(dest.parent) if n.endswith(".partial")]

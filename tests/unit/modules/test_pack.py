@@ -243,7 +243,7 @@ def test_signs_in_the_same_pass_then_not_changed(capsys, signing):
     assert popen.calls == [expected_tar(args["root"], []), ["zstd", "-T0", "-3", "-q", "-c"],
                            signer_argv(home, str(out / ".image.tar.zst.asc.partial"))]
     assert run.calls == [
-        ["gpg", "--batch", "--homedir", home, "--with-colons", "--list-secret-keys", "--", "KEY"],
+        ["gpg", "--batch", "--homedir", home, "--with-colons", "--with-keygrip", "--list-secret-keys", "--", "KEY"],
         signer_argv(home, str(out / ".SHA512SUMS.asc.partial"), [sums]),
     ]
     # gpg was given exactly the bytes that were written and hashed.
