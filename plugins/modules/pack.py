@@ -23,12 +23,16 @@ description:
     namespace where the build host's C(/etc/passwd) and C(/etc/group) are empty, so it finds no names to write
     for them). C(zstd -T0) and C(xz -T0) (xz 5.4 or later) write the same stream whatever the number of cores.
   - Refuses when anything is mounted at or under the root, and when O(dest) lies inside the root.
-  - With O(sign_key), the tarball is signed in the same pass (C(gpg --batch --yes --pinentry-mode loopback
-    --homedir H --local-user KEY --status-fd 1 --armor --detach-sign --output TMP) reading a copy of the
-    compressed stream on stdin), so the tarball is not read a second time. C(O(dest).asc) is written, by rename, only
-    when tar, the compressor and gpg all succeeded and gpg's C(SIG_CREATED) status line names the signing
-    key (gpg-agent checks each signature it creates). Part L verifies every signature with gpgv before
-    anything is published, and M(gse.stateless.sign) verifies with gpgv any signature it finds.
+  - With O(sign_key), the tarball is signed in the same pass, from one digest: the SHA-512 state that hashed the
+    compressed stream for SHA512SUMS, finished with the OpenPGP signature header and trailer, is signed by the
+    gpg-agent of O(gnupghome) (C(SIGKEY), C(SETHASH), C(PKSIGN) on its socket), with the key gpg would choose for
+    C(--local-user) (the newest usable signing subkey, else the primary key). This is done for RSA and EdDSA keys;
+    for other algorithms C(gpg --batch --yes --pinentry-mode loopback --homedir H --local-user KEY --status-fd 1
+    --armor --detach-sign --output TMP) reads a copy of the compressed stream on stdin, and its C(SIG_CREATED)
+    status line must name the signing key. Either way the tarball is not read a second time. C(O(dest).asc) is
+    written, by rename, only when tar, the compressor and the signer all succeeded. A key with a passphrase is
+    refused before packing. Part L verifies every signature with gpgv before anything is published, and
+    M(gse.stateless.sign) verifies with gpgv any signature it finds.
   - With O(sign_key), C(SHA512SUMS) is signed too whenever this run writes it (C(gpg ... --status-fd 1 --armor
     --detach-sign --output .SHA512SUMS.asc.partial SHA512SUMS), renamed on the same proof), so that the
     sign step has nothing left to do for the files packed here.
@@ -148,6 +152,12 @@ packed:
   description: Whether the tarball was (or in check mode would be) packed by this run.
   type: bool
   returned: always
+sign_method:
+  description:
+    - How the tarball was signed, when this run packed and signed it. C(digest) (gpg-agent signed the stream's
+      SHA-512) or C(stream) (gpg read the stream).
+  type: str
+  returned: when the tarball was packed with O(sign_key)
 sums:
   description: The SHA512SUMS file.
   type: str
