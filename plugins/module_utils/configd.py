@@ -48,7 +48,7 @@ CATEGORIES = (
         "gse_bootloader", "gse_bootloader_packages")),
     ("minimal", "Cleanup and --build-minimal", (
         "gse_clean_entries", "gse_clean_usr_share", "gse_minimal_entries", "gse_minimal_keep_locales",
-        "gse_compression", "gse_compression_level", "gse_source_date_epoch")),
+        "gse_compression", "gse_compression_level", "gse_source_date_epoch", "gse_image_excludes")),
     ("publish", "Publication", ("gse_mark_default", "gse_publish_keyring", "gse_client_configd")),
 )
 
