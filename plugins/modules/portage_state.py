@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: portage_state
 short_description: Digest of the installed packages, @selected, /etc/portage and the repositories
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads, never writes. The digest covers every installed package with its merge counter (C(/var/db/pkg)), the
     selected atoms and sets (C(/var/lib/portage/world), C(world_sets)), the content of every file and the target of
