@@ -26,6 +26,7 @@ stale image.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import subprocess
@@ -52,8 +53,28 @@ def _xattrs(path):
         return None  # no xattr support: nothing tar could store either
 
 
-def digest(root, source_date_epoch=None):
-    """Hex SHA-256 over the sorted entry list of ``root`` (see the module's description)."""
+def excluded(path, patterns):
+    """Whether tar's ``--anchored --wildcards --exclude=<pattern>`` leaves out ``./<path>``.
+
+    A pattern (``./var/tmp/*``, ``*`` crossing ``/``) matches the member name
+    from its start; a directory it matches is left out with its content.
+    """
+    name = "./" + path
+    while True:
+        if any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            return True
+        if "/" not in name[2:]:
+            return False
+        name = name.rsplit("/", 1)[0]
+
+
+def digest(root, source_date_epoch=None, exclude_patterns=()):
+    """Hex SHA-256 over the sorted entry list of ``root`` (see the module's description).
+
+    Entries that ``exclude_patterns`` (tar's ``--exclude`` patterns, as
+    ``tar_stream.exclude_args`` writes them without the option name) leave
+    out of the tarball are left out here too.
+    """
     argv = find_argv(root)
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     if proc.returncode != 0:
@@ -63,6 +84,8 @@ def digest(root, source_date_epoch=None):
     entries = []
     for i in range(0, len(fields) - 2, 3):
         path, meta, target = fields[i], fields[i + 1].split(b" "), fields[i + 2]
+        if exclude_patterns and path and excluded(os.fsdecode(path), exclude_patterns):
+            continue
         if meta[0] == b"d":
             mtime = int(float(meta[7]))
             if source_date_epoch is not None:

@@ -454,7 +454,8 @@ def run(module):
     fp = fingerprint(tar_cmd, comp_cmd)
     try:
         # Before anything else reads the root: a change after this point shows next time.
-        manifest = root_manifest.digest(root, p["source_date_epoch"])
+        manifest = root_manifest.digest(root, p["source_date_epoch"],
+                                        [a.split("=", 1)[1] for a in tar_stream.exclude_args(p["excludes"])])
     except root_manifest.ManifestError as e:
         module.fail_json(msg=e.msg, cmd=e.cmd, rc=e.rc, stdout="", stderr=e.stderr)
     record = read_record(dest)

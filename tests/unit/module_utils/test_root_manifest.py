@@ -62,3 +62,29 @@ def test_missing_root_is_an_error(tmp_path):
     with pytest.raises(root_manifest.ManifestError) as e:
         root_manifest.digest(str(tmp_path / "nope"))
     assert e.value.cmd[0] == "find" and e.value.rc != 0 and "nope" in e.value.stderr
+
+
+def test_entries_left_out_of_the_tarball_are_left_out_here(root):
+    (root / "var/cache/edb").mkdir(parents=True)
+    (root / "var/cache/edb/mtimedb").write_text("{}")
+    (root / "usr/share/doc/pkg").mkdir(parents=True)
+    (root / "usr/share/doc/pkg/README").write_text("x")
+    patterns = ["./var/cache/edb/mtimedb", "./usr/share/doc"]
+    before = root_manifest.digest(str(root), EPOCH, patterns)
+    (root / "var/cache/edb/mtimedb").write_text("{}")  # every emerge run writes it again
+    (root / "usr/share/doc/pkg/README").write_text("y")
+    assert root_manifest.digest(str(root), EPOCH, patterns) == before
+    (root / "etc/hostname").write_text("lab\n")
+    assert root_manifest.digest(str(root), EPOCH, patterns) != before
+
+
+@pytest.mark.parametrize("path,patterns,left_out", [
+    ("var/tmp/x", ["./var/tmp/*"], True),
+    ("var/tmp", ["./var/tmp/*"], False),
+    ("usr/share/doc/a/b", ["./usr/share/doc"], True),
+    ("usr/share/documents", ["./usr/share/doc"], False),
+    ("var/db/pkg/a/b-1/environment.bz2", ["./var/db/pkg/*/*/environment.bz2"], True),
+    ("etc/hostname", [], False),
+])
+def test_excluded_follows_tar(path, patterns, left_out):
+    assert root_manifest.excluded(path, patterns) is left_out
