@@ -17,13 +17,13 @@ description:
     temporary file renamed over O(dest) only on success.
   - Writes C(SHA512SUMS) (sha512sum format, basenames) next to O(dest), covering the tarball, O(checksum_files)
     and the files it already listed that still exist next to O(dest) (their digests are refreshed).
-  - Reproducible. The same root and options give a byte-identical tarball: entries sorted by name, numeric
+  - Reproducible. The same root and options give a byte-identical tarball, with entries sorted by name, numeric
     owners, pax headers without access/change times or tar's process id, modification times later than
     O(source_date_epoch) clamped to it, and ACL entries with numeric ids (tar runs, as root, in its own mount
     namespace where the build host's C(/etc/passwd) and C(/etc/group) are empty, so it finds no names to write
     for them). C(zstd -T0) and C(xz -T0) (xz 5.4 or later) write the same stream whatever the number of cores.
   - Refuses when anything is mounted at or under the root, and when O(dest) lies inside the root.
-  - With O(sign_key), the tarball is signed in the same pass, from one digest: the SHA-512 state that hashed the
+  - With O(sign_key), the tarball is signed in the same pass, from one digest. The SHA-512 state that hashed the
     compressed stream for SHA512SUMS, finished with the OpenPGP signature header and trailer, is signed by the
     gpg-agent of O(gnupghome) (C(SIGKEY), C(SETHASH), C(PKSIGN) on its socket), with the key gpg would choose for
     C(--local-user) (the newest usable signing subkey, else the primary key). This is done for RSA and EdDSA keys;
@@ -38,7 +38,7 @@ description:
     sign step has nothing left to do for the files packed here.
   - An interrupt (SIGINT, SIGTERM, SIGHUP) at any point before the tarball and its signature are renamed into
     place, including while gpg makes the signature, kills tar, the compressor and gpg and removes their partial
-    files: no signature is finished after an interrupt. tar, the compressor and gpg are started so that the
+    files, so no signature is finished after an interrupt. tar, the compressor and gpg are started so that the
     kernel kills them when the module's process dies (C(PR_SET_PDEATHSIG)), so not even a SIGKILL of the module
     lets gpg sign a truncated stream.
   - When the tarball or C(SHA512SUMS) is written again, its previous signature (C(.asc)) is removed before the
@@ -48,16 +48,16 @@ description:
     C(.<dest name>.pack.json) next to O(dest); when O(dest) exists, that record matches and O(force) is false,
     the tarball is not packed again (SHA512SUMS is still brought up to date).
   - A rebuild with nothing changed is not packed again either. The last pack of a root is recorded beside it
-    (C(<root>.packed.json): inputs, root digest, where the tarball went and its signer). When a new O(dest) is
+    (C(<root>.packed.json), with the inputs, the root digest, where the tarball went and its signer). When a new O(dest) is
     asked for with the same inputs, the same root digest and, with O(sign_key), the same signing key, and the
     recorded tarball and signature are still the very files made then (inode, size, modification and change
-    time), they are hard-linked (copied across filesystems) to O(dest) and C(O(dest).asc): the tarball is
-    reproducible, so packing would make the same bytes. RV(packed) is then false and RV(reused) names the source.
+    time), they are hard-linked (copied across filesystems) to O(dest) and C(O(dest).asc), as the tarball is
+    reproducible and packing would make the same bytes. RV(packed) is then false and RV(reused) names the source.
   - The root digest covers every entry's path, type, inode, link count, mode, owner, size, modification and
-    change time and symlink target (C(find -xdev -printf)); for directories the mode, owner, modification time
+    change time and symlink target (C(find -xdev -printf)), for directories the mode, owner, modification time
     as clamped to O(source_date_epoch), xattrs and ACLs instead of inode times, so temporary files that the build
     made and removed again leave it unchanged. Any write, chmod, chown or xattr change sets an inode's change
-    time, which user space cannot set back: an unchanged digest means an unchanged tar stream, and a file the
+    time, which user space cannot set back, so an unchanged digest means an unchanged tar stream, and a file the
     build merely rewrote with the same content costs one pack, never a stale image.
 options:
   root:

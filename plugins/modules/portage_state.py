@@ -84,7 +84,9 @@ def tree(top, content):
 
 
 def state(module, root):
-    join = lambda p: os.path.join(root, p.lstrip("/"))  # noqa: E731
+    def join(path):
+        return os.path.join(root, path.lstrip("/"))
+
     repos = {}
     for name, location in sorted(portage_repos.repo_locations(module, root).items()):
         mark = portage_repos.fingerprint(location)
