@@ -4,8 +4,9 @@
 """Check an image directory before it becomes visible: digests and signatures.
 
 ``SHA512SUMS`` must name exactly the published files other than itself and
-the signatures, every digest must match, and the tarball's and SHA512SUMS'
-detached signatures must verify with the publication keyring.
+the signatures, every digest must match, and every detached signature
+(the tarball's, SHA512SUMS', the chunk index's) must verify with the
+publication keyring.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def verify_image_dir(run, directory, names, tarball, keyring):
     want = covered(names)
     if sorted(sums) != want:
         raise VerifyError("%s must cover exactly %s; it lists %s" % (SUMS, want, sorted(sums)))
-    for name in (SUMS, tarball):
+    for name in [SUMS, tarball] + [n[:-len(".asc")] for n in names if n.endswith(".asc")
+                                   and n[:-len(".asc")] not in (SUMS, tarball)]:
         verify_signature(run, keyring, directory, name)
     for name in want:
         if sha512_file(os.path.join(directory, name)) != sums[name]:
