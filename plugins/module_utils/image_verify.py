@@ -39,13 +39,23 @@ def verify_signature(run, keyring, directory, name):
         raise VerifyError("signature of %s does not verify with %s" % (name, keyring), argv, rc, out, err)
 
 
-def verify_image_dir(run, directory, names, tarball, keyring):
-    """Verify the directory; returns {name: sha512} of the covered files."""
+def read_sums(directory):
     try:
         with open(os.path.join(directory, SUMS), encoding="utf-8") as f:
-            sums = parse_sums(f.read())
+            return parse_sums(f.read())
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise VerifyError("cannot read %s: %s" % (SUMS, e)) from None
+
+
+def verify_sums(run, directory, keyring):
+    """SHA512SUMS of the directory as {name: sha512}, once its signature verifies."""
+    verify_signature(run, keyring, directory, SUMS)
+    return read_sums(directory)
+
+
+def verify_image_dir(run, directory, names, tarball, keyring):
+    """Verify the directory; returns {name: sha512} of the covered files."""
+    sums = read_sums(directory)
     want = covered(names)
     if sorted(sums) != want:
         raise VerifyError("%s must cover exactly %s; it lists %s" % (SUMS, want, sorted(sums)))

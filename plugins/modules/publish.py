@@ -154,7 +154,7 @@ from ansible_collections.gse.stateless.plugins.module_utils import pubtree as tr
 from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, rename_durable, write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import parse_sums, sha512_file
 from ansible_collections.gse.stateless.plugins.module_utils.image_verify import (
-    VerifyError, covered, verify_image_dir, verify_signature)
+    VerifyError, covered, verify_image_dir, verify_signature, verify_sums)
 from ansible_collections.gse.stateless.plugins.module_utils.pointers import read_verified, write_pointer
 
 
@@ -305,21 +305,26 @@ class Publisher:
         return value
 
     def unchanged(self, src, names, tarball):
-        """The verified version.txt when it already names this content (same tarball or same index), else None."""
+        """The verified version.txt when it already names this content (same index or same tarball), else None.
+
+        The content is verified as publishing would verify it before it is
+        called unchanged: an index by its signature and SHA512SUMS (small
+        files: no read of the tarball), a tarball by the whole image check.
+        """
         if not os.path.isdir(self.state_dir()):
             return None
         current = read_verified(self.run, self.keyring, os.path.join(self.pub, tree.VERSION_POINTER),
                                 self.state_dir())
         if not current:
             return None
-        try:
-            with open(os.path.join(src, tree.SUMS), encoding="utf-8") as f:
-                sums = parse_sums(f.read())
-        except (OSError, ValueError, UnicodeDecodeError):
-            return None  # verification refuses it below
-        if sums.get(tarball) and current.get("sha512") == sums[tarball]:
+        sums = verify_sums(self.run, src, self.keyring)
+        if tree.INDEX in names and current.get("index_sha512") == sums.get(tree.INDEX):
+            verify_signature(self.run, self.keyring, src, tree.INDEX)
+            if sha512_file(os.path.join(src, tree.INDEX)) != sums[tree.INDEX]:
+                raise VerifyError("%s does not match its SHA512SUMS entry" % tree.INDEX)
             return current
-        if tree.INDEX in names and current.get("index_sha512") == sha512_file(os.path.join(src, tree.INDEX)):
+        if current.get("sha512") == sums.get(tarball):
+            verify_image_dir(self.run, src, names, tarball, self.keyring)
             return current
         return None
 
