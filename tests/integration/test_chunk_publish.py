@@ -9,14 +9,15 @@ import hashlib
 import os
 import shutil
 import stat
-import subprocess
+import sys
+import textwrap
 
 import pytest
 
 from ansible_collections.gse.stateless.plugins.module_utils import caindex, openpgp
 
 from tests.fixture.http import FixtureServer
-from tests.integration.test_archive_publish import build, keys, module, pointer, sh  # noqa: F401 (fixtures)
+from tests.integration.test_archive_publish import COLLECTIONS, ROOT, build, keys, module, pointer, sh  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not shutil.which("casync"), reason="casync missing (scripts/bootstrap installs it)")
 
@@ -229,3 +230,51 @@ def test_index_refuses_a_root_with_the_controller_record(build):
     res = module("chunk_index", tmp, dict(root=str(b["root"]), dest=str(dest), store=str(tmp / "chunks")),
                  check=True)
     assert res.get("failed") and ".gse-installed" in res["msg"]
+
+
+def play(playbook, cwd):
+    """ansible-playbook on localhost; returns the recap's changed count."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+    ansible = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    proc = sh(ansible, "-i", "localhost,", "-e", "ansible_python_interpreter=" + sys.executable, str(playbook),
+              env=env, cwd=str(cwd))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    recap = proc.stdout[proc.stdout.index("PLAY RECAP"):]
+    return int(recap.split("changed=")[1].split()[0])
+
+
+def test_publish_role_leaves_no_temporary_keyring_and_publishes_the_key(build, keys):
+    """roles/publish/tasks/mark.yml as part L runs it: the exported keyring's temporary file is gone after
+    every run, and the tree carries the key (publication-key.asc) that verifies its pointer."""
+    b, tmp = build, build["tmp"]
+    vdir, _ = image(b, keys, "v1")
+    cdist, pub = tmp / "cdist", tmp / "pub"
+    playbook = tmp / "mark.yml"
+    playbook.write_text(textwrap.dedent("""\
+        - hosts: localhost
+          connection: local
+          gather_facts: false
+          vars:
+            gse_publish_keyring: ""
+            gse_gnupghome: "{home}"
+            gse_signing_key: "{key}"
+            gse_cdistdir: "{cdist}"
+            gse_image_dir: "{vdir}"
+            gse_build_id: v1
+            gse_publish_dir: "{pub}"
+            gse_chunk_store: "{chunks}"
+            gse_mark_default: true
+            gse_enforce: []
+            gse_lawful_good: []
+            gse_client_configd: ""
+          tasks:
+            - ansible.builtin.import_tasks: {mark}
+        """).format(cdist=cdist, vdir=vdir, pub=pub, chunks=tmp / "chunks", home=keys["home"], key=keys["key"],
+                    mark=os.path.join(ROOT, "roles/publish/tasks/mark.yml")))
+    for run in (1, 2):
+        assert play(playbook, tmp) == (2 if run == 1 else 0)  # the keyring copy and the publication
+        assert sorted(n for n in os.listdir(cdist) if n.startswith("publication")) == ["publication-keyring.gpg"]
+    ring = tmp / "from-tree.gpg"
+    ring.write_bytes(openpgp.dearmor((pub / "publication-key.asc").read_bytes()))
+    assert sh("gpgv", "--keyring", str(ring), str(pub / "version.txt")).returncode == 0
