@@ -366,12 +366,12 @@ class Publisher:
         """publication-key.asc: the keyring, armored; replaced atomically when it differs."""
         with open(self.keyring, "rb") as f:
             data = f.read()
-        text = data.decode("ascii") if data.lstrip().startswith(openpgp.ARMOR_BEGIN) else openpgp.armor(data)
+        text = data if data.lstrip().startswith(openpgp.ARMOR_BEGIN) else openpgp.armor(data).encode("ascii")
         path = os.path.join(self.pub, tree.PUBLIC_KEY)
         try:
-            with open(path, encoding="ascii") as f:
+            with open(path, "rb") as f:
                 changed = f.read() != text
-        except (FileNotFoundError, UnicodeDecodeError):
+        except FileNotFoundError:
             changed = True
         if changed and not self.check:
             write_atomic(path, text, mode=0o644)
