@@ -50,6 +50,9 @@ class CaIndexError(Exception):
     pass
 
 
+# casync's encoder cache (--cache) would make an unchanged root's index in a
+# second, but it is not used: with it casync can write archives that do not
+# extract ("Bad message", systemd/casync issue 165, open).
 def make_argv(store, index, root, casync="casync"):
     """``casync make`` writing ``index`` for ``root``, adding its chunks to ``store``."""
     return [casync] + list(SELECTION_ARGS) + list(FEATURE_ARGS) + ["--store=" + store, "make", index, root]
