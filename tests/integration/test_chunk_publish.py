@@ -11,6 +11,8 @@ import shutil
 import stat
 import sys
 import textwrap
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -278,3 +280,29 @@ def test_publish_role_leaves_no_temporary_keyring_and_publishes_the_key(build, k
     ring = tmp / "from-tree.gpg"
     ring.write_bytes(openpgp.dearmor((pub / "publication-key.asc").read_bytes()))
     assert sh("gpgv", "--keyring", str(ring), str(pub / "version.txt")).returncode == 0
+
+
+@pytest.mark.skipif(not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")), reason="nginx missing")
+def test_nginx_serves_the_chunks_as_immutable(build, keys):
+    """The server role's site (through gse serve's Server): chunks cacheable for ever, the key served,
+    the chunks being copied not served."""
+    from gse.serve import Server
+    b, tmp = build, build["tmp"]
+    vdir, _ = image(b, keys, "v1")
+    assert publish(b, keys, vdir)["changed"]
+    pub = tmp / "pub"
+    chunk = store_files(pub)[0]
+    (pub / ".gse/chunks.partial").mkdir()
+    (pub / ".gse/chunks.partial/x").write_text("partial")
+    with Server(str(pub)) as srv:
+        with urllib.request.urlopen("%s/store/%s" % (srv.url, chunk), timeout=30) as r:
+            assert r.status == 200 and "immutable" in r.headers["Cache-Control"]
+            assert r.read() == (pub / "store" / chunk).read_bytes()
+        with urllib.request.urlopen(srv.url + "/publication-key.asc", timeout=30) as r:
+            assert r.read() == (pub / "publication-key.asc").read_bytes()
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(srv.url + "/.gse/chunks.partial/x", timeout=30)
+        assert err.value.code == 404
+        got = sh("casync", "--store=%s/store" % srv.url, "extract", srv.url + "/images/v1/image.caidx",
+                 str(tmp / "client"))
+        assert got.returncode == 0, got.stderr
