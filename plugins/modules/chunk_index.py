@@ -19,11 +19,11 @@ description:
   - The chunks go to O(store), a casync chunk store the builds share (C(<4 hex>/<sha256>.cacnk)); part L
     (M(gse.stateless.publish)) copies the chunks an index names into the publication tree.
   - With O(excludes), the index is made from a view of the root without those entries, so that it holds
-    exactly what M(gse.stateless.pack) packs with the same O(excludes): a hard-linked copy of the root
+    exactly what M(gse.stateless.pack) packs with the same O(excludes). The view is a hard-linked copy of the root
     (C(cp -a --link ROOT VIEW), next to the root, on its filesystem) from which the matching entries are
     removed and whose directory mtimes are put back. The view is removed afterwards.
   - Refuses a root that holds C(.gse-installed) at its top (the controller's own record that a system
-    partition holds a complete, verified system: it is written only by the controller, never by an image),
+    partition holds a complete, verified system, written only by the controller and never by an image),
     a root with anything mounted at or under it, and a O(dest) inside the root. Nothing is written then.
   - C(changed) is true when O(dest) did not exist or its bytes changed; making the same index again leaves
     O(dest) untouched.

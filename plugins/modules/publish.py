@@ -19,15 +19,15 @@ description:
     its C(.asc), listed in C(SHA512SUMS)) also publishes its chunks, taken from O(chunk_store), into the
     tree's C(store/) before the directory is renamed into place. A chunk already there is never rewritten;
     a new one is copied into C(.gse/chunks.partial/), fsynced and renamed into C(store/). The whole index
-    is then read back from C(store/) (C(casync --store=STORE digest INDEX): casync checks every chunk
-    against its id) before anything becomes visible; on a failure the chunks added by this run are removed.
+    is then read back from C(store/) with C(casync --store=STORE digest INDEX), which checks every chunk
+    against its id, before anything becomes visible; on a failure the chunks added by this run are removed.
   - With O(default=true) the clearsigned C(version.txt) pointer is moved to the image with the next serial,
     taken under C(flock(2)) on C(.gse/lock) from C(.gse/serial). When the image has a chunk index the pointer
-    has C(format: 2) and also names the index (C(index), C(index_sha512), C(index_size)), the chunk store
+    has format 2 and also names the index (C(index), C(index_sha512), C(index_size)), the chunk store
     (C(store)) and the space the unpacked root needs (C(root_bytes), from C(build-report.json)).
-  - When C(version.txt) already names identical content (the same tarball SHA512, or the same index SHA512)
+  - 'When C(version.txt) already names identical content (the same tarball SHA512, or the same index SHA512)
     under another version, nothing is published and the pointer does not move; the result has
-    C(changed=false), C(image.unchanged=true) and C(msg) "unchanged: <version> is already published".
+    C(changed=false), C(image.unchanged=true) and C(msg) "unchanged: <version> is already published".'
   - The publication keyring is published, armored, as C(publication-key.asc) at the top of the tree (for
     administrators, and for installing on clients), replaced atomically when it changes.
   - With O(config_dir) the client config.d is published as C(config/<serial>/config.d.tar.gz) with a detached
@@ -126,7 +126,7 @@ image:
   type: dict
   returned: when src is given
 msg:
-  description: C(unchanged: <version> is already published) when nothing was published for that reason.
+  description: '"unchanged: <version> is already published" when nothing was published for that reason.'
   type: str
   returned: when the image was unchanged
 public_key:

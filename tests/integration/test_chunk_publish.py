@@ -31,7 +31,7 @@ def image(b, keys, version, level=3, chunks=None):
     tmp = b["tmp"]
     vdir = tmp / "images" / version
     idx = module("chunk_index", tmp, dict(root=str(b["root"]), dest=str(vdir / "image.caidx"),
-                                         store=str(chunks or tmp / "chunks"), excludes=EXCLUDES))
+                                          store=str(chunks or tmp / "chunks"), excludes=EXCLUDES))
     assert idx["changed"] and not idx.get("failed"), idx
     (vdir / "build-report.json").write_text('{"version": "%s", "root_bytes": %d}' % (version, idx["root_bytes"]))
     pack = module("pack", tmp, dict(root=str(b["root"]), dest=str(vdir / "image.tar.zst"), excludes=EXCLUDES,
