@@ -43,9 +43,9 @@ def _configd(env, fixture, url, signing):
                 gse_client_health=False)
     files = {}
     for key, value in demo.items():
-        if key in table.FLAG_VARIABLES:
-            continue
-        files.setdefault(table.CATEGORY_OF.get(key, "system"), {})[key] = value
+        if key not in table.CATEGORY_OF:
+            continue  # set by the gse command (gse_base: --base)
+        files.setdefault(table.CATEGORY_OF[key], {})[key] = value
     for category, data in files.items():
         env.write_config(category, data)
 
