@@ -19,7 +19,7 @@ def _same_run(rec):
 
 
 def test_save_list_warp_delete_round_trip(gse_env):
-    gse_env.write_config("test", {"gse_test_marker": "one"})
+    gse_env.write_config("etc", {"gse_hostname": "one"})
     gse_env.write_config("users", {"gse_users": [{"name": "lab", "password": "s3cret-pw"}]})
     r = gse_env.gse("--base=precomp", "--build-minimal", "--enforce=gparte", "--time-state=first")
     assert r.returncode == 0, r.stderr
@@ -41,7 +41,7 @@ def test_save_list_warp_delete_round_trip(gse_env):
     assert (r.returncode, r.stdout) == (0, "1:first\n")
 
     # The configuration changes; the warp still runs what was saved.
-    gse_env.write_config("test", {"gse_test_marker": "two"})
+    gse_env.write_config("etc", {"gse_hostname": "two"})
     gse_env.write_config("users", {"gse_users": [{"name": "other", "password": "new"}]})
     r = gse_env.gse("--time-warp=1", "-q")
     assert r.returncode == 0, r.stderr
