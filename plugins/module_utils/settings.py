@@ -371,6 +371,17 @@ def config_files(directory):
     return out
 
 
+def check_private(path, data, schema):
+    """A file that holds a secret (a no_log setting with a value) must be private: mode 0600 or stricter."""
+    secrets = sorted(k for k, v in data.items() if v and k in schema and schema[k].no_log)
+    if not secrets:
+        return
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        raise SettingsError(path, "holds secrets (%s) but its mode is %04o: make it private with chmod 0600 %s"
+                            % (", ".join(secrets), mode, path))
+
+
 def read_dirs(dirs, schema=None, flag_of=None):
     """[(directory, file name, data)] of every config.d file, checked; missing directories are skipped."""
     schema = schema if schema is not None else load_schema()
@@ -380,5 +391,7 @@ def read_dirs(dirs, schema=None, flag_of=None):
             raise SettingsError(d, "not a directory")
         for path in config_files(d):
             entries = parse(path, read_file(path))
-            out.append((d, os.path.basename(path), check(path, entries, schema, flag_of)))
+            data = check(path, entries, schema, flag_of)
+            check_private(path, data, schema)
+            out.append((d, os.path.basename(path), data))
     return out

@@ -46,6 +46,7 @@ class GseEnv:
     def write_config(self, category, data):
         path = self.configd / ("%s.yml" % category)
         path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+        os.chmod(path, 0o600)  # as config.d files that hold secrets must be
         return path
 
     def switch(self, data):

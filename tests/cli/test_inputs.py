@@ -136,3 +136,15 @@ def test_state_number_is_bounded():
     assert not states.is_number("٣") and not states.is_number("0")
     with pytest.raises(UsageError):
         states.check_name("name\n")
+
+
+def test_file_holding_secrets_must_be_private(gse_env):
+    path = gse_env.write_config("users", {"gse_users": [{"name": "root", "password": "pw-not-shown"}]})
+    os.chmod(path, 0o644)
+    line = _refused(gse_env, "--base=precomp")
+    assert "users.yml: holds secrets (gse_users) but its mode is 0644" in line and "pw-not-shown" not in line
+    os.chmod(path, 0o600)
+    gse_env.write_config("users", {"gse_users": []})
+    os.chmod(path, 0o644)  # no secret value in it: any mode
+    r = gse_env.gse("--base=precomp", "--lawful-good=gparta")
+    assert "holds secrets" not in r.stderr

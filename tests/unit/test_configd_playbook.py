@@ -33,6 +33,7 @@ def _run(tmp_path, configd, *args):
     ("gse_ionice_class: true\n", "system.yml:1:19: gse_ionice_class: expected text, found True"),
     ("gse_min_free_mbs: 1\n", "unknown setting gse_min_free_mbs; did you mean gse_min_free_mb?"),
     ("gse_users: []\n", "system.yml:1:1: gse_users belongs in users.yml"),
+    ("gse_users: [{name: root, password: pw}]\n", "gse_users belongs in users.yml"),
 ])
 def test_playbook_refuses_what_gse_refuses(tmp_path, text, message):
     configd = tmp_path / "config.d"
@@ -50,7 +51,18 @@ def test_secrets_of_configd_are_never_shown(tmp_path, verbosity):
     configd.mkdir()
     (configd / "users.yml").write_text(yaml.safe_dump(
         {"gse_users": [{"name": "root", "password": SECRET}, {"name": "lab", "password_hash": SECRET + "-hash"}]}))
+    os.chmod(configd / "users.yml", 0o600)
     r = _run(tmp_path, configd, *([verbosity] if verbosity else []))
     assert r.returncode == 0, r.stdout[-3000:]
     assert "Load config.d" in r.stdout
     assert SECRET not in r.stdout + r.stderr
+
+
+def test_playbook_refuses_secrets_readable_by_others(tmp_path):
+    configd = tmp_path / "config.d"
+    configd.mkdir()
+    (configd / "users.yml").write_text(yaml.safe_dump({"gse_users": [{"name": "root", "password": SECRET}]}))
+    os.chmod(configd / "users.yml", 0o640)
+    r = _run(tmp_path, configd)
+    assert r.returncode != 0 and "holds secrets (gse_users) but its mode is 0640" in r.stdout, r.stdout[-3000:]
+    assert SECRET not in r.stdout
