@@ -65,8 +65,13 @@ def test_a_clear_secret_is_never_saved(gse_env):
     gse_env.write_config("publish", {"gse_signing_passphrase": "hunter2"})
     r = gse_env.gse("--base=precomp", "--time-state=leaky")
     assert r.returncode == 2
-    assert "publish.yml holds a clear-text secret (gse_signing_passphrase)" in r.stderr
+    # config.d holds no such setting: it is refused before a state could hold it.
+    assert "unknown setting gse_signing_passphrase" in r.stderr and "hunter2" not in r.stderr
     assert gse_env.written() == []
+    # A secret the schema does not know of is never stored either.
+    from gse.secrets import scrub
+    with pytest.raises(UsageError, match="publish.yml holds a clear-text secret"):
+        scrub("publish.yml", {"gse_signing_passphrase": "hunter2"})
 
 
 def test_numbering_follows_creation_and_survives_deletes(tmp_path):
