@@ -38,9 +38,10 @@ class Plan:
 def _hook_list(values, flag, hooks):
     out = []
     for value in values or []:
-        for name in value.replace(" ", ",").split(","):
-            if name:
-                out.append(name)
+        names = [n for n in value.replace(" ", ",").split(",") if n]
+        if not names:
+            raise UsageError("%s=%s names no hook (see man 5 gse)" % (flag, layout.settings().shown(value)))
+        out.extend(names)
     try:
         hooks.expand(out)
     except ValueError as exc:

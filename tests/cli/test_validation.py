@@ -20,6 +20,8 @@ CASES = [
     (["--base=precomp", "--lawful-good=gfoo"], None,
      "--lawful-good: unknown hook gfoo; valid hooks are: gparta, gpartb"),
     (["--base=precomp", "--enforce=gparta,gnope"], None, "--enforce: unknown hook gnope"),
+    (["--base=precomp", "--enforce=,"], None, "--enforce=',' names no hook"),
+    (["--base=precomp", "--lawful-good= "], None, "--lawful-good=' ' names no hook"),
     (["--base=precomp", "--sdir={tmp}/nodir", "--do=s1", "-g=-gparta"], None,
      "--sdir: {tmp}/nodir is not a directory"),
     (["--base=precomp", "--sdir={tmp}/scripts", "--do=s1,s2 s3", "-g=-gparta,+gcat"], None,
