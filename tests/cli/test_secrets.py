@@ -24,7 +24,9 @@ def playbooks(tmp_path):
         "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
         "roles": [{"role": "gse.stateless.common"}],
         "tasks": [{"name": "Users (check mode)", "check_mode": True, "block": [
-            {"ansible.builtin.include_tasks": os.path.join(ROOT, "roles", "configure", "tasks", "users.yml")}]}],
+            {"ansible.builtin.include_tasks": os.path.join(ROOT, "roles", "configure", "tasks", "users.yml")}]},
+                  {"name": "Note where gse handed config.d over", "ansible.builtin.copy": {
+                      "dest": str(tmp_path / "handover-path"), "content": "{{ gse_configd_file }}", "mode": "0600"}}],
     }]))
     return d
 
@@ -56,3 +58,7 @@ def test_no_secret_anywhere(gse_env, playbooks, verbose):
     clocallg = gse_env.last_build()
     assert os.listdir(os.path.join(clocallg, "ansible", "artifacts"))  # the runner's artifacts were written
     assert _scan(gse_env.logs) == [] and _scan(gse_env.cdist if gse_env.cdist.exists() else gse_env.logs) == []
+    # gse read config.d once and handed it over in a private file, gone when gse exits.
+    handover = (gse_env.tmp / "handover-path").read_text()
+    assert handover and not os.path.exists(handover) and not os.path.exists(os.path.dirname(handover))
+    assert "Load config.d as the gse command read and checked it" in r.stdout
