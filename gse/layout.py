@@ -134,7 +134,11 @@ def configd_dirs():
     """config.d directories, later ones win.  GSE_CONFIGD (colon-separated) replaces the default."""
     env = os.environ.get("GSE_CONFIGD")
     if env:
-        return [d for d in env.split(":") if d]
+        dirs = [d for d in env.split(":") if d]
+        for d in dirs:
+            if not os.path.isabs(d):
+                raise UsageError("GSE_CONFIGD: %s is not an absolute path" % settings().shown(d))
+        return dirs
     return [installed_configd(), "/etc/gse/config.d"]
 
 

@@ -69,6 +69,15 @@ def test_configuration_file_that_is_not_a_regular_file(gse_env, kind):
             else "cannot read") in line
 
 
+@pytest.mark.parametrize("value,message", [
+    ("relative/config.d", "GSE_CONFIGD: 'relative/config.d' is not an absolute path"),
+    ("/etc/hostname", "/etc/hostname: not a directory"),
+])
+def test_configd_variable(gse_env, value, message):
+    env = dict(gse_env.env, GSE_CONFIGD=value)
+    assert message in _refused(gse_env, "--base=precomp", env=env)
+
+
 def test_state_dir_that_is_a_file(gse_env):
     (gse_env.tmp / "afile").write_text("")
     env = dict(gse_env.env, GSE_STATE_DIR=str(gse_env.tmp / "afile"))
