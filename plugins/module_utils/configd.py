@@ -24,7 +24,7 @@ CATEGORIES = (
     ("system", "System: directories, signing, publication", (
         "gse_cdistdir", "gse_log_root", "gse_clocallg", "gse_workdir", "gse_gnupghome", "gse_signing_key",
         "gse_publish_dir", "gse_repos_dir", "gse_distfiles_dir", "gse_extra_mounts", "gse_images_dir",
-        "gse_image_dir", "gse_min_free_mb", "gse_nice", "gse_ionice_class", "gse_ionice_level",
+        "gse_image_dir", "gse_chunk_store", "gse_min_free_mb", "gse_nice", "gse_ionice_class", "gse_ionice_level",
         "gse_state_dir")),
     ("portage", "Portage: sync, make.conf, GSE profile, USE flags", (
         "gse_sync_method", "gse_sync_min_age_hours", "gse_make_conf", "gse_makeopts_jobs", "gse_eix_package",
