@@ -142,7 +142,7 @@ def _crc24(data):
     crc = 0xB704CE
     for byte in data:
         crc ^= byte << 16
-        for _ in range(8):
+        for _bit in range(8):
             crc <<= 1
             if crc & 0x1000000:
                 crc ^= 0x1864CFB
@@ -180,10 +180,11 @@ def sig_values(sexp, algo):
     """The signature's numbers from the agent's ``(sig-val (<algo> (r ..)(s ..)))``, in packet order."""
     try:
         (sig,) = sexp
-        assert sig[0] == b"sig-val"
+        if sig[0] != b"sig-val":
+            raise ValueError(sig[0])
         params = {p[0]: p[1] for p in sig[1][1:]}
         return [params[b"s"]] if algo == RSA else [params[b"r"], params[b"s"]]
-    except (AssertionError, ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, KeyError, IndexError, TypeError):
         raise AgentError("gpg-agent gave no %s signature: %r" % ("RSA" if algo == RSA else "EdDSA", sexp)) from None
 
 
