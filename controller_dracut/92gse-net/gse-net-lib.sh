@@ -33,9 +33,13 @@ gse_net_up() {
     return 1
 }
 
-# gse_curl ARGS...: curl with the controller's timeouts; no retries.
-gse_curl() {
-    curl -fsS --connect-timeout "${GSE_CONNECT_TIMEOUT:-3}" "$@"
+# gse_curl_bounds [TOTAL]: print curl's options bounding every wait of one
+# object: the connect (GSE_CONNECT_TIMEOUT), a stall (less than
+# GSE_STALL_SPEED bytes/s for GSE_STALL_TIME seconds) and the whole transfer
+# (TOTAL seconds, default GSE_FETCH_TIMEOUT).  curl exits 28 when one is hit.
+gse_curl_bounds() {
+    echo "--connect-timeout ${GSE_CONNECT_TIMEOUT:-3} --speed-limit ${GSE_STALL_SPEED:-1024}" \
+        "--speed-time ${GSE_STALL_TIME:-20} --max-time ${1:-${GSE_FETCH_TIMEOUT:-30}}"
 }
 
 # gse_fetch PATH OUT [quiet]: download $GSE_SERVER/PATH to OUT.  Returns 1
@@ -43,8 +47,8 @@ gse_curl() {
 # warning names it, unless quiet).  GSE_FETCH_CODE is the HTTP status, 000
 # when no server answered.
 gse_fetch() {
-    curl -sS --connect-timeout "${GSE_CONNECT_TIMEOUT:-3}" --max-time "${GSE_FETCH_TIMEOUT:-30}" \
-        -o "$2" -w '%{http_code}' "$GSE_SERVER/$1" > "$GSE_RUN/curl.code" 2> "$GSE_RUN/curl.err"
+    # shellcheck disable=SC2046
+    curl -sS $(gse_curl_bounds) -o "$2" -w '%{http_code}' "$GSE_SERVER/$1" > "$GSE_RUN/curl.code" 2> "$GSE_RUN/curl.err"
     # -w prints no newline: read fails at EOF yet sets the variable.
     GSE_FETCH_CODE=
     read -r GSE_FETCH_CODE < "$GSE_RUN/curl.code"
@@ -69,51 +73,15 @@ gse_curl_error() {
     printf '%s\n' "${_gse_e:-unknown error}"
 }
 
-# gse_verify_pointer FILE BODY: check the clearsigned pointer FILE with the
-# keyring and write the signed body (only gpgv's output is ever read).
-gse_verify_pointer() {
-    rm -f "$2"
-    if gpgv --keyring "$GSE_KEYRING" --output "$2" "$1" > "$GSE_RUN/gpgv.log" 2>&1; then
-        return 0
-    fi
-    rm -f "$2"
-    return 2
-}
-
-# gse_verify_detached SIG FILE
-gse_verify_detached() {
-    gpgv --keyring "$GSE_KEYRING" "$1" "$2" > "$GSE_RUN/gpgv.log" 2>&1 || return 2
-    return 0
-}
-
-# gse_pointer_get BODY KEY: print the value of "KEY: value" in the verified
-# pointer body BODY; 1 when BODY has no such line.
-gse_pointer_get() {
-    while IFS= read -r _gse_l || [ -n "$_gse_l" ]; do
-        case "$_gse_l" in
-            "$2:"*)
-                _gse_l=${_gse_l#*:}
-                printf '%s\n' "${_gse_l#"${_gse_l%%[! ]*}"}"
-                return 0
-                ;;
-        esac
-    done < "$1"
-    return 1
-}
-
-# gse_check_file FILE SHA512 SIZE
-gse_check_file() {
-    [ "$(wc -c < "$1")" = "$3" ] || return 2
-    [ "$(sha512sum "$1" | cut -d' ' -f1)" = "$2" ] || return 2
-    return 0
-}
-
 # gse_stream_image PATH DIR SHA512 SIZE COMPRESSION: stream the image from
 # the server into DIR, hashing every byte on the way; 0 only when the
 # download, the decompression and tar succeeded and the digest and the size
-# match the signed pointer.  The reason of a failure is logged.  (Shell
-# functions share their callers' variables: the names here are the
-# function's own.)
+# match the signed pointer.  On failure (2) $GSE_RUN/stream/verdict names the
+# class (stall, network, digest, space, unpack), GSE_VERIFY_REASON the
+# detail (with the digest of the bytes received), and the reason is logged.
+# Every wait is bounded (gse_curl_bounds, GSE_IMAGE_TIMEOUT for the whole
+# image).  (Shell functions share their callers' variables: the names here
+# are the function's own.)
 gse_stream_image() {
     _f=$GSE_RUN/stream
     rm -rf "$_f"
@@ -135,7 +103,8 @@ gse_stream_image() {
     esac
     {
         # The byte count comes from curl itself (on stderr, after any error).
-        curl -fsS --connect-timeout "${GSE_CONNECT_TIMEOUT:-3}" -w '%{stderr}gse-size=%{size_download}\n' \
+        # shellcheck disable=SC2046
+        curl -fsS $(gse_curl_bounds "${GSE_IMAGE_TIMEOUT:-3600}") -w '%{stderr}gse-size=%{size_download}\n' \
             "$GSE_SERVER/$1" 2> "$_f/curl.err"
         echo $? > "$_f/curl.rc"
     } | tee -p "$_f/sha.fifo" | {
@@ -146,26 +115,101 @@ gse_stream_image() {
     wait $_p1
     _gse_got_sha=$(cut -d' ' -f1 < "$_f/sha")
     _gse_got_size=$(sed -n 's/^gse-size=//p' "$_f/curl.err")
-    if [ "$(cat "$_f/curl.rc")" != 0 ]; then
-        gse_warn "image download failed: $(grep -v '^gse-size=' "$_f/curl.err")"
+    read -r _gse_curl_rc < "$_f/curl.rc"
+    if [ "$_gse_curl_rc" != 0 ]; then
+        GSE_VERIFY_REASON="$(grep -v '^gse-size=' "$_f/curl.err" | head -n 1) (after $_gse_got_size bytes)"
+        if [ "$_gse_curl_rc" = 28 ]; then
+            echo stall > "$_f/verdict"
+            gse_warn "image download stalled or timed out: $GSE_VERIFY_REASON"
+        else
+            echo network > "$_f/verdict"
+            gse_warn "image download failed: $GSE_VERIFY_REASON"
+        fi
         return 2
     fi
     # Every downloaded byte was hashed, even when the unpacking gave up
     # early (tee -p goes on when the pipe to zstd closes): a mismatch is a
-    # verdict on the published bytes, recorded in $_f/verdict.
-    if [ "$_gse_got_size" != "$4" ]; then
+    # verdict on the published bytes, which names their digest.
+    if [ "$_gse_got_size" != "$4" ] || [ "$_gse_got_sha" != "$3" ]; then
         echo digest > "$_f/verdict"
-        gse_warn "image refused: size $_gse_got_size, the signed pointer says $4 (truncated or altered)"
-        return 2
-    fi
-    if [ "$_gse_got_sha" != "$3" ]; then
-        echo digest > "$_f/verdict"
-        gse_warn "image refused: SHA512 mismatch"
+        GSE_VERIFY_REASON="received $_gse_got_size bytes with SHA512 $_gse_got_sha"
+        if [ "$_gse_got_size" != "$4" ]; then
+            gse_warn "image refused: size $_gse_got_size, the signed pointer says $4 (truncated or altered): $GSE_VERIFY_REASON"
+        else
+            gse_warn "image refused: SHA512 mismatch: $GSE_VERIFY_REASON"
+        fi
         return 2
     fi
     if [ "$(cat "$_f/dec.rc")" != 0 ] || [ $_tar -ne 0 ]; then
-        gse_warn "image refused: unpacking failed: $(cat "$_f/dec.err" "$_f/tar.err")"
+        GSE_VERIFY_REASON=$(cat "$_f/dec.err" "$_f/tar.err" | head -n 3)
+        if grep -q 'No space left on device' "$_f/tar.err"; then
+            echo space > "$_f/verdict"
+            gse_warn "image refused: does not fit: $GSE_VERIFY_REASON"
+        else
+            echo unpack > "$_f/verdict"
+            gse_warn "image refused: unpacking failed: $GSE_VERIFY_REASON"
+        fi
         return 2
     fi
     return 0
+}
+
+# gse_part_bytes DEV: print the size of partition DEV in bytes.
+gse_part_bytes() {
+    read -r _gse_sec < "/sys/class/block/${1##*/}/size" || return 2
+    echo $((_gse_sec * 512))
+}
+
+# gse_fits ROOT_BYTES DEV: 0 when a root of ROOT_BYTES (the signed pointer's
+# root_bytes) fits DEV's filesystem: at most GSE_FIT_PERCENT (default 95)
+# percent of the partition, the rest being the filesystem's own metadata.
+# 1 when it does not fit; 2 when ROOT_BYTES is no decimal number.
+gse_fits() {
+    gse_decimal "$1" || return 2
+    _gse_pb=$(gse_part_bytes "$2") || return 2
+    # Beyond 18 digits (an exabyte) nothing fits, and the shell's
+    # arithmetic stays below 2^63.
+    [ ${#_gse_dec} -le 18 ] || return 1
+    [ $((_gse_dec / 100)) -le $((_gse_pb / 100 * ${GSE_FIT_PERCENT:-95} / 100)) ] || return 1
+    return 0
+}
+
+# ---- back-off of an image that failed -------------------------------------
+# A failed attempt at an image (bytes that do not match the signed pointer,
+# a stall, no space) is not retried at the next boot but after a number of
+# boots that doubles with each failure (1, 2, 4, ... at most
+# GSE_RETRY_MAX_BOOTS, default 32).  State file backoff/<signed SHA512>:
+# "FAILURES BOOTS-LEFT".  The genuine signed image is never blacklisted: a
+# repaired publication is fetched at the latest after the wait.
+
+# gse_backoff_wait SHA: 1 while the image SHA waits (prints "FAILURES
+# BOOTS-LEFT" and counts this boot); 0 when it may be tried now.
+gse_backoff_wait() {
+    _gse_bf=$GSE_STATE_MNT/backoff/$1
+    [ -r "$_gse_bf" ] || return 0
+    read -r _gse_n _gse_w < "$_gse_bf" || return 0
+    case "$_gse_w" in '' | *[!0-9]* | 0) return 0 ;; esac
+    gse_state_write "backoff/$1" "$_gse_n $((_gse_w - 1))"
+    echo "$_gse_n $_gse_w"
+    return 1
+}
+
+# gse_backoff_fail SHA: count one more failed attempt at the image SHA;
+# print the number of boots it now waits.
+gse_backoff_fail() {
+    _gse_n=0
+    [ -r "$GSE_STATE_MNT/backoff/$1" ] && read -r _gse_n _gse_w < "$GSE_STATE_MNT/backoff/$1"
+    case "$_gse_n" in '' | *[!0-9]*) _gse_n=0 ;; esac
+    _gse_n=$((_gse_n + 1)) _gse_w=1 _gse_i=1
+    while [ $_gse_i -lt $_gse_n ] && [ $_gse_w -lt "${GSE_RETRY_MAX_BOOTS:-32}" ]; do
+        _gse_w=$((_gse_w * 2)) _gse_i=$((_gse_i + 1))
+    done
+    [ $_gse_w -gt "${GSE_RETRY_MAX_BOOTS:-32}" ] && _gse_w=${GSE_RETRY_MAX_BOOTS:-32}
+    gse_state_write "backoff/$1" "$_gse_n $_gse_w"
+    echo "$_gse_w"
+}
+
+# gse_backoff_clear SHA: the image SHA installed: forget its failures.
+gse_backoff_clear() {
+    rm -f "$GSE_STATE_MNT/backoff/$1"
 }

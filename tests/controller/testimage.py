@@ -34,12 +34,14 @@ echo "GSETEST etc-seed=$(cat /etc/gse-test-seed 2>/dev/null)"
 echo "GSETEST config=$(cat /etc/gse-test-config 2>/dev/null)"
 echo "GSETEST runlevel=$(readlink /etc/runlevels/default/gse-health 2>/dev/null)"
 echo x > /etc/gse-test-etc-write && echo "GSETEST etc writable"
+if echo 999 > /var/lib/gse/state/serial 2>/dev/null; then echo "GSETEST state writable"; else echo "GSETEST state readonly"; fi
 /usr/lib/gse/gse-health startup && echo "GSETEST startup recorded"
 if [ "$(cat /usr/share/gse-test/behaviour)" = crash ]; then
     echo "GSETEST crashing"
     poweroff -f
 fi
 /usr/lib/gse/gse-health shutdown && echo "GSETEST shutdown recorded"
+umount /var/lib/gse/state/health
 umount /var/lib/gse/state
 sync
 echo "GSETEST poweroff"
@@ -72,8 +74,9 @@ def calibrate_on_host():
     return time.monotonic() - t0
 
 
-def make_root(root, version, behaviour="healthy", payload_bytes=0):
-    """Write the image root in `root`."""
+def make_root(root, version, behaviour="healthy", payload_bytes=0, extra=None):
+    """Write the image root in `root` (extra: {relative path: bytes} more
+    files)."""
     for d in ("bin", "sbin", "usr/bin", "usr/lib/gse", "usr/share/gse-test", "proc", "sys", "dev",
               "etc/init.d", "etc/runlevels/default", "var/log", "var/lib/gse/state", "tmp", "run"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
@@ -97,6 +100,11 @@ def make_root(root, version, behaviour="healthy", payload_bytes=0):
             f.write(text + "\n")
     with open(os.path.join(root, "etc", "gse-test-seed"), "w") as f:
         f.write("seeded-" + version + "\n")
+    for rel, data in (extra or {}).items():
+        p = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
     if payload_bytes:
         # Incompressible bulk: makes the download long enough to interrupt,
         # or large enough to measure.
@@ -116,7 +124,7 @@ def pack(root, tarball):
     return tarball
 
 
-def make_image(workdir, version, behaviour="healthy", payload_bytes=0):
+def make_image(workdir, version, behaviour="healthy", payload_bytes=0, extra=None):
     root = os.path.join(workdir, f"root-{version}")
-    make_root(root, version, behaviour, payload_bytes)
+    make_root(root, version, behaviour, payload_bytes, extra)
     return pack(root, os.path.join(workdir, f"{version}.tar.zst"))

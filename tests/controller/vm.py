@@ -105,18 +105,32 @@ def loop(disk, start, size):
 
 
 def labels(disk):
-    """{partition number: (label, .gse-installed record or None)}."""
+    """{partition number: (label, record of a complete system or None)}.  The
+    record is the controller's: installed/vdaN in the state area (partition
+    1), valid only for the filesystem UUID it names."""
     out = {}
     try:
         parts = partitions(disk)
     except subprocess.CalledProcessError:
         return out
+    records = {}
     for n, start, size in parts:
         with loop(disk, start, size) as part:
-            label = subprocess.run(["blkid", "-p", "-s", "LABEL", "-o", "value", part],
-                                   capture_output=True, text=True).stdout.strip()
-            out[n] = (label, read_file(part, ".gse-installed"))
-    return out
+            probe = {}
+            for key in ("LABEL", "UUID"):
+                probe[key] = subprocess.run(["blkid", "-p", "-s", key, "-o", "value", part],
+                                            capture_output=True, text=True).stdout.strip()
+        if n == 1:
+            with loop(disk, start, size) as part:
+                records = {name: read_file(part, f"installed/{name}") for name in ("vda2", "vda3")}
+        out[n] = probe
+    res = {}
+    for n, probe in out.items():
+        rec = records.get(f"vda{n}")
+        if rec is not None and f"uuid={probe['UUID']}" not in rec.splitlines():
+            rec = None
+        res[n] = (probe["LABEL"], rec)
+    return res
 
 
 def state_file(disk, relpath):
