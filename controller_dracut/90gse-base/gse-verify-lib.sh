@@ -65,6 +65,7 @@ gse_gpgv() {
 # the signed body (only gpgv's output is ever read).
 gse_verify_pointer() {
     rm -f "$2"
+    [ -r "$1" ] || { GSE_VERIFY_REASON="missing"; return 2; }
     gse_gpgv --output "$2" "$1" && return 0
     rm -f "$2"
     return 2
@@ -72,6 +73,7 @@ gse_verify_pointer() {
 
 # gse_verify_detached SIG FILE
 gse_verify_detached() {
+    [ -r "$1" ] || { GSE_VERIFY_REASON="missing"; return 2; }
     gse_gpgv "$1" "$2"
 }
 

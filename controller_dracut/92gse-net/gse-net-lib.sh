@@ -42,24 +42,31 @@ gse_curl_bounds() {
         "--speed-time ${GSE_STALL_TIME:-20} --max-time ${1:-${GSE_FETCH_TIMEOUT:-30}}"
 }
 
-# gse_fetch PATH OUT [quiet]: download $GSE_SERVER/PATH to OUT.  Returns 1
-# when the server says 404 (nothing published), 2 on any other failure (a
+# gse_fetch PATH OUT [quiet]: download $GSE_SERVER/PATH to OUT, every wait
+# bounded (gse_curl_bounds).  Returns 1 when the server says 404 (nothing
+# published), 2 on any other failure, a stall or a timeout included (a
 # warning names it, unless quiet).  GSE_FETCH_CODE is the HTTP status, 000
 # when no server answered.
 gse_fetch() {
     # shellcheck disable=SC2046
-    curl -sS $(gse_curl_bounds) -o "$2" -w '%{http_code}' "$GSE_SERVER/$1" > "$GSE_RUN/curl.code" 2> "$GSE_RUN/curl.err"
+    curl -sS $(gse_curl_bounds) -o "$2" -w '%{http_code}' "$GSE_SERVER/$1" \
+        > "$GSE_RUN/curl.code" 2> "$GSE_RUN/curl.err"
+    _gse_crc=$?
     # -w prints no newline: read fails at EOF yet sets the variable.
     GSE_FETCH_CODE=
     read -r GSE_FETCH_CODE < "$GSE_RUN/curl.code"
     [ -n "$GSE_FETCH_CODE" ] || GSE_FETCH_CODE=000
-    case "$GSE_FETCH_CODE" in
-        200) return 0 ;;
-        404) rm -f "$2"; return 1 ;;
-    esac
+    if [ $_gse_crc -eq 0 ]; then
+        case "$GSE_FETCH_CODE" in
+            200) return 0 ;;
+            404) rm -f "$2"; return 1 ;;
+        esac
+    fi
     rm -f "$2"
     [ -n "$3" ] && return 2
-    if [ "$GSE_FETCH_CODE" = 000 ]; then
+    if [ $_gse_crc -eq 28 ]; then
+        gse_warn "fetch $1: stalled or timed out (HTTP $GSE_FETCH_CODE): $(gse_curl_error)"
+    elif [ "$GSE_FETCH_CODE" = 000 ]; then
         gse_warn "fetch $1: no answer: $(gse_curl_error)"
     else
         gse_warn "fetch $1: HTTP $GSE_FETCH_CODE from the server"

@@ -62,10 +62,15 @@ def booted(out):
 
 
 @contextlib.contextmanager
-def loopback_http(directory=None, error_status=500, error_prefix=None):
+def loopback_http(directory=None, error_status=500, error_prefix=None, stall_after=None, stall_prefix="/"):
     """A threaded HTTP server on 127.0.0.1 (a free port); yields its port.
     Paths under error_prefix ("/" for all) get error_status; the others are
-    the files of directory (404 without one)."""
+    the files of directory (404 without one).  With stall_after, a file
+    under stall_prefix is answered with its full Content-Length but only
+    its first stall_after bytes, then the connection stays open and silent
+    until the server stops (a server that stalls in the middle of an
+    object)."""
+    stop = threading.Event()
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
@@ -73,6 +78,13 @@ def loopback_http(directory=None, error_status=500, error_prefix=None):
                 self.send_error(error_status)
             elif directory is None:
                 self.send_error(404)
+            elif stall_after is not None and self.path.startswith(stall_prefix):
+                f = self.send_head()
+                if f:
+                    with f:
+                        self.wfile.write(f.read(stall_after))
+                        self.wfile.flush()
+                    stop.wait(600)
             else:
                 super().do_GET()
 
@@ -85,6 +97,7 @@ def loopback_http(directory=None, error_status=500, error_prefix=None):
     try:
         yield srv.server_address[1]
     finally:
+        stop.set()
         srv.shutdown()
         srv.server_close()
 
