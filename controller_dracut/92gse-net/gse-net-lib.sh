@@ -36,10 +36,12 @@ gse_net_up() {
 # gse_curl_bounds [TOTAL]: print curl's options bounding every wait of one
 # object: the connect (GSE_CONNECT_TIMEOUT), a stall (less than
 # GSE_STALL_SPEED bytes/s for GSE_STALL_TIME seconds) and the whole transfer
-# (TOTAL seconds, default GSE_FETCH_TIMEOUT).  curl exits 28 when one is hit.
+# (TOTAL seconds, default GSE_FETCH_TIMEOUT); with GSE_FETCH_MAXSIZE set, no
+# more bytes than that.  curl exits 28 when a time bound is hit.
 gse_curl_bounds() {
     echo "--connect-timeout ${GSE_CONNECT_TIMEOUT:-3} --speed-limit ${GSE_STALL_SPEED:-1024}" \
-        "--speed-time ${GSE_STALL_TIME:-20} --max-time ${1:-${GSE_FETCH_TIMEOUT:-30}}"
+        "--speed-time ${GSE_STALL_TIME:-20} --max-time ${1:-${GSE_FETCH_TIMEOUT:-30}}" \
+        "${GSE_FETCH_MAXSIZE:+--max-filesize $GSE_FETCH_MAXSIZE}"
 }
 
 # gse_fetch PATH OUT [quiet]: download $GSE_SERVER/PATH to OUT, every wait
@@ -219,4 +221,126 @@ gse_backoff_fail() {
 # gse_backoff_clear SHA: the image SHA installed: forget its failures.
 gse_backoff_clear() {
     rm -f "$GSE_STATE_MNT/backoff/$1"
+}
+
+# ---- the chunked transfer (casync) -----------------------------------------
+
+# gse_fetch_index PATH OUT SHA512 SIZE: download the casync index PATH (no
+# more than SIZE bytes are accepted) and its detached signature; 0 only when
+# the index has the signed pointer's SIZE and SHA512 and its signature
+# verifies (GSE_VERIFY_REASON otherwise).
+gse_fetch_index() {
+    GSE_VERIFY_REASON=
+    GSE_FETCH_MAXSIZE=$4
+    gse_fetch "$1" "$2"
+    _gse_frc=$?
+    GSE_FETCH_MAXSIZE=
+    [ $_gse_frc -eq 0 ] || { GSE_VERIFY_REASON="index download failed"; return 2; }
+    gse_check_file "$2" "$3" "$4" || { GSE_VERIFY_REASON="index: $GSE_VERIFY_REASON"; return 2; }
+    gse_fetch "$1.asc" "$2.asc" || { GSE_VERIFY_REASON="index signature download failed"; return 2; }
+    gse_verify_detached "$2.asc" "$2" || { GSE_VERIFY_REASON="index signature: $GSE_VERIFY_REASON"; return 2; }
+    return 0
+}
+
+# gse_io_bytes PID: print the bytes PID read and wrote so far (0 when gone).
+gse_io_bytes() {
+    _gse_io=0
+    while read -r _gse_k _gse_v; do
+        case "$_gse_k" in rchar: | wchar:) _gse_io=$((_gse_io + _gse_v)) ;; esac
+    done < "/proc/$1/io" 2> /dev/null
+    echo "$_gse_io"
+}
+
+# gse_running PID: 0 while PID runs (an exited child not yet waited for is
+# a zombie: it answers kill -0 yet runs no more).
+gse_running() {
+    read -r _gse_p _gse_c _gse_st _gse_rest < "/proc/$1/stat" 2> /dev/null || return 1
+    [ "$_gse_st" != Z ]
+}
+
+# gse_kill_tree PID: kill PID and its children (casync's protocol helper).
+# SIGKILL: casync blocks SIGTERM for its event loop, and the helper it
+# executes inherits the blocked mask.
+gse_kill_tree() {
+    for _gse_s in /proc/[0-9]*/stat; do
+        read -r _gse_p _gse_c _gse_st _gse_pp _gse_rest < "$_gse_s" 2> /dev/null || continue
+        [ "$_gse_pp" = "$1" ] && kill -9 "$_gse_p" 2> /dev/null
+    done
+    kill -9 "$1" 2> /dev/null
+}
+
+# gse_watch PID: wait for PID, bounding it as curl bounds a download (casync's
+# HTTP helper sets no timeout of its own): killed when it moves (reads +
+# writes: chunks from the helper, seeds, the output) less than
+# GSE_STALL_SPEED bytes/s over GSE_STALL_TIME seconds, or runs longer than
+# GSE_IMAGE_TIMEOUT seconds.  Returns PID's exit status; 124 when killed
+# (GSE_WATCH_REASON says why).
+gse_watch() {
+    GSE_WATCH_REASON=
+    _gse_win=${GSE_STALL_TIME:-20} _gse_t=0 _gse_w=0
+    _gse_last=$(gse_io_bytes "$1")
+    while gse_running "$1"; do
+        sleep 1
+        _gse_t=$((_gse_t + 1)) _gse_w=$((_gse_w + 1))
+        if [ $_gse_t -ge "${GSE_IMAGE_TIMEOUT:-3600}" ]; then
+            GSE_WATCH_REASON="not done after ${GSE_IMAGE_TIMEOUT:-3600} s"
+        elif [ $_gse_w -ge "$_gse_win" ]; then
+            _gse_now=$(gse_io_bytes "$1")
+            if [ $((_gse_now - _gse_last)) -lt $((${GSE_STALL_SPEED:-1024} * _gse_win)) ] && gse_running "$1"; then
+                GSE_WATCH_REASON="less than ${GSE_STALL_SPEED:-1024} bytes/s over the last $_gse_win s"
+            fi
+            _gse_last=$_gse_now _gse_w=0
+        fi
+        if [ -n "$GSE_WATCH_REASON" ]; then
+            gse_kill_tree "$1"
+            wait "$1"
+            return 124
+        fi
+    done
+    wait "$1"
+}
+
+# gse_casync_extract INDEX DIR [SEED...]: extract the verified casync index
+# INDEX into DIR, the chunks from $GSE_SERVER/$GSE_STORE_PATH, the seeds
+# (installed system roots) first: only the chunks they lack travel.  casync
+# checks every chunk against its id in the index before it is written.  On
+# failure (2) $GSE_RUN/stream/verdict names the class (stall, digest,
+# missing, space, extract) and GSE_VERIFY_REASON casync's error.
+gse_casync_extract() {
+    _f=$GSE_RUN/stream
+    rm -rf "$_f"
+    mkdir -p "$_f"
+    _idx=$1 _dir=$2
+    shift 2
+    _seeds=""
+    for _s; do _seeds="$_seeds --seed=$_s"; done
+    gse_log "casync extract ${GSE_STORE_PATH:-store} into $_dir (seeds:${_seeds:- none})"
+    # --delete=no: lost+found stays.
+    # shellcheck disable=SC2086
+    casync extract --store="$GSE_SERVER/${GSE_STORE_PATH:-store}" $_seeds --delete=no \
+        "$_idx" "$_dir" > "$_f/casync.out" 2> "$_f/casync.err" &
+    gse_watch $!
+    _rc=$?
+    [ $_rc -eq 0 ] && return 0
+    if [ $_rc -eq 124 ]; then
+        echo stall > "$_f/verdict"
+        GSE_VERIFY_REASON="casync: $GSE_WATCH_REASON"
+        gse_warn "image download stalled or timed out: $GSE_VERIFY_REASON"
+        return 2
+    fi
+    GSE_VERIFY_REASON="casync: $(tr '\n' ' ' < "$_f/casync.err" | cut -c 1-300)"
+    if grep -q 'No space left on device' "$_f/casync.err"; then
+        echo space > "$_f/verdict"
+        gse_warn "image refused: does not fit: $GSE_VERIFY_REASON"
+    elif grep -q 'Bad message' "$_f/casync.err"; then
+        echo digest > "$_f/verdict"
+        gse_warn "image refused: a chunk does not match the signed index: $GSE_VERIFY_REASON"
+    elif grep -qi 'not found\|404\|No such file' "$_f/casync.err"; then
+        echo missing > "$_f/verdict"
+        gse_warn "image refused: a chunk is missing from the store: $GSE_VERIFY_REASON"
+    else
+        echo extract > "$_f/verdict"
+        gse_warn "image refused: casync extract failed: $GSE_VERIFY_REASON"
+    fi
+    return 2
 }

@@ -1,7 +1,9 @@
 #!/bin/sh
 # pre-mount hook 40: version check, and on a new version "fetch new system":
-# wipe the target partition, make its filesystem when configured, stream the
-# image in while verifying it, and only then record it as complete.
+# wipe the target partition, make its filesystem when configured, extract the
+# image from the casync chunk store (the installed systems as seeds, every
+# chunk checked against the signed index) or stream the tarball in while
+# verifying it, and only then record it as complete.
 # Refused, each with its reason logged: a pointer that does not verify
 # (unknown key, bad signature, clock, expired), a serial lower than the
 # highest verified before (replay), an image that does not fit the partition
@@ -119,7 +121,36 @@ gse_version_check() {
     grep -Eq "^$_sha [ *]${_path##*/}\$" "$GSE_RUN/SHA512SUMS" \
         || { gse_warn "image refused: SHA512SUMS does not list the pointer's digest"; return 2; }
 
-    gse_log "installing $_version on $_target"
+    # The chunked transfer when the pointer names an index (format 2) and
+    # GSE_TRANSFER allows it; else the verified tarball stream.  The index
+    # is verified before anything is wiped.
+    _index=$(gse_pointer_get "$_b" index)
+    _transfer=tarball
+    if [ -n "$_index" ] && [ "${GSE_TRANSFER:-casync}" = casync ]; then
+        if command -v casync > /dev/null 2>&1; then
+            _transfer=casync
+        else
+            gse_warn "version: this controller has no casync: the tarball is streamed"
+        fi
+    fi
+    if [ $_transfer = casync ]; then
+        _isha=$(gse_pointer_get "$_b" index_sha512)
+        _isize=$(gse_pointer_get "$_b" index_size)
+        [ ${#_isha} -eq 128 ] && gse_decimal "$_isize" \
+            || { gse_warn "version refused: incomplete pointer (index_sha512, index_size)"; return 2; }
+        gse_fetch_index "$_index" "$GSE_RUN/image.caidx" "$_isha" "$_isize" \
+            || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
+        GSE_STORE_PATH=$(gse_pointer_get "$_b" store) || GSE_STORE_PATH=store
+        # The installed complete systems that stay: the seeds.
+        _seeds="" _n=0
+        for _p in $(gse_system_parts); do
+            [ "$_p" != "$_target" ] && gse_installed "$_p" > /dev/null || continue
+            _n=$((_n + 1))
+            gse_mount_root "$_p" "$GSE_RUN/mnt.seed$_n" ro && _seeds="$_seeds $GSE_RUN/mnt.seed$_n"
+        done
+    fi
+
+    gse_log "installing $_version on $_target ($_transfer)"
     # Not BACKUPFS while unverified bytes go in.
     if [ "$_target" != "$_sys" ] && [ "$(gse_label_of "$_target")" != "$GSE_LABEL_DEPRIVED" ]; then
         gse_set_label "$_target" "$GSE_LABEL_DEPRIVED" || return 2
@@ -129,7 +160,13 @@ gse_version_check() {
     gse_mount_top "$_target" "$_m" || return 2
     _root=$(gse_sysroot "$_m")
     _rc=0
-    gse_stream_image "$_path" "$_root" "$_sha" "$_size" "$(gse_pointer_get "$_b" compression)" || _rc=2
+    if [ $_transfer = casync ]; then
+        # shellcheck disable=SC2086
+        gse_casync_extract "$GSE_RUN/image.caidx" "$_root" $_seeds || _rc=2
+        for _s in $_seeds; do umount "$_s"; done
+    else
+        gse_stream_image "$_path" "$_root" "$_sha" "$_size" "$(gse_pointer_get "$_b" compression)" || _rc=2
+    fi
     if [ $_rc -eq 0 ] && [ -e "$_root/$GSE_MARK" ]; then
         # Never read, but no image names the controller's records.
         gse_warn "image entry /$GSE_MARK stripped (a name the controller keeps for itself)"

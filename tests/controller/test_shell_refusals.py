@@ -208,3 +208,96 @@ def test_stalled_server_is_given_up_within_the_bounds(tmp_path):
     # Bounded: without the stall bound curl would wait until the test's
     # own timeout (GSE_FETCH_TIMEOUT 30 s, GSE_IMAGE_TIMEOUT 3600 s).
     assert took < 25, took
+
+
+# ---- the chunked transfer -----------------------------------------------------
+
+def casync_tree(tmp_path, seed=1):
+    """A root, its index and chunk store under tmp_path/www (pubtree)."""
+    import random
+    root = tmp_path / "root"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "big").write_bytes(random.Random(seed).randbytes(3 << 20))
+    (root / "small").write_text("small\n")
+    os.symlink("small", root / "link")
+    www = tmp_path / "www"
+    www.mkdir()
+    idx = pubtree.make_index(str(www), "v1", str(root))
+    return root, www, idx
+
+
+@pytest.mark.parametrize("damage, verdict", [(None, None), ("forged", "digest"), ("missing", "missing")])
+def test_casync_extract_checks_every_chunk(tmp_path, damage, verdict):
+    need_casync()
+    import vm
+    root, www, idx = casync_tree(tmp_path)
+    chunks = sorted(str(p) for p in (www / "store").rglob("*.cacnk"))
+    if damage == "forged":
+        # Another chunk's (valid, compressed) bytes under this chunk's id.
+        (tmp_path / "x").write_bytes(open(chunks[1], "rb").read())
+        os.replace(tmp_path / "x", chunks[0])
+    elif damage == "missing":
+        os.unlink(chunks[0])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with loopback_http(www) as port:
+        r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; gse_casync_extract {idx} {dest}; echo rc=$?;"
+               "cat $GSE_RUN/stream/verdict 2>/dev/null", tmp_path)
+    if damage is None:
+        assert r.stdout.split() == ["rc=0"], r.stdout + r.stderr
+        assert vm.tree_digest(str(dest)) == vm.tree_digest(str(root))
+    else:
+        assert r.stdout.split() == ["rc=2", verdict], r.stdout + r.stderr + (tmp_path / "run" / "log").read_text()
+        # Nothing of the chunk that did not verify was written.
+        big = dest / "d" / "big"
+        assert not big.exists() or big.read_bytes() != (root / "d" / "big").read_bytes()
+
+
+def test_casync_extract_with_a_seed_fetches_only_what_it_lacks(tmp_path):
+    need_casync()
+    import vm
+    root, www, idx = casync_tree(tmp_path)
+    seed = tmp_path / "seed"
+    shutil_copytree(root, seed)
+    (seed / "small").write_text("other\n")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    served = []
+    with loopback_http(www, served=served) as port:
+        r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; gse_casync_extract {idx} {dest} {seed};"
+               "echo rc=$?", tmp_path)
+    assert r.stdout.split() == ["rc=0"], r.stdout + r.stderr
+    assert vm.tree_digest(str(dest)) == vm.tree_digest(str(root))
+    store = sum(p.stat().st_size for p in (www / "store").rglob("*.cacnk"))
+    assert sum(n for p, n in served) < store / 10
+
+
+def test_casync_stall_is_bounded_from_outside(tmp_path):
+    """casync's HTTP helper sets no timeout: gse_watch kills it when it stops
+    moving."""
+    need_casync()
+    root, www, idx = casync_tree(tmp_path)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with loopback_http(www, stall_after=100, stall_prefix="/store/") as port:
+        t0 = time.monotonic()
+        r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; GSE_STALL_TIME=2;"
+               f"gse_casync_extract {idx} {dest}; echo rc=$?; cat $GSE_RUN/stream/verdict", tmp_path)
+        took = time.monotonic() - t0
+    assert r.stdout.split() == ["rc=2", "stall"], r.stdout + r.stderr
+    assert "image download stalled or timed out: casync: less than 1024 bytes/s over the last 2 s" in \
+        (tmp_path / "run" / "log").read_text()
+    assert took < 25, took
+    # No helper is left behind.
+    assert subprocess.run(["pgrep", "-f", f"casync-http.*127.0.0.1:{port}"], capture_output=True).returncode == 1
+
+
+def need_casync():
+    import shutil
+    if not shutil.which("casync"):
+        pytest.skip("missing: casync")
+
+
+def shutil_copytree(a, b):
+    import shutil
+    shutil.copytree(a, b, symlinks=True)

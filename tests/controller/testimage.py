@@ -6,6 +6,7 @@ behaviour "healthy": records startup and shutdown, powers off.
 behaviour "crash":   records startup, then dies without an orderly shutdown.
 """
 import os
+import random
 import shutil
 import subprocess
 
@@ -74,9 +75,10 @@ def calibrate_on_host():
     return time.monotonic() - t0
 
 
-def make_root(root, version, behaviour="healthy", payload_bytes=0, extra=None):
+def make_root(root, version, behaviour="healthy", payload_bytes=0, extra=None, payload_seed=None):
     """Write the image root in `root` (extra: {relative path: bytes} more
-    files)."""
+    files; payload_seed: the same payload for the same seed, for images
+    that share most of their bytes)."""
     for d in ("bin", "sbin", "usr/bin", "usr/lib/gse", "usr/share/gse-test", "proc", "sys", "dev",
               "etc/init.d", "etc/runlevels/default", "var/log", "var/lib/gse/state", "tmp", "run"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
@@ -108,11 +110,12 @@ def make_root(root, version, behaviour="healthy", payload_bytes=0, extra=None):
     if payload_bytes:
         # Incompressible bulk: makes the download long enough to interrupt,
         # or large enough to measure.
+        rnd = random.Random(payload_seed) if payload_seed is not None else None
         with open(os.path.join(root, "usr", "share", "gse-test", "payload"), "wb") as f:
             left = payload_bytes
             while left:
                 n = min(left, 1 << 20)
-                f.write(os.urandom(n))
+                f.write(rnd.randbytes(n) if rnd else os.urandom(n))
                 left -= n
 
 
@@ -124,7 +127,7 @@ def pack(root, tarball):
     return tarball
 
 
-def make_image(workdir, version, behaviour="healthy", payload_bytes=0, extra=None):
+def make_image(workdir, version, behaviour="healthy", payload_bytes=0, extra=None, payload_seed=None):
     root = os.path.join(workdir, f"root-{version}")
-    make_root(root, version, behaviour, payload_bytes, extra)
+    make_root(root, version, behaviour, payload_bytes, extra, payload_seed)
     return pack(root, os.path.join(workdir, f"{version}.tar.zst"))
