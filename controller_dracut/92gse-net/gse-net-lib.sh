@@ -247,14 +247,14 @@ gse_io_bytes() {
     _gse_io=0
     while read -r _gse_k _gse_v; do
         case "$_gse_k" in rchar: | wchar:) _gse_io=$((_gse_io + _gse_v)) ;; esac
-    done < "/proc/$1/io" 2> /dev/null
+    done 2> /dev/null < "/proc/$1/io"
     echo "$_gse_io"
 }
 
 # gse_running PID: 0 while PID runs (an exited child not yet waited for is
 # a zombie: it answers kill -0 yet runs no more).
 gse_running() {
-    read -r _gse_p _gse_c _gse_st _gse_rest < "/proc/$1/stat" 2> /dev/null || return 1
+    read -r _gse_p _gse_c _gse_st _gse_rest 2> /dev/null < "/proc/$1/stat" || return 1
     [ "$_gse_st" != Z ]
 }
 
@@ -263,7 +263,7 @@ gse_running() {
 # executes inherits the blocked mask.
 gse_kill_tree() {
     for _gse_s in /proc/[0-9]*/stat; do
-        read -r _gse_p _gse_c _gse_st _gse_pp _gse_rest < "$_gse_s" 2> /dev/null || continue
+        read -r _gse_p _gse_c _gse_st _gse_pp _gse_rest 2> /dev/null < "$_gse_s" || continue
         [ "$_gse_pp" = "$1" ] && kill -9 "$_gse_p" 2> /dev/null
     done
     kill -9 "$1" 2> /dev/null
