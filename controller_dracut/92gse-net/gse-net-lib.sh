@@ -314,7 +314,7 @@ gse_casync_extract() {
     shift 2
     _seeds=""
     for _s; do _seeds="$_seeds --seed=$_s"; done
-    gse_log "casync extract ${GSE_STORE_PATH:-store} into $_dir (seeds:${_seeds:- none})"
+    gse_log "casync extract ${GSE_STORE_PATH:-store} into $_dir (seeds: ${*:-none})"
     # --delete=no: lost+found stays.
     # shellcheck disable=SC2086
     casync extract --store="$GSE_SERVER/${GSE_STORE_PATH:-store}" $_seeds --delete=no \
