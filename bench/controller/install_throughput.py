@@ -60,7 +60,7 @@ def main(argv=None):
         os.replace(tarball, os.path.join(d, "image.tar.zst"))
         img = "images/bench/image.tar.zst"
         size = os.path.getsize(os.path.join(tree, img))
-        env = dict(os.environ, WORK=work, IMG=img, SHA=pubtree.sha512(os.path.join(tree, img)), SIZE=str(size),
+        env = dict(os.environ, WORK=work, GSE_STALL_TIME="3600", IMG=img, SHA=pubtree.sha512(os.path.join(tree, img)), SIZE=str(size),
                    IDX="images/bench/image.caidx", ISHA=pubtree.sha512(idx), ISIZE=str(os.path.getsize(idx)))
         res = {"image_bytes": size}
         # Loopback: no network limit, so both pipelines are bound by this
