@@ -8,7 +8,7 @@ from client import loopback_http
 LIB = os.path.join(os.path.dirname(__file__), "..", "..", "controller_dracut")
 
 
-def sh(script, tmp_path):
+def sh(script, tmp_path, timeout=None):
     env = dict(os.environ, T=str(tmp_path))
     full = f"""
 . {LIB}/90gse-base/gse-lib.sh
@@ -18,7 +18,7 @@ gse_log() {{ echo "gse: $*" >> "$GSE_LOG"; }}
 . {LIB}/92gse-net/gse-net-lib.sh
 {script}
 """
-    return subprocess.run(["dash", "-c", full], capture_output=True, text=True, env=env)
+    return subprocess.run(["dash", "-c", full], capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def test_config_is_parsed_never_executed(tmp_path):

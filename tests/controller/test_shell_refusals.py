@@ -4,7 +4,6 @@ fit check, stall bounds, the cached config.d verified again."""
 import hashlib
 import os
 import subprocess
-import time
 
 import pytest
 
@@ -189,25 +188,23 @@ def test_cached_config_is_verified_again(tmp_path, signing):
 
 def test_stalled_server_is_given_up_within_the_bounds(tmp_path):
     """The server sends the headers and 4 KiB of a 1 MiB object, then holds
-    the connection open without sending: curl gives up after the stall bound
-    (GSE_STALL_TIME), the verdict says stall."""
+    the connection open without sending: curl gives up on the stall bound
+    (GSE_STALL_TIME), the verdict says stall.  The total bounds are set far
+    beyond the test's deadline, so only the stall bound can end it."""
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "image.tar.zst").write_bytes(os.urandom(1 << 20))
     dest = tmp_path / "dest"
     dest.mkdir()
     with loopback_http(tmp_path / "www", stall_after=4096) as port:
-        t0 = time.monotonic()
         r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; GSE_STALL_TIME=2; GSE_STALL_SPEED=1000;"
+               "GSE_FETCH_TIMEOUT=3600; GSE_IMAGE_TIMEOUT=3600;"
                f"gse_fetch image.tar.zst $T/out; echo fetch=$?;"
                f"gse_stream_image image.tar.zst {dest} {'0' * 128} {1 << 20} zstd; echo stream=$?;"
-               "cat $GSE_RUN/stream/verdict", tmp_path)
-        took = time.monotonic() - t0
+               "cat $GSE_RUN/stream/verdict", tmp_path, timeout=300)
     assert r.stdout.split() == ["fetch=2", "stream=2", "stall"], r.stdout + r.stderr
     log = (tmp_path / "run" / "log").read_text()
-    assert "image download stalled or timed out: curl: (28)" in log
-    # Bounded: without the stall bound curl would wait until the test's
-    # own timeout (GSE_FETCH_TIMEOUT 30 s, GSE_IMAGE_TIMEOUT 3600 s).
-    assert took < 25, took
+    assert "fetch image.tar.zst: stalled or timed out (HTTP 200): curl: (28) Operation too slow" in log, log
+    assert "image download stalled or timed out: curl: (28) Operation too slow" in log, log
 
 
 # ---- the chunked transfer -----------------------------------------------------
@@ -273,23 +270,22 @@ def test_casync_extract_with_a_seed_fetches_only_what_it_lacks(tmp_path):
 
 
 def test_casync_stall_is_bounded_from_outside(tmp_path):
-    """casync's HTTP helper sets no timeout: gse_watch kills it when it stops
-    moving."""
+    """casync's HTTP helper sets no timeout: gse_watch kills casync and the
+    helper when they stop moving (the total bound is set beyond the test's
+    deadline, so only the stall bound can end it)."""
     need_casync()
     root, www, idx = casync_tree(tmp_path)
     dest = tmp_path / "dest"
     dest.mkdir()
     with loopback_http(www, stall_after=100, stall_prefix="/store/") as port:
-        t0 = time.monotonic()
-        r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; GSE_STALL_TIME=2;"
-               f"gse_casync_extract {idx} {dest}; echo rc=$?; cat $GSE_RUN/stream/verdict", tmp_path)
-        took = time.monotonic() - t0
+        r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; GSE_STALL_TIME=2; GSE_IMAGE_TIMEOUT=3600;"
+               f"gse_casync_extract {idx} {dest}; echo rc=$?; cat $GSE_RUN/stream/verdict", tmp_path, timeout=300)
+        # No helper is left behind (checked while the server still stalls).
+        left = subprocess.run(["pgrep", "-f", f"casync-http.*127.0.0.1:{port}"], capture_output=True)
     assert r.stdout.split() == ["rc=2", "stall"], r.stdout + r.stderr
     assert "image download stalled or timed out: casync: less than 1024 bytes/s over the last 2 s" in \
         (tmp_path / "run" / "log").read_text()
-    assert took < 25, took
-    # No helper is left behind.
-    assert subprocess.run(["pgrep", "-f", f"casync-http.*127.0.0.1:{port}"], capture_output=True).returncode == 1
+    assert left.returncode == 1, left.stdout
 
 
 def need_casync():
