@@ -11,9 +11,9 @@ against the full image (the zstd tarball a format-1 client fetches).
 
 The image root is a copy of real files of this host (--dirs, default /usr/bin
 and /usr/lib/x86_64-linux-gnu, about 1 GB) plus a kernel: this host's vmlinuz
-and its fs/ and net/ modules (--kernel-dirs).  Changed files get new random
-bytes of the same size (the worst case for chunking: nothing of the old
-content is reused).
+and its fs/ and net/ modules (--kernel-dirs).  A changed file gets one byte
+in every 4 KiB altered: no chunk of it can be reused, yet it compresses as
+the original did.
 
     python bench/controller/delta_bytes.py [--dirs D1,D2] [--percent 1]
 """
@@ -54,11 +54,19 @@ def copy_root(paths, dest):
 
 
 def rewrite(path, rnd):
-    """New content of the same size (a new inode: hard links stay intact)."""
-    size = os.path.getsize(path)
+    """Changed content of the same size and kind (a new inode: hard links stay
+    intact): one byte in every 4 KiB altered, so no chunk of the old file
+    survives while the content compresses as the original did (a rebuilt
+    package or a new kernel: new bytes, same kind of bytes)."""
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    for i in range(rnd.randrange(4096) if data else 0, len(data), 4096):
+        data[i] ^= 0x5A
+    if not data:
+        data = bytearray(b"\0")
     tmp = path + ".new"
     with open(tmp, "wb") as f:
-        f.write(rnd.randbytes(size))
+        f.write(data)
     shutil.copystat(path, tmp)
     os.replace(tmp, path)
 
