@@ -123,10 +123,16 @@ gse_version_check() {
 
     # The chunked transfer when the pointer names an index (format 2) and
     # GSE_TRANSFER allows it; else the verified tarball stream.  The index
-    # is verified before anything is wiped.
+    # is verified before anything is wiped.  auto (the default) takes the
+    # chunks only when an installed system can seed them: casync fetches
+    # one chunk at a time, so a first install is far faster as one stream.
     _index=$(gse_pointer_get "$_b" index)
     _transfer=tarball
-    if [ -n "$_index" ] && [ "${GSE_TRANSFER:-casync}" = casync ]; then
+    case "${GSE_TRANSFER:-auto}" in
+        auto | casync | tarball) ;;
+        *) gse_warn "unknown GSE_TRANSFER '${GSE_TRANSFER}': auto is used"; GSE_TRANSFER=auto ;;
+    esac
+    if [ -n "$_index" ] && [ "${GSE_TRANSFER:-auto}" != tarball ]; then
         if command -v casync > /dev/null 2>&1; then
             _transfer=casync
         else
@@ -148,6 +154,10 @@ gse_version_check() {
             _n=$((_n + 1))
             gse_mount_root "$_p" "$GSE_RUN/mnt.seed$_n" ro && _seeds="$_seeds $GSE_RUN/mnt.seed$_n"
         done
+        if [ -z "$_seeds" ] && [ "${GSE_TRANSFER:-auto}" = auto ]; then
+            gse_log "version: no installed system to seed the chunks from: the verified tarball is streamed"
+            _transfer=tarball
+        fi
     fi
 
     gse_log "installing $_version on $_target ($_transfer)"

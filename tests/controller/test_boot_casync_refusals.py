@@ -20,6 +20,11 @@ def client(controller, signing, tmp_path_factory):
     c = Client(controller, signing, str(tmp_path_factory.mktemp("client")), casync=True)
     c.publish("v1", payload=4 * MiB, payload_seed=1)
     out, served = boot_counting(c)
+    # GSE_TRANSFER=auto: nothing installed to seed the chunks from, so the
+    # first install is the verified tarball stream, not one GET per chunk.
+    assert "gse: version: no installed system to seed the chunks from: the verified tarball is streamed" in out
+    assert "gse: installing v1 on /dev/vda2 (tarball)" in out
+    assert not [p for p, n in served if p.startswith("/store/")]
     assert booted(out) == "v1"
     return c
 
