@@ -170,7 +170,7 @@ def test_pointer_revalidates_and_moves(cache):
 
 def test_server_state_and_staging_refused_without_asking_the_origin(cache):
     url, origin = cache["url"], cache["origin"]
-    for path in ("/.gse/serial", "/.gse/", "/images/.staging-v3/image.tar.zst"):
+    for path in ("/.gse/serial", "/.gse/", "/images/.staging-v3/image.tar.zst", "/store/.staging-1/x"):
         assert get(url + path)[0] == 404, path
     origin.settle()
     assert not [r for r in origin.requests() if ".gse" in r["path"] or ".staging-" in r["path"]]
