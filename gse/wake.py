@@ -55,7 +55,7 @@ def targets(args, wol):
             try:
                 with open(args.groups_file, encoding="utf-8") as f:
                     groups = wol.parse_groups(yaml.safe_load(f), args.groups_file)
-            except (OSError, yaml.YAMLError) as exc:
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
                 raise UsageError("%s: %s" % (args.groups_file, getattr(exc, "strerror", None) or exc))
             where = args.groups_file
         else:
