@@ -146,9 +146,9 @@ def test_man_1_and_help_show_gse_wake():
     (b"- just\n- a list\n", "expected a mapping"),
     (b"room:\n  mac: 52:54:00:aa:00:01\n", "expected a list"),
 ])
-def test_unreadable_groups_file_one_line_exit_2(tmp_path, capsys, content, message):
+def test_unreadable_groups_file_one_line_exit_2(segment, tmp_path, capsys, content, message):
     f = tmp_path / "groups.yml"
     f.write_bytes(content)
-    assert wake.main(["--group", "room", "--groups-file", str(f)], sleep=None) == 2
+    assert wake_in(segment, ["--group", "room", "--groups-file", str(f)], sleep=False)[0] == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
