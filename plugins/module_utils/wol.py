@@ -170,8 +170,9 @@ def send(targets, broadcast=DEFAULT_BROADCAST, port=DEFAULT_PORT, interface=None
             try:
                 sock.sendto(magic_packet(parse_mac(t["mac"])), (broadcast, port))
             except OSError as exc:
-                raise WakeOSError("%s: sending to %s:%d: %s" % (t["mac"], broadcast, port, exc.strerror
-                                                              or exc), results) from None
+                reason = exc.strerror or str(exc)
+                raise WakeOSError("%s: sending to %s:%d: %s" % (t["mac"], broadcast, port, reason),
+                                  results) from None
             results.append({"mac": t["mac"], "hostname": t.get("hostname", ""), "sent": True})
             if report:
                 report(results[-1])

@@ -150,14 +150,16 @@ def main():
         module.fail_json(msg="no machines to wake", **out)
 
     if module.check_mode:
-        out["woken"] = [dict(m, sent=False) for m in machines]
-        module.exit_json(**dict(out, changed=True))
+        out.update(woken=[dict(m, sent=False) for m in machines], changed=True)
+        module.exit_json(**out)
     try:
         out["woken"] = wol.send(machines, p["broadcast"], p["port"], p["interface"], p["stagger"])
     except OSError as exc:
         out["woken"] = getattr(exc, "results", [])
-        module.fail_json(msg=str(exc), **dict(out, changed=bool(out["woken"])))
-    module.exit_json(**dict(out, changed=True))
+        out["changed"] = bool(out["woken"])
+        module.fail_json(msg=str(exc), **out)
+    out["changed"] = True
+    module.exit_json(**out)
 
 
 if __name__ == "__main__":
