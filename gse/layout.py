@@ -8,6 +8,7 @@ package.  ``find_collection`` is the one place that knows these layouts.
 import functools
 import importlib.util
 import os
+import sys
 
 import yaml
 
@@ -68,6 +69,9 @@ def _module_utils(name):
     path = os.path.join(find_collection(), "plugins", "module_utils", name + ".py")
     spec = importlib.util.spec_from_file_location("gse_table_" + name, path)
     mod = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as an import would: dataclasses look their
+    # module up in sys.modules.
+    sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
     return mod
 
