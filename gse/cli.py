@@ -1,13 +1,13 @@
 """The gse command: parse, then build, manage time states (gse/dispatch.py) or open the menu."""
 import sys
 
-from . import __version__, cmdline
+from . import __version__, cmdline, layout
 from .dispatch import check_values, dispatch
 from .errors import BuildFailed, Interrupted, UsageError
 
 
 def _one_line(exc):
-    text = " ".join(str(exc).split())
+    text = layout.settings().plain(" ".join(str(exc).split()), 1000)
     return text or exc.__class__.__name__
 
 
