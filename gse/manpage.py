@@ -144,13 +144,19 @@ def page5():
                 "scripts requested at them."),
             ".SH PARTS AND HOOKS"]
     for part in hooks.PARTS:
-        hook, role, stage, chroot, title, phase, subs = part
-        out += [".SS Part %s: %s" % (hook[-1].upper(), esc(title)),
-                ".TP", "\\fB%s\\fR" % hook,
+        out += [".SS Part %s: %s" % (part.letter, esc(part.title)),
+                ".TP", "\\fB%s\\fR" % part.hook,
                 esc("Stage %s, %s; role %s: %s. With -q each sub-part prints its line as it starts."
-                    % (stage, "inside the chroot" if chroot else "on the build host", role, phase))]
-        for name, text, line in subs:
-            out += [".TP", "\\fB%s\\fR" % name, esc("%s. Quiet mode: \"%s\"." % (text, line))]
+                    % (part.stage, "inside the chroot" if part.chroot else "on the build host", part.role,
+                       part.phase))]
+        for sub in part.subs:
+            text = "%s. Quiet mode: \"%s\"." % (sub.title, sub.phase)
+            if sub.question:
+                text += " Asks \"%s\" (%s), default %s; --enforce: %s." % (
+                    sub.question, sub.variable, sub.default, sub.enforce)
+            elif sub.enforce:
+                text += " --enforce: %s." % sub.enforce
+            out += [".TP", "\\fB%s\\fR" % sub.hook, esc(text.replace("`", ""))]
     out += [".SH CONFIGURATION FILES",
             esc("Each directory of config.d holds one file per category, <category>.yml, a YAML "
                 "mapping of gse_* variables. /usr/lib64/gse/config.d holds the installed "

@@ -53,7 +53,7 @@ def test_role_chooses_an_installed_kernel_when_none_is_given(controller):
     was built for that kernel, so nothing is rebuilt."""
     import pytest
     from builds import KVER
-    from gse.controller_build import installed_kernel
+    from builds import installed_kernel
     if installed_kernel() != KVER:
         pytest.skip(f"the role would choose {installed_kernel()}, the session's controller is for {KVER}")
     res = run_controller_playbook(controller["dir"], controller["keyring"], "-e", "gse_controller_kver=")
