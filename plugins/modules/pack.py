@@ -23,7 +23,7 @@ description:
     namespace where the build host's C(/etc/passwd) and C(/etc/group) are empty, so it finds no names to write
     for them). C(zstd -T0) and C(xz -T0) (xz 5.4 or later) write the same stream whatever the number of cores.
   - Refuses when anything is mounted at or under the root, and when O(dest) lies inside the root.
-  - With O(sign_key), the tarball is signed in the same pass, from one digest. The SHA-512 state that hashed the
+  - With O(signing_key), the tarball is signed in the same pass, from one digest. The SHA-512 state that hashed the
     compressed stream for SHA512SUMS, finished with the OpenPGP signature header and trailer, is signed by the
     gpg-agent of O(gnupghome) (C(SIGKEY), C(SETHASH), C(PKSIGN) on its socket), with the key gpg would choose for
     C(--local-user) (the newest usable signing subkey, else the primary key). This is done for RSA and EdDSA keys;
@@ -33,7 +33,7 @@ description:
     written, by rename, only when tar, the compressor and the signer all succeeded. A key with a passphrase is
     refused before packing. Part L verifies every signature with gpgv before anything is published, and
     M(gse.stateless.sign) verifies with gpgv any signature it finds.
-  - With O(sign_key), C(SHA512SUMS) is signed too whenever this run writes it (C(gpg ... --status-fd 1 --armor
+  - With O(signing_key), C(SHA512SUMS) is signed too whenever this run writes it (C(gpg ... --status-fd 1 --armor
     --detach-sign --output .SHA512SUMS.asc.partial SHA512SUMS), renamed on the same proof), so that the
     sign step has nothing left to do for the files packed here.
   - An interrupt (SIGINT, SIGTERM, SIGHUP) at any point before the tarball and its signature are renamed into
@@ -49,7 +49,7 @@ description:
     the tarball is not packed again (SHA512SUMS is still brought up to date).
   - A rebuild with nothing changed is not packed again either. The last pack of a root is recorded beside it
     (C(<root>.packed.json), with the inputs, the root digest, where the tarball went and its signer). When a new O(dest) is
-    asked for with the same inputs, the same root digest and, with O(sign_key), the same signing key, and the
+    asked for with the same inputs, the same root digest and, with O(signing_key), the same signing key, and the
     recorded tarball and signature are still the very files made then (inode, size, modification and change
     time), they are hard-linked (copied across filesystems) to O(dest) and C(O(dest).asc), as the tarball is
     reproducible and packing would make the same bytes. RV(packed) is then false and RV(reused) names the source.
@@ -97,15 +97,18 @@ options:
     description: Pack again even when the recorded inputs match (C(--enforce=garchive)).
     type: bool
     default: false
-  sign_key:
+  signing_key:
     description:
       - Sign the tarball while it is packed with this key (fingerprint, key id or user id; it must match
         exactly one secret key of O(gnupghome)). Only a tarball packed by this run is signed here; an
         existing one is left to M(gse.stateless.sign). Keys used this way need no passphrase (stdin carries
         the data); a key with a passphrase makes gpg fail and nothing is written.
+      - The same name as in M(gse.stateless.sign) and M(gse.stateless.publish); C(sign_key) is its former
+        name, kept as an alias.
     type: str
+    aliases: [sign_key]
   gnupghome:
-    description: The GnuPG home holding the secret key of O(sign_key).
+    description: The GnuPG home holding the secret key of O(signing_key).
     type: path
 attributes:
   check_mode:
@@ -127,7 +130,7 @@ EXAMPLES = r"""
   gse.stateless.pack:
     root: "{{ gse_workdir }}"
     dest: "{{ gse_image_dir }}/image.tar.zst"
-    sign_key: "{{ gse_signing_key }}"
+    signing_key: "{{ gse_signing_key }}"
     gnupghome: "{{ gse_gnupghome }}"
 """
 
@@ -157,7 +160,7 @@ sign_method:
     - How the tarball was signed, when this run packed and signed it. C(digest) (gpg-agent signed the stream's
       SHA-512) or C(stream) (gpg read the stream).
   type: str
-  returned: when the tarball was packed with O(sign_key)
+  returned: when the tarball was packed with O(signing_key)
 sums:
   description: The SHA512SUMS file.
   type: str
@@ -174,14 +177,14 @@ reused:
   type: str
   returned: when the root and the inputs are unchanged since that pack
 signatures_reused:
-  description: Files whose signature was taken over with RV(reused) (the tarball, with O(sign_key)).
+  description: Files whose signature was taken over with RV(reused) (the tarball, with O(signing_key)).
   type: list
   elements: str
   returned: when RV(reused) is returned
 fingerprint:
   description: Primary key fingerprint of the signing key.
   type: str
-  returned: when O(sign_key) is given (not in check mode)
+  returned: when O(signing_key) is given (not in check mode)
 """
 
 import hashlib
@@ -558,12 +561,16 @@ def main():
             excludes=dict(type="list", elements="str", default=[]),
             checksum_files=dict(type="list", elements="str", default=[]),
             force=dict(type="bool", default=False),
-            sign_key=dict(type="str", no_log=False),  # a key name or fingerprint, not a secret
+            # A key name or fingerprint, not a secret.
+            signing_key=dict(type="str", no_log=False, aliases=["sign_key"]),
             gnupghome=dict(type="path"),
         ),
-        required_by=dict(sign_key=["gnupghome"]),
+        required_by=dict(signing_key=["gnupghome"]),
         supports_check_mode=True,
     )
+    # run() reads the key under the name it had before the three signing
+    # modules shared one.
+    module.params["sign_key"] = module.params["signing_key"]
     run(module)
 
 
