@@ -6,7 +6,7 @@ import signal
 import sys
 import time
 
-from . import doscripts, failure, layout, livelog, runner, states
+from . import doscripts, failure, layout, livelog, runner, states, unit
 from .errors import BuildFailed, Interrupted
 from .progress import Watcher, elapsed
 
@@ -43,8 +43,10 @@ class _Signals:
             signal.signal(s, h)
 
     def handle(self, signum, frame):
+        first = self.caught is None
         self.caught = signum
-        if not self.in_runner:
+        # A second signal must not cut short the ending of the build and the release.
+        if not self.in_runner and first:
             raise KeyboardInterrupt
 
     def cancel(self):
@@ -121,7 +123,9 @@ def run(plan, session, clocallg):
     # emerge's output, live: the module appends it there, a thread prints it.
     live = {} if session.quiet else {"gse_live_log": livelog.CHROOT_PATH}
     ok = False
-    with _Signals() as sig:
+    # Everything this run starts is in the build's unit: on SIGINT/SIGTERM gse
+    # ends all of it before the release; when gse dies, the guard does.
+    with _Signals() as sig, unit.Unit(plan) as build_unit:
         try:
             for attempt in range(1, 1000):
                 watcher = Watcher(parts, session.quiet, start=start)
@@ -154,9 +158,13 @@ def run(plan, session, clocallg):
                     raise BuildFailed("aborted; the report is in %s" % clocallg)
                 tags, extra = reentry(parts, watcher.failure, choice)
         except KeyboardInterrupt:
-            raise Interrupted("interrupted; mounts released") from None
+            raise Interrupted("interrupted; the build ended and its mounts released") from None
         finally:
             sig.in_runner = False
+            left = build_unit.end()
+            if left:
+                print("gse: processes of the build would not end: %s" % " ".join(map(str, left)),
+                      file=sys.stderr)
             released = release(plan, clocallg)
             if ok and not released:
                 raise BuildFailed("the build finished but its mounts could not be released")

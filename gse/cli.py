@@ -2,7 +2,7 @@
 import os
 import sys
 
-from . import __version__, build, checks, cmdline, config, controller, layout, plan, states
+from . import __version__, build, checks, cmdline, config, controller, layout, plan, states, unit
 from .errors import BuildFailed, Interrupted, UsageError
 from .options import BY_DEST, CHOICE, NUMBER, SESSION_DESTS
 
@@ -134,6 +134,7 @@ def dispatch(values, session=None):
             raise UsageError("a time state named %s exists already (see gse --time-state?)" % ts)
     checks.disk_space(p)
     checks.connectivity(p)
+    unit.refuse_if_running(p)
     priority = checks.priority_settings(p)
     checks.ssh_session(session.interactive, session.confirm)
     for notice in p.notices:

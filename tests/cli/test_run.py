@@ -91,7 +91,8 @@ def test_failure_without_a_terminal_reports_and_releases(gse_env):
                  "failed package: app-misc/broken-1",
                  "resume list: app-misc/broken-1 app-misc/hello-1",
                  "build log: /var/log/portage/app-misc:broken-1:20261125.log",
-                 "make: *** [all] Error 1"):
+                 "last lines of /var/log/portage/app-misc:broken-1:20261125.log:\n"
+                 "    make: *** [all] Error 1\n     * ERROR: compile phase failed\n"):
         assert text in r.stderr
     assert r.stderr.rstrip().splitlines()[-1].startswith("gse: the build failed; the report is in ")
     assert os.path.exists(os.path.join(gse_env.last_build(), "failure-1.txt"))
