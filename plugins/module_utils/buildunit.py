@@ -253,6 +253,11 @@ def end(workdir, unit=None, extra=(), spare=(), grace=5.0, deadline=60.0):
         time.sleep(POLL_SECONDS)
 
 
+def alive(pid):
+    """True while ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    return not _zombie(pid)
+
+
 def _zombie(pid):
     try:
         with open("/proc/%d/stat" % pid, "rb") as fh:

@@ -207,10 +207,12 @@ def unit_procs(root):
 
 
 def wait_gone(pid, seconds=60):
+    """Poll until ``pid`` no longer runs (a zombie that pid 1 does not reap counts as gone)."""
+    from ansible_collections.gse.stateless.plugins.module_utils.buildunit import alive
     deadline = time.monotonic() + seconds
-    while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return not os.path.exists("/proc/%d" % pid)
+    return not alive(pid)
 
 
 def run_documented_release(tmp_path, cdist):

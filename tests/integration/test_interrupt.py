@@ -104,3 +104,36 @@ def test_ansible_playbook_interrupted_during_a_compile(built, sig):
     rc, res = built.run(tags=["gmount", "gpartf"], extra={"gse_build_id": "rerun-%d" % sig})
     assert rc == 0, res.failed()
     assert mounts_under(built.dir) == []
+
+
+def test_plain_route_skipfirst_continues_only_the_emerge_that_failed(built):
+    """A package failing in src_install, one depending on it and an independent one; then the
+    documented variable on the plain ansible-playbook route, re-running parts C and F: the
+    earlier emerges (eix, the essentials) run their own request, the requested-packages emerge
+    alone continues its list without the failed package, and nothing is merged twice."""
+    packages = ["dev-util/install-fails", "app-misc/needs-install-fails", "dev-util/ccache"]
+    extra = {"gse_packages": packages, "gse_build_id": "skipfirst"}
+    rc, res = built.run(tags=["gmount", "gpartc", "gpartf"], extra=extra)
+    assert rc != 0
+    [(name, _host, failed)] = res.failed()
+    assert name.startswith("Emerge the requested packages")
+    assert failed["failed_package"].startswith("dev-util/install-fails-")
+    assert failed["resume"][0].startswith("dev-util/install-fails-")
+    assert "intentional install failure" in "\n".join(failed["log_tail"])
+    first = [c for n, h, r in res.tasks("chroot") for c in r.get("merged", [])]
+
+    rc, res = built.run(tags=["gmount", "gpartc", "gpartf"], extra=dict(extra, gse_emerge_resume="skipfirst"))
+    assert rc == 0, res.failed()
+    for task in ("Install eix", "Emerge the essential packages"):
+        [r] = res.ran(task, "chroot")
+        assert r["resumed"] is False, (task, r)
+    [pkg] = res.ran("Emerge the requested packages", "chroot")
+    assert pkg["resumed"] is True and pkg["skipped_packages"][0].startswith("dev-util/install-fails-")
+    second = [c for n, h, r in res.tasks("chroot") for c in r.get("merged", [])]
+    merged = first + second
+    assert len(merged) == len(set(merged)), merged  # no package merged twice
+    assert [c for c in merged if c.startswith("dev-util/ccache-")]
+    vdb = os.path.join(built.workdir(), "var/db/pkg")
+    assert not os.path.exists(os.path.join(vdb, "dev-util", "install-fails-1.0"))
+    assert not os.path.exists(os.path.join(built.workdir(), "var/cache/edb/gse-resume.json"))
+    assert mounts_under(built.dir) == []
