@@ -17,8 +17,8 @@ description:
   - Every mount is recorded in a state file next to the chroot. A detached guard process watches the owner of
     the mounts (the outermost C(ansible-playbook), or the process named by C(GSE_MOUNT_OWNER_PID)) and releases
     them when the owner exits for any reason (success, failure, SIGINT, SIGTERM, SIGKILL).
-  - The build is one unit (a cgroup v2 C(gse.<key>) per chroot where the kernel offers one, with C(cgroup.kill)):
-    when the guard starts, the owner and everything below it are moved into the unit unless they already run in
+  - The build is one unit, a cgroup v2 C(gse.<key>) per chroot where the kernel offers one with C(cgroup.kill).
+    When the guard starts, the owner and everything below it are moved into the unit unless they already run in
     one (the C(gse) command makes its own). When the owner exits, the guard ends every process of the unit and
     every process whose root lies in the chroot (SIGTERM, then SIGKILL), and only then releases the mounts.
     Without cgroup v2 the guard ends the processes rooted in the chroot and the owner's descendants it saw.
@@ -68,7 +68,7 @@ options:
   end_build:
     description:
       - With O(state=unmounted), first end the build that uses the chroot, whatever state it was left in (its
-        owner alive or dead, its guard gone): every process of its unit and every process whose root lies in
+        owner alive or dead, its guard gone), that is every process of its unit and every process whose root lies in
         the chroot, with SIGTERM and then SIGKILL. This run and the processes above it are spared.
       - Without it a release leaves processes alone (part K's release, inside the running build).
     type: bool
