@@ -79,7 +79,7 @@ def test_flags_reach_the_playbook_quietly(gse_env):
 
 
 def test_failure_without_a_terminal_reports_and_releases(gse_env):
-    gse_env.write_config("test", {"gse_test_fail_emerge": True})
+    gse_env.switch({"gse_test_fail_emerge": True})
     env = dict(gse_env.env, SSH_CONNECTION="10.0.0.1 50000 10.0.0.2 22")
     r = gse_env.gse("--base=precomp", "-v", "--non-interactive", env=env)
     assert r.returncode == 1
@@ -112,7 +112,7 @@ def test_a_signal_ends_the_whole_build_and_releases_the_mounts(gse_env, sig):
     """gse is the owner of the build's unit: SIGTERM and SIGINT end every process of the build
     (ansible-playbook, its workers, the long task) before the release and exit 130; after a
     SIGKILL of gse the guard it started does the same.  Then a rerun goes through."""
-    gse_env.write_config("test", {"gse_test_sleep": 120})
+    gse_env.switch({"gse_test_sleep": 120})
     gse = os.path.join(os.path.dirname(__import__("sys").executable), "gse")
     proc = subprocess.Popen([gse, "--base=precomp", "-q"], env=gse_env.env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -141,7 +141,7 @@ def test_a_signal_ends_the_whole_build_and_releases_the_mounts(gse_env, sig):
     alive = layout.mountguard().buildunit.alive
     assert not _unit_members(workdir) and not any(alive(p) for p in sleeping)
     assert gse_env.mounts() == []
-    gse_env.write_config("test", {})
+    gse_env.switch({})
     r = gse_env.gse("--base=precomp", "-q", "--non-interactive")
     assert r.returncode == 0, r.stderr
     assert gse_env.mounts() == []
