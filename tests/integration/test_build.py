@@ -320,22 +320,26 @@ def test_catalyst_base_through_the_double(gse_fixture, fixture_http, signing):
         drop_env(env)
 
 
-def test_distcc_and_ccache_reach_make_conf(precomp):
+def test_distcc_and_ccache_wait_for_their_install_and_the_binary_cache_is_on(precomp):
     rc, res = precomp.run(tags=["gmount", "genv"], extra={
         "gse_distcc": "on", "gse_ccache": "on", "gse_distcc_hosts": ["10.0.0.5/4", "localhost"],
         "gse_ccache_size": "2G"})
     assert rc == 0, res.failed()
     make_conf = open(os.path.join(precomp.workdir(), "etc/portage/make.conf")).read()
     features = [l for l in make_conf.splitlines() if l.startswith("FEATURES=")][0]
-    assert "distcc" in features and "ccache" in features
-    assert 'CCACHE_SIZE="2G"' in make_conf
+    # Part B writes the hosts, but FEATURES names distcc and ccache only once
+    # part C installed them (tests/integration/test_compile_caches.py).
+    assert "distcc" not in features and "ccache" not in features
     assert open(os.path.join(precomp.workdir(), "etc/distcc/hosts")).read() == "10.0.0.5/4 localhost\n"
-    # Turning them off again takes them out of FEATURES.
-    rc, res = precomp.run(tags=["gmount", "genv"], extra={"gse_distcc": "off", "gse_ccache": "off"})
+    # The binary package cache: kept at PKGDIR and used.
+    assert "buildpkg" in features.split('"')[1].split()
+    assert 'PKGDIR="/var/cache/binpkgs"' in make_conf
+    assert 'EMERGE_DEFAULT_OPTS="--usepkg --binpkg-respect-use=y --binpkg-changed-deps=y"' in make_conf
+    # Turned off, the binary cache leaves make.conf again.
+    rc, res = precomp.run(tags=["gmount", "genv"], extra={"gse_binpkg_dir": ""})
     assert rc == 0, res.failed()
     make_conf = open(os.path.join(precomp.workdir(), "etc/portage/make.conf")).read()
-    features = [l for l in make_conf.splitlines() if l.startswith("FEATURES=")]
-    assert not features or ("distcc" not in features[0] and "ccache" not in features[0])
+    assert "buildpkg" not in make_conf and "--usepkg" not in make_conf
 
 
 def test_kernel_and_initramfs_built_or_taken_from_paths(precomp, tmp_path):
