@@ -298,9 +298,9 @@ def test_lawful_good_wins_and_enforce_redoes(precomp):
 def test_catalyst_base_through_the_double(gse_fixture, fixture_http, signing):
     env = make_env(gse_fixture, fixture_http, signing)
     try:
-        seeds = os.path.join(env.cdist, "catalyst", "builds", "seeds")
-        os.makedirs(seeds)
-        shutil.copy(gse_fixture.rootfs_tar, os.path.join(seeds, "stage3-amd64-openrc-latest.tar"))
+        # From nothing: no catalyst directory, no seed, no snapshot.
+        storedir = os.path.join(env.cdist, "catalyst")
+        assert not os.path.exists(storedir)
         rc, res = env.run(extra={
             "gse_base": "catalyst",
             "gse_catalyst_executable": os.path.join(ROOT, "tests/doubles/catalyst"),
@@ -310,6 +310,13 @@ def test_catalyst_base_through_the_double(gse_fixture, fixture_http, signing):
             "gse_distfiles_dir": os.path.join(env.cdist, "distfiles"),
         }, skip_tags=["gpartl"])
         assert rc == 0, res.failed()
+        # The seed is the mirror's stage3, fetched and verified as precomp's is.
+        fetched = res.ran("Fetch and verify the latest stage3")[0]
+        assert fetched["changed"] and fetched["path"].startswith(os.path.join(env.cdist, "downloads") + "/")
+        seed = os.path.join(storedir, "builds", "seeds", "stage3-amd64-openrc-latest.tar.xz")
+        assert os.path.realpath(seed) == fetched["path"]
+        snapshot = res.ran("Create the Portage snapshot catalyst builds from")[0]
+        assert snapshot["snapshot"]["made"] and os.path.isfile(snapshot["snapshot"]["path"])
         cat = res.ran("Build stage1, stage2 and stage3")[0]
         assert [s["target"] for s in cat["stages"]] == ["stage1", "stage2", "stage3"]
         assert all(s["built"] for s in cat["stages"])
