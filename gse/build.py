@@ -6,7 +6,7 @@ import signal
 import sys
 import time
 
-from . import doscripts, failure, layout, livelog, runner, states
+from . import doscripts, failure, handover, layout, livelog, runner, states
 from .errors import BuildFailed, Interrupted
 from .progress import Watcher, elapsed
 
@@ -110,6 +110,8 @@ def prepare(plan, state_name=None):
     if plan.snapshot is not None:
         dirs = states.materialize(plan.snapshot, os.path.join(clocallg, "config.d"))
         plan.extravars["gse_configd_dirs"] = dirs
+    # config.d as gse read and checked it: the playbook loads this instead of reading it again.
+    plan.extravars["gse_configd_file"] = handover.write(plan.snapshot if plan.snapshot is not None else plan.config)
     return clocallg
 
 

@@ -84,8 +84,9 @@ def priority_settings(plan):
     io_level = cfg.get("gse_ionice_level")
     if nice is not None and (not isinstance(nice, int) or not -20 <= nice <= 19):
         raise UsageError("gse_nice must be a number from -20 to 19, not %r" % (nice,))
-    classes = {"realtime": "1", "best-effort": "2", "idle": "3", 1: "1", 2: "2", 3: "3"}
-    if io_class is not None and io_class not in classes:
+    # Names only: true == 1 in Python, so number keys would take a boolean for the realtime class.
+    classes = {"realtime": "1", "best-effort": "2", "idle": "3"}
+    if io_class is not None and (not isinstance(io_class, str) or io_class not in classes):
         raise UsageError("gse_ionice_class must be idle, best-effort or realtime, not %r" % (io_class,))
     if io_level is not None and (not isinstance(io_level, int) or not 0 <= io_level <= 7):
         raise UsageError("gse_ionice_level must be a number from 0 to 7, not %r" % (io_level,))

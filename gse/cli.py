@@ -10,8 +10,13 @@ from .options import BY_DEST, CHOICE, NUMBER, SESSION_DESTS
 WARP_COMPANIONS = SESSION_DESTS | {"time_warp"}
 
 
+def shown(value, limit=60):
+    """A value in a message: control characters escaped, cut after ``limit`` characters."""
+    return layout.settings().plain(value, limit)
+
+
 def _one_line(exc):
-    text = " ".join(str(exc).split())
+    text = layout.settings().plain(" ".join(str(exc).split()), 1000)
     return text or exc.__class__.__name__
 
 
@@ -20,15 +25,15 @@ def check_values(values):
     for dest, value in values.items():
         opt = BY_DEST[dest]
         if opt.kind == CHOICE and value not in opt.choices:
-            raise UsageError("%s=%s: choose %s" % (opt.names[0], value, " or ".join(opt.choices)))
-        if opt.kind == NUMBER and not (value.isdigit() and value.isascii() and int(value) > 0):
+            raise UsageError("%s=%s: choose %s" % (opt.names[0], shown(value), " or ".join(opt.choices)))
+        if opt.kind == NUMBER and not states.is_number(value):
             raise UsageError("%s=%s: expected a state number (see gse --time-state?)"
-                             % (opt.names[0], value))
+                             % (opt.names[0], shown(value)))
     ts = values.get("time_state")
     if ts is not None and ts != "?":
         if ts.startswith("-"):
-            if not (ts[1:].isdigit() and ts[1:].isascii() and int(ts[1:]) > 0):
-                raise UsageError("--time-state=%s: -N deletes state N (a positive number)" % ts)
+            if not states.is_number(ts[1:]):
+                raise UsageError("--time-state=%s: -N deletes state N (a positive number)" % shown(ts))
         else:
             states.check_name(ts)
 

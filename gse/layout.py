@@ -6,8 +6,10 @@ committed ``.collections`` link); an installed package may ship it inside the
 package.  ``find_collection`` is the one place that knows these layouts.
 """
 import functools
-import importlib.util
+import importlib
 import os
+import sys
+import types
 
 import yaml
 
@@ -64,12 +66,18 @@ def collections_path():
 
 
 def _module_utils(name):
-    """Load one of the collection's Ansible-free tables by file path."""
-    path = os.path.join(find_collection(), "plugins", "module_utils", name + ".py")
-    spec = importlib.util.spec_from_file_location("gse_table_" + name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """Load one of the collection's Ansible-free tables by file path.
+
+    They are loaded as modules of one package (``gse_tables``) whose path is
+    the collection's plugins/module_utils, so that their relative imports
+    (settings.py reads configd.py) find each other.
+    """
+    package = "gse_tables"
+    if package not in sys.modules:
+        pkg = types.ModuleType(package)
+        pkg.__path__ = [os.path.join(find_collection(), "plugins", "module_utils")]
+        sys.modules[package] = pkg
+    return importlib.import_module("%s.%s" % (package, name))
 
 
 @functools.lru_cache(maxsize=None)
@@ -82,6 +90,18 @@ def hooks():
 def configd():
     """The config.d table (categories, their titles and variables, the flag variables)."""
     return _module_utils("configd")
+
+
+@functools.lru_cache(maxsize=None)
+def settings():
+    """The schema of every setting (the roles' argument specs) and the checked reading of config.d."""
+    return _module_utils("settings")
+
+
+@functools.lru_cache(maxsize=None)
+def schema():
+    """{variable: Setting} from the roles' argument specs."""
+    return settings().load_schema(os.path.join(find_collection(), "roles"))
 
 
 def playbook_dir():
@@ -114,7 +134,11 @@ def configd_dirs():
     """config.d directories, later ones win.  GSE_CONFIGD (colon-separated) replaces the default."""
     env = os.environ.get("GSE_CONFIGD")
     if env:
-        return [d for d in env.split(":") if d]
+        dirs = [d for d in env.split(":") if d]
+        for d in dirs:
+            if not os.path.isabs(d):
+                raise UsageError("GSE_CONFIGD: %s is not an absolute path" % settings().shown(d))
+        return dirs
     return [installed_configd(), "/etc/gse/config.d"]
 
 

@@ -65,6 +65,16 @@ def page1():
                 out += [".IP", esc(opt.details)]
             if opt.var:
                 out += [".IP", "Sets the build variable \\fB%s\\fR." % esc(opt.var)]
+    from . import serve
+    out += [".SH SERVE",
+            esc("gse serve runs nginx in the foreground with a private prefix (no system configuration is "
+                "touched) and the server role's server block, serving the publication tree until Ctrl-C, "
+                "SIGTERM or SIGHUP. Every argument is checked before nginx starts; a bad one ends gse serve "
+                "with one line and exit code 2. For a permanent server use the server role "
+                "(playbooks/server.yml).")]
+    for flag, metavar, default, text in serve.OPTIONS:
+        out += [".TP", "\\fB%s\\fR=\\fI%s\\fR" % (esc(flag), esc(metavar)),
+                esc("%s%s." % (text[0].upper() + text[1:], "; default %s" % default if default else ""))]
     out += [".SH THE FAILURE LOOP",
             esc("When a part fails, gse shows the failed command, its stderr and the related items "
                 "(for emerge: the failed package, the resume list and the tail of the build log). "

@@ -161,6 +161,7 @@ class Menu:
             else:
                 with open(target, "w", encoding="utf-8") as f:
                     f.write("# %s: gse_* variables (see man 5 gse)\n" % name)
+            os.chmod(target, 0o600)  # users.yml holds passwords; every file starts private
         editor = shlex.split(os.environ.get("EDITOR") or "vi")
         self.outside(lambda: subprocess.call(editor + [target]))
         self.message("Validate: %s.yml" % name, self.validate([target]))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from . import doscripts, features, layout
 from .errors import UsageError
+from .options import OPTIONS, SWITCH
 
 
 @dataclass
@@ -37,9 +38,10 @@ class Plan:
 def _hook_list(values, flag, hooks):
     out = []
     for value in values or []:
-        for name in value.replace(" ", ",").split(","):
-            if name:
-                out.append(name)
+        names = [n for n in value.replace(" ", ",").split(",") if n]
+        if not names:
+            raise UsageError("%s=%s names no hook (see man 5 gse)" % (flag, layout.settings().shown(value)))
+        out.extend(names)
     try:
         hooks.expand(out)
     except ValueError as exc:
@@ -86,21 +88,27 @@ def make(options, config, configd_dirs):
                 skipped=skipped, pairs=pairs, script_dir=script_dir or "", extravars={},
                 cdistdir=cdistdir, log_root=log_root)
     _check_complete(plan)
+    # Each option that sets a build variable (Option.var in the option table)
+    # gives it its checked value; -v and --build-minimal are switches.
+    checked = dict(base=base, lawful_good=lawful, enforce=enforce, sdir=plan.script_dir)
+    for flag in ("kernel", "initrd"):
+        if flag in options:
+            checked[flag] = _existing(options[flag], "--" + flag, "file")
     ev = plan.extravars
-    ev.update(gse_base=base, gse_lawful_good=lawful, gse_enforce=enforce,
-              gse_sdir=plan.script_dir,
-              gse_doscripts=doscripts.variables(pairs, hooks.PARTS),
-              gse_verbose=bool(options.get("verbose")),
-              gse_build_minimal=bool(options.get("build_minimal")),
+    for opt in OPTIONS:
+        if not opt.var or opt.var in ("gse_distcc", "gse_ccache"):
+            continue  # distcc and ccache: below, with what the installation supports
+        if opt.kind == SWITCH:
+            ev[opt.var] = bool(options.get(opt.dest))
+        elif opt.dest in checked:
+            ev[opt.var] = checked[opt.dest]
+    ev.update(gse_doscripts=doscripts.variables(pairs, hooks.PARTS),
               gse_configd_dirs=list(configd_dirs),
               # Read from config.d like every other setting, but also needed
               # before config.d is loaded: the inventory's chroot path is
               # templated from gse_cdistdir, and $CLOCALLG must be the one
               # this command writes doscripts to.
               gse_cdistdir=cdistdir, gse_log_root=log_root)
-    for flag, var in (("kernel", "gse_kernel_path"), ("initrd", "gse_initrd_path")):
-        if flag in options:
-            ev[var] = _existing(options[flag], "--" + flag, "file")
     _distcc_ccache(plan)
     return plan
 

@@ -74,12 +74,20 @@ class Watcher:
         data = event.get("event_data") or {}
         if kind == "playbook_on_task_start":
             self.task_started(data)
+        elif kind == "runner_on_ok":
+            self.notice((data.get("res") or {}).get("msg"))
         elif kind in ("runner_on_failed", "runner_on_unreachable") and self.failure is None:
             if not data.get("ignore_errors"):
                 found = part_of_role(self.parts, data.get("role"))
                 self.failure = Failure(found[1] if found else None, data.get("task"),
                                        data.get("host"), data.get("res"))
         return True
+
+    def notice(self, msg):
+        """Print part L's "unchanged: <version> is already published" (a build that publishes nothing)."""
+        if isinstance(msg, str) and msg.startswith("unchanged: "):
+            self.out.write("gse: %s\n" % msg.splitlines()[0])
+            self.out.flush()
 
     def task_started(self, data):
         name = (data.get("task") or data.get("name") or "").strip()

@@ -6,7 +6,9 @@ configuration touched) and the same server block as the `server` role
 role (playbooks/server.yml).
 """
 import argparse
+import ipaddress
 import os
+import re
 import shutil
 import signal
 import socket
@@ -122,21 +124,92 @@ class Server:
         self.stop()
 
 
+class ServeUsageError(Exception):
+    """A bad argument of gse serve: one line, exit 2, nothing started."""
+
+
+# The options of gse serve: (flag, metavar, default, help).  They drive the
+# parser, --help and the SERVE section of man 1 gse.
+OPTIONS = (
+    ("--dir", "DIR", "/var/lib/gse/publish", "the publication tree to serve (an existing directory)"),
+    ("--listen", "HOST:PORT", "127.0.0.1:8080",
+     "address and port to listen on: an IPv4 address, [IPv6] or a host name, and a port from 1 to 65535"),
+    ("--limit-rate", "RATE", "",
+     "nginx limit_rate per connection: a number of bytes per second, optionally with k, m or g (e.g. 10m); "
+     "empty: no limit"),
+)
+
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+_RATE = re.compile(r"[1-9][0-9]{0,11}[kKmMgG]?")
+# Characters that end or change an nginx directive: never in a path written into the configuration.
+_UNSAFE_PATH = re.compile(r"[\s;{}'\"\\#$]")
+
+
+def _shown(value, limit=60):
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(value))
+    return "'%s'" % (text if len(text) <= limit else text[:limit] + "...")
+
+
+def check_listen(text):
+    """(host, port) of a --listen value; raises ServeUsageError."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "", text
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ServeUsageError("--listen=%s: %s is not an IPv6 address" % (_shown(text), _shown(host))) from None
+        host = host[1:-1]
+    elif host and not _HOST.fullmatch(host):
+        raise ServeUsageError("--listen=%s: expected HOST:PORT (an IPv4 address, [IPv6] or a host name)"
+                              % _shown(text))
+    if not (port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
+        raise ServeUsageError("--listen=%s: the port must be a number from 1 to 65535" % _shown(text))
+    return host or "127.0.0.1", int(port)
+
+
+def check_rate(text):
+    if text and not _RATE.fullmatch(text):
+        raise ServeUsageError("--limit-rate=%s: expected bytes per second, optionally with k, m or g (e.g. 10m)"
+                              % _shown(text))
+    return text
+
+
+def check_dir(text):
+    path = os.path.abspath(text)
+    if _UNSAFE_PATH.search(path) or not path.isprintable():
+        raise ServeUsageError("--dir=%s: a path with blanks, quotes or ; { } # $ \\ cannot be served"
+                              % _shown(text))
+    if not os.path.isdir(path):
+        raise ServeUsageError("--dir=%s: no such directory" % _shown(text))
+    return path
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ServeUsageError(message)
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="gse serve", description="Serve a GSE publication tree with nginx.")
-    p.add_argument("--dir", default="/var/lib/gse/publish", help="the publication tree")
-    p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (default 127.0.0.1:8080)")
-    p.add_argument("--limit-rate", default="", help="nginx limit_rate per connection, e.g. 10m")
-    return p.parse_args(argv)
+    p = _Parser(prog="gse serve", description="Serve a GSE publication tree with nginx.")
+    for flag, metavar, default, text in OPTIONS:
+        p.add_argument(flag, metavar=metavar, default=default,
+                       help="%s (default: %s)" % (text, default or "none"))
+    args = p.parse_args(argv)
+    args.dir = check_dir(args.dir)
+    args.host, args.port = check_listen(args.listen)
+    args.limit_rate = check_rate(args.limit_rate)
+    return args
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    if not os.path.isdir(args.dir):
-        print(f"gse serve: {args.dir}: no such directory", file=sys.stderr)
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+    except ServeUsageError as exc:
+        print("gse serve: %s" % " ".join(str(exc).split()), file=sys.stderr)
         return 2
-    host, _, port = args.listen.rpartition(":")
-    srv = Server(args.dir, host or "127.0.0.1", int(port), args.limit_rate)
+    srv = Server(args.dir, args.host, args.port, args.limit_rate)
     srv.write_conf()
     print(f"gse serve: {os.path.abspath(args.dir)} on {srv.url} (Ctrl-C stops)", file=sys.stderr)
 

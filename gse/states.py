@@ -14,22 +14,38 @@ import yaml
 from . import __version__
 from .config import Config, ConfigFile, check_data
 from .errors import UsageError
-from .options import SESSION_DESTS
+from .options import BY_DEST, SESSION_DESTS, SWITCH
 from .secrets import scrub
 
 DEFAULT_DIR = "/var/lib/gse/states"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$")
 _FILE = re.compile(r"^(\d{4,})-(.+)\.yml$")
+_CONFIG_FILE = re.compile(r"[a-z0-9][a-z0-9_-]*\.ya?ml")
+
+
+MAX_NUMBER_DIGITS = 9    # state numbers: no state directory holds a billion states
+
+
+def is_number(text):
+    """A state number as typed: 1 to 999999999, ASCII digits only."""
+    return (isinstance(text, str) and 0 < len(text) <= MAX_NUMBER_DIGITS and text.isascii()
+            and text.isdigit() and int(text) > 0)
 
 
 def state_dir(config):
     env = os.environ.get("GSE_STATE_DIR")
-    if env:
-        return env
-    value = config.merged.get("gse_state_dir", DEFAULT_DIR)
+    where = "GSE_STATE_DIR" if env else "gse_state_dir"
+    value = env or config.merged.get("gse_state_dir", DEFAULT_DIR)
     if not isinstance(value, str) or not os.path.isabs(value):
-        raise UsageError("gse_state_dir must be an absolute path, not %r" % (value,))
+        raise UsageError("%s must be an absolute path, not %s" % (where, _shown(value)))
+    if os.path.exists(value) and not os.path.isdir(value):
+        raise UsageError("%s: %s is not a directory" % (where, _shown(value)))
     return value
+
+
+def _shown(value):
+    from . import layout
+    return layout.settings().shown(value)
 
 
 def _require_root():
@@ -38,9 +54,9 @@ def _require_root():
 
 
 def check_name(name):
-    if not _NAME.match(name):
-        raise UsageError("--time-state: %r is not a state name (letters, digits, _ . + -; "
-                         "-N deletes state N)" % name)
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise UsageError("--time-state: %s is not a state name (letters, digits, _ . + -; "
+                         "-N deletes state N)" % _shown(name))
 
 
 def entries(directory):
@@ -105,8 +121,11 @@ def save(directory, document):
     if any(name == document["name"] for _, name, _ in entries(directory)):
         raise UsageError("a time state named %s exists already (see gse --time-state?)"
                          % document["name"])
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    os.chmod(directory, 0o700)
+    # A directory made here is private (0700, whatever the umask); one that
+    # exists keeps its mode: GSE_STATE_DIR=/tmp must stay 1777.
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700)
+        os.chmod(directory, 0o700)
     numbers = [int(_FILE.match(f).group(1)) for f in os.listdir(directory) if _FILE.match(f)]
     seq = max(numbers, default=0) + 1
     path = os.path.join(directory, "%04d-%s.yml" % (seq, document["name"]))
@@ -125,13 +144,28 @@ def load(directory, number):
         with open(path, encoding="utf-8") as f:
             doc = yaml.safe_load(f)
         options = dict(doc["options"])
+        for dest, value in options.items():
+            opt = BY_DEST.get(dest)
+            if opt is None or dest in SESSION_DESTS or dest in ("time_state", "time_warp"):
+                raise ValueError("it holds the unknown option %s" % _shown(dest))
+            values = value if opt.repeat else [value]
+            if not isinstance(values, list) or not all(
+                    isinstance(v, bool if opt.kind == SWITCH else str) for v in values):
+                raise ValueError("its option %s holds %s" % (opt.names[0], _shown(value)))
         cfg = Config(dirs=[])
         for i, layer in enumerate(doc["config"]):
+            if not isinstance(layer["dir"], str):
+                raise ValueError("a configuration directory is %s" % _shown(layer["dir"]))
             cfg.dirs.append(layer["dir"])
             for fname, data in sorted(layer["files"].items()):
+                # The name becomes a file name when the state is replayed: only <category>.yml.
+                if not isinstance(fname, str) or not _CONFIG_FILE.fullmatch(fname):
+                    raise ValueError("it names the configuration file %s" % _shown(fname))
                 cfg.files.append(ConfigFile(layer["dir"], fname, check_data(fname, data)))
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+    except UsageError as exc:
         raise UsageError("time state %d (%s) is damaged: %s" % (number, name, exc)) from None
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        raise UsageError("time state %d (%s) is damaged: %s" % (number, name, _shown(str(exc))[1:-1])) from None
     return options, cfg
 
 

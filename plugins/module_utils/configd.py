@@ -12,7 +12,8 @@ hooks.py this file imports nothing from Ansible.
 
 from __future__ import annotations
 
-# (category, menu title, variables).  Every role default appears in exactly one category.
+# (category, menu title, variables).  Every role default but those of the run
+# itself (roles/common: flags, build id, config.d directories) appears in exactly one category.
 CATEGORIES = (
     ("sources", "Sources: stage3 mirror, keys, catalyst", (
         "gse_stage3_mirror", "gse_stage3_arch", "gse_stage3_variant", "gse_stage3_keyring", "gse_downloads_dir",
@@ -22,9 +23,9 @@ CATEGORIES = (
         "gse_catalyst_compression", "gse_catalyst_options")),
     ("system", "System: directories, signing, publication", (
         "gse_cdistdir", "gse_log_root", "gse_clocallg", "gse_workdir", "gse_gnupghome", "gse_signing_key",
-        "gse_publish_dir", "gse_repos_dir", "gse_distfiles_dir", "gse_binpkg_dir", "gse_extra_mounts", "gse_images_dir",
-        "gse_image_dir", "gse_min_free_mb", "gse_nice", "gse_ionice_class", "gse_ionice_level",
-        "gse_state_dir")),
+        "gse_publish_dir", "gse_repos_dir", "gse_distfiles_dir", "gse_binpkg_dir", "gse_extra_mounts",
+        "gse_images_dir", "gse_image_dir", "gse_chunk_store", "gse_min_free_mb", "gse_nice", "gse_ionice_class",
+        "gse_ionice_level", "gse_state_dir")),
     ("portage", "Portage: sync, make.conf, GSE profile, USE flags", (
         "gse_sync_method", "gse_sync_min_age_hours", "gse_make_conf", "gse_makeopts_jobs", "gse_eix_package",
         "gse_profile_enable", "gse_profile_repo_dir", "gse_profile_name", "gse_profile_parent",
@@ -52,11 +53,6 @@ CATEGORIES = (
     ("publish", "Publication", ("gse_mark_default", "gse_publish_keyring", "gse_client_configd")),
 )
 
-# Set by the gse command's flags, not by config.d.
-FLAG_VARIABLES = (
-    "gse_base", "gse_enforce", "gse_lawful_good", "gse_sdir", "gse_doscripts", "gse_verbose", "gse_distcc",
-    "gse_ccache", "gse_kernel_path", "gse_initrd_path", "gse_build_minimal", "gse_configd_dirs", "gse_build_id",
-    "gse_live_log",
-)
-
+# What config.d may hold.  The other settings of the roles' argument specs are
+# set by the gse command (its option table gives each flag's variable) or with -e.
 CATEGORY_OF = {var: cat for cat, _title, names in CATEGORIES for var in names}

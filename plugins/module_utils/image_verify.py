@@ -4,8 +4,9 @@
 """Check an image directory before it becomes visible: digests and signatures.
 
 ``SHA512SUMS`` must name exactly the published files other than itself and
-the signatures, every digest must match, and the tarball's and SHA512SUMS'
-detached signatures must verify with the publication keyring.
+the signatures, every digest must match, and every detached signature
+(the tarball's, SHA512SUMS', the chunk index's) must verify with the
+publication keyring.
 """
 
 from __future__ import annotations
@@ -38,17 +39,28 @@ def verify_signature(run, keyring, directory, name):
         raise VerifyError("signature of %s does not verify with %s" % (name, keyring), argv, rc, out, err)
 
 
-def verify_image_dir(run, directory, names, tarball, keyring):
-    """Verify the directory; returns {name: sha512} of the covered files."""
+def read_sums(directory):
     try:
         with open(os.path.join(directory, SUMS), encoding="utf-8") as f:
-            sums = parse_sums(f.read())
+            return parse_sums(f.read())
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise VerifyError("cannot read %s: %s" % (SUMS, e)) from None
+
+
+def verify_sums(run, directory, keyring):
+    """SHA512SUMS of the directory as {name: sha512}, once its signature verifies."""
+    verify_signature(run, keyring, directory, SUMS)
+    return read_sums(directory)
+
+
+def verify_image_dir(run, directory, names, tarball, keyring):
+    """Verify the directory; returns {name: sha512} of the covered files."""
+    sums = read_sums(directory)
     want = covered(names)
     if sorted(sums) != want:
         raise VerifyError("%s must cover exactly %s; it lists %s" % (SUMS, want, sorted(sums)))
-    for name in (SUMS, tarball):
+    for name in [SUMS, tarball] + [n[:-len(".asc")] for n in names if n.endswith(".asc")
+                                   and n[:-len(".asc")] not in (SUMS, tarball)]:
         verify_signature(run, keyring, directory, name)
     for name in want:
         if sha512_file(os.path.join(directory, name)) != sums[name]:

@@ -68,6 +68,26 @@ def dearmor(data):
     return out
 
 
+def _crc24(data):
+    crc = 0xB704CE
+    for byte in data:
+        crc ^= byte << 16
+        for _bit in range(8):
+            crc <<= 1
+            if crc & 0x1000000:
+                crc ^= 0x1864CFB
+    return crc & 0xFFFFFF
+
+
+def armor(packets):
+    """ASCII armor (RFC 4880 section 6.2) of binary public key packets: the inverse of ``dearmor``."""
+    body = base64.b64encode(packets).decode("ascii")
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    crc = base64.b64encode(_crc24(packets).to_bytes(3, "big")).decode("ascii")
+    return (ARMOR_BEGIN.decode("ascii") + "\n\n" + "".join(line + "\n" for line in lines) + "=" + crc + "\n"
+            + "-----END PGP PUBLIC KEY BLOCK-----\n")
+
+
 def is_armored(path):
     with open(path, "rb") as f:
         head = f.read(4096)

@@ -16,11 +16,19 @@ import re
 from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import write_atomic
 
 FORMAT = 1
+# A version.txt that names a chunk index (INDEX_KEYS) has format 2; clients
+# read 1 and 2.  config.txt stays at FORMAT.
+FORMAT_INDEX = 2
 VERSION_POINTER = "version.txt"
 CONFIG_POINTER = "config.txt"
 IMAGES = "images"
 CONFIG = "config"
 STATE = ".gse"
+# The casync chunk store every published index takes its chunks from.
+STORE = "store"
+INDEX = "image.caidx"
+# The publication keyring, armored, for administrators and clients.
+PUBLIC_KEY = "publication-key.asc"
 LOCK = "lock"
 # One counter per pointer: each pointer's serial grows by exactly one per move.
 SERIAL_FILES = {VERSION_POINTER: "serial", CONFIG_POINTER: "config-serial"}
@@ -30,6 +38,7 @@ TARBALLS = {"image.tar.zst": "zstd", "image.tar.xz": "xz"}
 REPORT = "build-report.json"
 OPTIONAL = ("vmlinuz", "initramfs")
 POINTER_KEYS = ("format", "serial", "version", "path", "sha512", "size", "compression", "published")
+INDEX_KEYS = ("index", "index_sha512", "index_size", "store", "root_bytes")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
 
@@ -49,7 +58,7 @@ def staging_name(name):
 
 
 def make_tree(pub):
-    for sub in (IMAGES, CONFIG, STATE):
+    for sub in (IMAGES, CONFIG, STATE, STORE):
         os.makedirs(os.path.join(pub, sub), mode=0o755, exist_ok=True)
     os.chmod(os.path.join(pub, STATE), 0o700)
 
@@ -98,10 +107,12 @@ def take_serial(pub, pointer):
 
 
 def pointer_body(fields):
-    missing = [k for k in POINTER_KEYS if k not in fields]
+    """The signed body: POINTER_KEYS, then INDEX_KEYS when the pointer names an index (format 2)."""
+    keys = POINTER_KEYS + (INDEX_KEYS if "index" in fields else ())
+    missing = [k for k in keys if k not in fields]
     if missing:
         raise TreeError("pointer lacks %s" % ", ".join(missing))
-    return "".join("%s: %s\n" % (k, fields[k]) for k in POINTER_KEYS)
+    return "".join("%s: %s\n" % (k, fields[k]) for k in keys)
 
 
 def parse_pointer(body):
@@ -118,8 +129,8 @@ def image_names(src):
 
     Required: one ``image.tar.zst`` or ``image.tar.xz``, its ``.asc``,
     ``SHA512SUMS``, ``SHA512SUMS.asc`` and ``build-report.json``; optional:
-    ``vmlinuz``, ``initramfs``.  Other files (such as pack's hidden record)
-    stay behind.
+    ``image.caidx`` (then with its ``.asc``), ``vmlinuz``, ``initramfs``.
+    Other files (such as pack's hidden record) stay behind.
     """
     present = set(os.listdir(src))
     tarballs = sorted(present & set(TARBALLS))
@@ -127,6 +138,8 @@ def image_names(src):
         raise TreeError("%s must hold exactly one of %s, found %s" % (src, ", ".join(TARBALLS), tarballs or "none"))
     tarball = tarballs[0]
     required = [tarball, tarball + ".asc", SUMS, SUMS + ".asc", REPORT]
+    if INDEX in present:
+        required += [INDEX, INDEX + ".asc"]
     missing = [n for n in required if n not in present]
     if missing:
         raise TreeError("%s lacks %s" % (src, ", ".join(missing)))

@@ -15,8 +15,21 @@ description:
     (C(SHA512SUMS) names exactly the published files and matches them; the tarball's and C(SHA512SUMS)'
     signatures verify with O(keyring)) and renamed to C(images/<version>). Anything that fails is refused,
     the staging directory is removed and nothing visible changes.
+  - An image directory with a casync chunk index (C(image.caidx), made by M(gse.stateless.chunk_index), with
+    its C(.asc), listed in C(SHA512SUMS)) also publishes its chunks, taken from O(chunk_store), into the
+    tree's C(store/) before the directory is renamed into place. A chunk already there is never rewritten;
+    a new one is copied into C(.gse/chunks.partial/), fsynced and renamed into C(store/). The whole index
+    is then read back from C(store/) with C(casync --store=STORE digest INDEX), which checks every chunk
+    against its id, before anything becomes visible; on a failure the chunks added by this run are removed.
   - With O(default=true) the clearsigned C(version.txt) pointer is moved to the image with the next serial,
-    taken under C(flock(2)) on C(.gse/lock) from C(.gse/serial).
+    taken under C(flock(2)) on C(.gse/lock) from C(.gse/serial). When the image has a chunk index the pointer
+    has format 2 and also names the index (C(index), C(index_sha512), C(index_size)), the chunk store
+    (C(store)) and the space the unpacked root needs (C(root_bytes), from C(build-report.json)).
+  - 'When C(version.txt) already names identical content (the same tarball SHA512, or the same index SHA512)
+    under another version, nothing is published and the pointer does not move; the result has
+    C(changed=false), C(image.unchanged=true) and C(msg) "unchanged: <version> is already published".'
+  - The publication keyring is published, armored, as C(publication-key.asc) at the top of the tree (for
+    administrators, and for installing on clients), replaced atomically when it changes.
   - With O(config_dir) the client config.d is published as C(config/<serial>/config.d.tar.gz) with a detached
     signature, and C(config.txt) is moved to it (serial from C(.gse/config-serial)) when its content changed.
   - Idempotent. Publishing a version again with identical files changes nothing; the same version with
@@ -42,9 +55,20 @@ options:
     description: A client config.d directory to publish.
     type: path
   keyring:
-    description: The publication keyring (public keys, as clients have it) that every signature must verify with.
+    description:
+      - The publication keyring (binary public keys, as clients have it) that every signature must verify with.
+        Published armored as C(publication-key.asc).
     type: path
     required: true
+  chunk_store:
+    description:
+      - The casync chunk store the image's index was made with (M(gse.stateless.chunk_index) O(store)); needed
+        when the image directory holds C(image.caidx) and is not published yet.
+    type: path
+  casync:
+    description: The casync program.
+    type: path
+    default: casync
   gnupghome:
     description: GnuPG home with the secret key that signs the pointers and the config.d tarball.
     type: path
@@ -73,13 +97,42 @@ EXAMPLES = r"""
     gnupghome: "{{ gse_gnupghome }}"
     signing_key: "{{ gse_signing_key }}"
     config_dir: /etc/gse/config.d
+
+- name: Publish an image with a chunk index (its chunks come from the build's store)
+  gse.stateless.publish:
+    src: "{{ gse_image_dir }}"
+    version: "{{ gse_build_id }}"
+    publish_dir: "{{ gse_publish_dir }}"
+    chunk_store: "{{ gse_chunk_store }}"
+    default: true
+    keyring: "{{ gse_cdistdir }}/publication-keyring.gpg"
+    gnupghome: "{{ gse_gnupghome }}"
+    signing_key: "{{ gse_signing_key }}"
+  register: published
+
+- name: Say when nothing new was published
+  ansible.builtin.debug:
+    msg: "{{ published.msg }}"
+  when: published.image.unchanged
 """
 
 RETURN = r"""
 image:
-  description: What happened to the image (version, path, published, pointer_moved, serial, sha512, size, files).
+  description:
+    - What happened to the image (version, path, published, pointer_moved, serial, sha512, size, files; with
+      an index also index_sha512, index_size, root_bytes, chunks, chunks_added, chunk_bytes_added).
+    - C(unchanged) is true when the default already named identical content; C(version) then names the
+      published version and C(requested) the one that was not published.
   type: dict
   returned: when src is given
+msg:
+  description: '"unchanged: <version> is already published" when nothing was published for that reason.'
+  type: str
+  returned: when the image was unchanged
+public_key:
+  description: The published C(publication-key.asc) (path, changed).
+  type: dict
+  returned: always
 config:
   description: What happened to the config.d (serial, path, published, sha512).
   type: dict
@@ -88,17 +141,20 @@ config:
 
 import datetime
 import gzip
+import json
 import os
 import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gse.stateless.plugins.module_utils import caindex
+from ansible_collections.gse.stateless.plugins.module_utils import openpgp
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign as pgp
 from ansible_collections.gse.stateless.plugins.module_utils import pubtree as tree
-from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, rename_durable
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, rename_durable, write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import parse_sums, sha512_file
 from ansible_collections.gse.stateless.plugins.module_utils.image_verify import (
-    VerifyError, covered, verify_image_dir, verify_signature)
+    VerifyError, covered, verify_image_dir, verify_signature, verify_sums)
 from ansible_collections.gse.stateless.plugins.module_utils.pointers import read_verified, write_pointer
 
 
@@ -136,12 +192,13 @@ class Publisher:
         """Move a pointer unless it already names this content; returns (moved, serial)."""
         current = read_verified(self.run, self.keyring, os.path.join(self.pub, name), self.state_dir()) \
             if os.path.isdir(self.state_dir()) else None
-        if current and all(current.get(k) == str(fields[k]) for k in ("version", "path", "sha512")):
+        same = ("version", "path", "sha512") + (("index", "index_sha512") if "index" in fields else ())
+        if current and all(current.get(k) == str(fields[k]) for k in same):
             return False, int(current["serial"])
         if self.check:
             return True, tree.read_serial(self.pub, name) + 1
         serial = tree.take_serial(self.pub, name)
-        body = tree.pointer_body(dict(fields, format=tree.FORMAT, serial=serial, published=now()))
+        body = tree.pointer_body(dict(fields, serial=serial, published=now()))
         write_pointer(self.run, self.pub, name, body, self.p["gnupghome"], self.p["signing_key"],
                       self.p["passphrase"], self.keyring)
         return True, serial
@@ -161,42 +218,164 @@ class Publisher:
                 raise tree.TreeError("version already published with a different %s" % name)
         return sums
 
-    def stage_image(self, src, version, names, tarball):
+    def stage_image(self, src, version, names, tarball, res):
         images = os.path.join(self.pub, tree.IMAGES)
         staging = os.path.join(images, tree.staging_name(version))
         if os.path.lexists(staging):
             shutil.rmtree(staging)  # left by an interrupted publish; we hold the lock
         os.mkdir(staging, 0o755)
+        added = []
         try:
             for name in names:
                 copy_durable(os.path.join(src, name), os.path.join(staging, name))
             fsync_dir(staging)
             sums = verify_image_dir(self.run, staging, names, tarball, self.keyring)
+            if tree.INDEX in names:
+                self.publish_chunks(staging, added, res)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            # Nothing names them: the directory never became visible.
+            for path in added:
+                if os.path.lexists(path):
+                    os.unlink(path)
             raise
         rename_durable(staging, os.path.join(images, version))
         return sums
+
+    # -- the chunk store -------------------------------------------------
+    def publish_chunks(self, staging, added, res):
+        """Copy the chunks the (verified) index names into store/, durably, then read the index back.
+
+        ``added`` receives every chunk file this run creates, so that the
+        caller can remove them when the publication fails.
+        """
+        if not self.p["chunk_store"]:
+            raise tree.TreeError("the image has a chunk index: chunk_store must name the store it was made with")
+        src_store = os.path.abspath(self.p["chunk_store"])
+        store = os.path.join(self.pub, tree.STORE)
+        partial = os.path.join(self.pub, tree.STATE, "chunks.partial")
+        if os.path.lexists(partial):
+            shutil.rmtree(partial)  # left by an interrupted publish; we hold the lock
+        os.mkdir(partial, 0o700)
+        index = os.path.join(staging, tree.INDEX)
+        try:
+            _flags, _size, chunks = caindex.read_index(index)
+        except (caindex.CaIndexError, OSError) as e:
+            raise VerifyError("cannot read the chunk index: %s" % e) from None
+        dirs, nbytes = set(), 0
+        try:
+            for chunk in sorted(set(chunks)):
+                dst = caindex.chunk_path(store, chunk)
+                if os.path.lexists(dst):
+                    continue  # chunks are immutable: one that is there stays as it is
+                src = caindex.chunk_path(src_store, chunk)
+                if not os.path.isfile(src) or os.path.islink(src):
+                    raise VerifyError("chunk %s of the index is not in %s" % (chunk, src_store))
+                tmp = os.path.join(partial, chunk)
+                copy_durable(src, tmp)
+                if not os.path.isdir(os.path.dirname(dst)):
+                    os.mkdir(os.path.dirname(dst), 0o755)
+                    dirs.add(store)
+                os.rename(tmp, dst)
+                added.append(dst)
+                dirs.add(os.path.dirname(dst))
+                nbytes += os.path.getsize(dst)
+            for d in sorted(dirs, reverse=True):  # chunk directories before the store that holds them
+                fsync_dir(d)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+        # casync reads every chunk the index names from the published store
+        # and checks each against its id: a missing or damaged chunk fails here.
+        argv = [self.p["casync"], "--store=" + store, "digest", index]
+        rc, out, err = self.run(argv)
+        if rc != 0:
+            raise VerifyError("the chunk index does not read back from %s" % store, argv, rc, out, err)
+        res.update(chunks=len(set(chunks)), chunks_added=len(added), chunk_bytes_added=nbytes)
+
+    def root_bytes(self, directory):
+        """root_bytes from the (verified) build report of an image directory."""
+        try:
+            with open(os.path.join(directory, tree.REPORT), encoding="utf-8") as f:
+                value = json.load(f).get("root_bytes")
+        except (OSError, ValueError, AttributeError) as e:
+            raise VerifyError("cannot read %s: %s" % (tree.REPORT, e)) from None
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise VerifyError("%s must give root_bytes (a positive integer) for an image with a chunk index; it "
+                              "gives %r" % (tree.REPORT, value))
+        return value
+
+    def unchanged(self, src, names, tarball):
+        """The verified version.txt when it already names this content (same index or same tarball), else None.
+
+        The content is verified as publishing would verify it before it is
+        called unchanged: an index by its signature and SHA512SUMS (small
+        files: no read of the tarball), a tarball by the whole image check.
+        """
+        if not os.path.isdir(self.state_dir()):
+            return None
+        current = read_verified(self.run, self.keyring, os.path.join(self.pub, tree.VERSION_POINTER),
+                                self.state_dir())
+        if not current:
+            return None
+        sums = verify_sums(self.run, src, self.keyring)
+        if tree.INDEX in names and current.get("index_sha512") == sums.get(tree.INDEX):
+            verify_signature(self.run, self.keyring, src, tree.INDEX)
+            if sha512_file(os.path.join(src, tree.INDEX)) != sums[tree.INDEX]:
+                raise VerifyError("%s does not match its SHA512SUMS entry" % tree.INDEX)
+            return current
+        if current.get("sha512") == sums.get(tarball):
+            verify_image_dir(self.run, src, names, tarball, self.keyring)
+            return current
+        return None
 
     def image(self):
         src, version = os.path.abspath(self.p["src"]), tree.check_version(self.p["version"])
         names, tarball = tree.image_names(src)
         final = os.path.join(self.pub, tree.IMAGES, version)
-        res = dict(version=version, path=final, files=names, published=False, pointer_moved=False)
+        res = dict(version=version, path=final, files=names, published=False, pointer_moved=False,
+                   unchanged=False)
         if os.path.exists(final):
             sums = self.existing_matches(src, final, names)
-        elif self.check:
-            sums = verify_image_dir(self.run, src, names, tarball, self.keyring)
-            res["published"] = True
         else:
-            sums = self.stage_image(src, version, names, tarball)
+            current = self.unchanged(src, names, tarball)
+            if current:
+                # An unchanged build: clients keep what they have and fetch nothing.
+                return dict(res, unchanged=True, requested=version, version=current.get("version"),
+                            path=os.path.join(self.pub, tree.IMAGES, current.get("version", "")),
+                            serial=int(current["serial"]), sha512=current.get("sha512"))
+            if self.check:
+                sums = verify_image_dir(self.run, src, names, tarball, self.keyring)
+            else:
+                sums = self.stage_image(src, version, names, tarball, res)
             res["published"] = True
         res.update(sha512=sums[tarball], size=os.path.getsize(os.path.join(src, tarball)))
+        fields = dict(format=tree.FORMAT, version=version, path="%s/%s/%s" % (tree.IMAGES, version, tarball),
+                      sha512=res["sha512"], size=res["size"], compression=tree.TARBALLS[tarball])
+        if tree.INDEX in names:
+            res.update(index_sha512=sums[tree.INDEX], index_size=os.path.getsize(os.path.join(src, tree.INDEX)),
+                       root_bytes=self.root_bytes(src if self.check or not os.path.exists(final) else final))
+            fields.update(format=tree.FORMAT_INDEX, index="%s/%s/%s" % (tree.IMAGES, version, tree.INDEX),
+                          index_sha512=res["index_sha512"], index_size=res["index_size"], store=tree.STORE,
+                          root_bytes=res["root_bytes"])
         if self.p["default"]:
-            fields = dict(version=version, path="%s/%s/%s" % (tree.IMAGES, version, tarball),
-                          sha512=res["sha512"], size=res["size"], compression=tree.TARBALLS[tarball])
             res["pointer_moved"], res["serial"] = self.move_pointer(tree.VERSION_POINTER, fields)
         return res
+
+    # -- the public key --------------------------------------------------
+    def public_key(self):
+        """publication-key.asc: the keyring, armored; replaced atomically when it differs."""
+        with open(self.keyring, "rb") as f:
+            data = f.read()
+        text = data if data.lstrip().startswith(openpgp.ARMOR_BEGIN) else openpgp.armor(data).encode("ascii")
+        path = os.path.join(self.pub, tree.PUBLIC_KEY)
+        try:
+            with open(path, "rb") as f:
+                changed = f.read() != text
+        except FileNotFoundError:
+            changed = True
+        if changed and not self.check:
+            write_atomic(path, text, mode=0o644)
+        return dict(path=path, changed=changed)
 
     # -- the client config.d ---------------------------------------------
     def pack_config(self, workdir):
@@ -268,7 +447,10 @@ class Publisher:
         if self.p["config_dir"]:
             out["config"] = self.config()
         changed = any(v.get("published") or v.get("pointer_moved") for v in out.values())
-        return dict(out, changed=changed)
+        out["public_key"] = self.public_key()
+        if out.get("image", {}).get("unchanged"):
+            out["msg"] = "unchanged: %s is already published" % out["image"]["version"]
+        return dict(out, changed=changed or out["public_key"]["changed"])
 
 
 def main():
@@ -284,6 +466,8 @@ def main():
             # A key id or fingerprint names the key; it is no secret.
             signing_key=dict(type="str", no_log=False),
             passphrase=dict(type="str", no_log=True),
+            chunk_store=dict(type="path"),
+            casync=dict(type="path", default="casync"),
         ),
         required_one_of=[("src", "config_dir")],
         required_together=[("src", "version")],

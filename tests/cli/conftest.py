@@ -35,15 +35,23 @@ class GseEnv:
         self.states = tmp / "states"
         self.configd.mkdir()
         self.env = {k: v for k, v in os.environ.items() if k not in SESSION_VARS}
+        # The stand-in playbooks' switches (fail a part, hold the run, ...):
+        # not settings, so not in config.d, which refuses unknown names.
+        self.switches = tmp / "switches.yml"
         self.env.update(GSE_CONFIGD=str(self.configd), GSE_PLAYBOOK_DIR=PLAYBOOKS,
-                        ANSIBLE_NOCOLOR="1")
+                        GSE_TEST_SWITCHES=str(self.switches), ANSIBLE_NOCOLOR="1")
         self.write_config("system", {"gse_cdistdir": str(self.cdist), "gse_log_root": str(self.logs),
                                      "gse_state_dir": str(self.states), "gse_min_free_mb": 1})
 
     def write_config(self, category, data):
         path = self.configd / ("%s.yml" % category)
         path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+        os.chmod(path, 0o600)  # as config.d files that hold secrets must be
         return path
+
+    def switch(self, data):
+        """Set switches of the stand-in playbooks (tests/cli/playbooks)."""
+        self.switches.write_text(yaml.safe_dump(data))
 
     def gse(self, *args, stdin=subprocess.DEVNULL, timeout=600, env=None):
         return subprocess.run([GSE, *args], stdin=stdin, capture_output=True, text=True,

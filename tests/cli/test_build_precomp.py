@@ -4,13 +4,13 @@ The configuration is the bundled default (inventories/demo) written as config.d
 files, plus the fixture's mirror, keyring, repository and signing key.
 Requested scripts run at a host hook (-gparta) and at a chroot hook (+gupdate).
 """
+import importlib.machinery
+import importlib.util
 import os
 import re
 import subprocess
 
 import pytest
-import yaml
-
 from gse import layout
 
 from conftest import GseEnv, mounts_under
@@ -30,24 +30,17 @@ def signing(gse_fixture, gse_signing_home):
 
 
 def _configd(env, fixture, url, signing):
-    """The demo inventory's variables, each in its config.d category."""
-    with open(os.path.join(ROOT, "inventories", "demo", "group_vars", "all.yml"), encoding="utf-8") as f:
-        demo = yaml.safe_load(f)
-    table = layout.configd()
-    demo.update(gse_cdistdir=str(env.cdist), gse_log_root=str(env.logs),
-                gse_publish_dir=str(env.tmp / "publish"), gse_stage3_mirror=url,
-                gse_stage3_keyring=fixture.keyring, gse_repos_dir=os.path.dirname(fixture.repo),
-                gse_gnupghome=signing[0], gse_signing_key=signing[1], gse_min_free_mb=1,
-                # The controller's health service is the controller build's
-                # business (and tested there); this test is about the command.
-                gse_client_health=False)
-    files = {}
-    for key, value in demo.items():
-        if key in table.FLAG_VARIABLES:
-            continue
-        files.setdefault(table.CATEGORY_OF.get(key, "system"), {})[key] = value
-    for category, data in files.items():
-        env.write_config(category, data)
+    """The bundled default's config.d, as scripts/demo writes it (scripts/demo-configd)."""
+    loader = importlib.machinery.SourceFileLoader("demo_configd", os.path.join(ROOT, "scripts", "demo-configd"))
+    demo_configd = importlib.util.module_from_spec(importlib.util.spec_from_loader("demo_configd", loader))
+    loader.exec_module(demo_configd)
+    demo_configd.write(str(env.configd), dict(
+        gse_cdistdir=str(env.cdist), gse_log_root=str(env.logs), gse_publish_dir=str(env.tmp / "publish"),
+        gse_stage3_mirror=url, gse_stage3_keyring=fixture.keyring, gse_repos_dir=os.path.dirname(fixture.repo),
+        gse_gnupghome=signing[0], gse_signing_key=signing[1], gse_min_free_mb=1,
+        # The controller's health service is the controller build's
+        # business (and tested there); this test is about the command.
+        gse_client_health=False))
 
 
 def test_precomp_build_from_the_command_line(tmp_path_factory, gse_fixture, fixture_http, signing):

@@ -21,7 +21,7 @@ def _finish(child):
 
 
 def test_emerge_failure_shell_resume_skip_first(gse_env):
-    gse_env.write_config("test", {"gse_test_fail_emerge": True})
+    gse_env.switch({"gse_test_fail_emerge": True})
     child = _spawn(gse_env, "--base=precomp", "-q")
     try:
         child.expect("failed package: app-misc/broken-1")
@@ -60,7 +60,7 @@ def test_emerge_failure_shell_resume_skip_first(gse_env):
 
 
 def test_other_failure_fixed_in_the_shell_then_resumed(gse_env):
-    gse_env.write_config("test", {"gse_test_fail_fstab": True})
+    gse_env.switch({"gse_test_fail_fstab": True})
     child = _spawn(gse_env, "--base=precomp", "-q")
     try:
         child.expect(r"part E \(gparte\) failed in task 'gfstab write the fstab entries'")
@@ -81,7 +81,7 @@ def test_other_failure_fixed_in_the_shell_then_resumed(gse_env):
 
 
 def test_skip_first_after_another_failure_goes_on_with_the_next_part(gse_env):
-    gse_env.write_config("test", {"gse_test_fail_fstab": True})
+    gse_env.switch({"gse_test_fail_fstab": True})
     child = _spawn(gse_env, "--base=precomp", "-q")
     try:
         child.expect(PROMPT)
@@ -98,7 +98,7 @@ def test_skip_first_after_another_failure_goes_on_with_the_next_part(gse_env):
 
 
 def test_abort_ends_with_1_and_no_mounts(gse_env):
-    gse_env.write_config("test", {"gse_test_fail_emerge": True})
+    gse_env.switch({"gse_test_fail_emerge": True})
     child = _spawn(gse_env, "--base=precomp", "-q")
     try:
         child.expect(PROMPT)

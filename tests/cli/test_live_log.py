@@ -21,7 +21,7 @@ BANNER = "TASK [portage : geix emerge eix]"
 def _run(gse_env, *args):
     """Run gse, creating the acknowledgement file once FIRST was printed; return (rc, lines, err)."""
     ack = gse_env.tmp / "seen-first-line"
-    gse_env.write_config("test", {"gse_test_live_ack": str(ack)})
+    gse_env.switch({"gse_test_live_ack": str(ack)})
     proc = subprocess.Popen([GSE, "--base=precomp", "--non-interactive", *args], env=gse_env.env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=str(gse_env.tmp))
@@ -71,7 +71,7 @@ def test_a_second_run_prints_only_its_own_lines(gse_env):
 
 
 def test_quiet_mode_neither_asks_for_nor_prints_the_live_log(gse_env):
-    gse_env.write_config("test", {"gse_test_live_ack": str(gse_env.tmp / "never")})
+    gse_env.switch({"gse_test_live_ack": str(gse_env.tmp / "never")})
     # Without a live log fake_emerge does not wait: nothing is written, nothing printed.
     r = gse_env.gse("--base=precomp", "-q", "--non-interactive")
     assert r.returncode == 0, r.stdout + r.stderr

@@ -115,3 +115,75 @@ def test_malformed_configuration_files(sandbox, capsys, category, text):
         text = _system(tmp) + text if not text.startswith("gse_") else text
     path.write_text(text, encoding="utf-8", errors="surrogateescape")
     _check(capsys, tmp, ["--base=precomp", "--lawful-good=gseed,gupdate"])
+
+
+# Every setting config.d may hold, from the schema (the roles' argument specs).
+SETTABLE = layout.settings().config_settings(layout.schema())
+CATEGORY_OF = layout.configd().CATEGORY_OF
+_scalar = st.one_of(st.integers(-5, 5), st.booleans(), st.text(max_size=8), st.floats(allow_nan=False, width=32))
+_relative = st.from_regex(r"[a-z.][a-z0-9_./-]{0,12}", fullmatch=True)
+
+
+def _wrong(kind, setting, element=False):
+    """Values that are not a ``kind`` (or outside its range or choices)."""
+    if kind == "bool":
+        return st.one_of(st.sampled_from(["maybe", "yes", "no", "true", 0, 1, 2]), st.text(max_size=5))
+    if kind == "int":
+        low, high = setting.range or (-2 ** 63, 2 ** 63 - 1)
+        return st.one_of(st.booleans(), st.text(max_size=5), st.integers(max_value=low - 1),
+                         st.integers(min_value=high + 1), st.lists(st.integers(), max_size=2))
+    if kind in ("str", "path"):
+        bad = [st.integers(), st.booleans(), st.lists(st.text(max_size=3), max_size=2)]
+        if kind == "path":
+            bad.append(_relative)
+        if setting.choices:
+            bad.append(st.text(max_size=10).filter(lambda t: t not in setting.choices and "{{" not in t))
+        return st.one_of(*bad)
+    if kind == "dict":
+        return st.one_of(st.lists(_scalar, max_size=2), st.integers(), st.text(max_size=5))
+    if kind == "list":
+        return st.one_of(st.integers(), st.booleans(), st.dictionaries(st.text(max_size=3), _scalar, max_size=2),
+                         st.text(max_size=5).filter(lambda t: "{{" not in t))
+    return st.nothing()
+
+
+def _malformed(name):
+    s = SETTABLE[name]
+    options = [_wrong(s.type, s)]
+    if s.default is not None:
+        options.append(st.none())
+    if s.type == "list" and s.elements and s.elements != "raw":
+        options.append(st.lists(_wrong(s.elements, s), min_size=1, max_size=2))
+    if s.options:  # list entries with named keys (gse_users, gse_ssh_keys)
+        options.append(st.lists(st.dictionaries(st.sampled_from(["nmae", "pasword", "x"]), _scalar, min_size=1,
+                                                max_size=2), min_size=1, max_size=2))
+    return st.one_of(*options)
+
+
+malformed_setting = st.sampled_from(sorted(SETTABLE)).flatmap(
+    lambda name: st.tuples(st.just(name), _malformed(name)))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=malformed_setting, suffix=st.sampled_from([".yml", ".yaml"]))
+def test_every_setting_refuses_malformed_values(sandbox, capsys, case, suffix):
+    """A wrong type, range, choice or a relative path of any setting: exit 2, one line naming it."""
+    name, value = case
+    tmp, configd = sandbox
+    for old in configd.iterdir():  # the sandbox lives across examples
+        old.unlink()
+    category = CATEGORY_OF[name]
+    data = {name: value}
+    if category == "system":
+        data = dict(yaml.safe_load(_system(tmp)), **data)
+    else:
+        (configd / "system.yml").write_text(_system(tmp))
+    (configd / (category + suffix)).write_text(yaml.safe_dump(data))
+    os.chmod(configd / (category + suffix), 0o600)
+    before = _snapshot(tmp)
+    code = cli.main(["--base=precomp", "--lawful-good=gseed,gupdate"])
+    out, err = capsys.readouterr()
+    assert code == 2, (name, value, err)
+    assert err.startswith("gse: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert name in err and category + suffix in err, err
+    assert _snapshot(tmp) == before

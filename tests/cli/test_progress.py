@@ -73,3 +73,12 @@ def test_the_table_has_a_phase_line_for_every_sub_part():
     for part in layout.hooks().PARTS:
         for name, title, line in part[6]:
             assert name.startswith("g") and title and line and line[0].isupper(), (name, line)
+
+
+def test_an_unchanged_image_is_reported_in_one_line_at_every_verbosity():
+    unchanged = {"event": "runner_on_ok", "event_data": {
+        "role": "publish", "task": "Publish the image",
+        "res": {"changed": False, "msg": "unchanged: 20261125T190000Z is already published"}}}
+    other = {"event": "runner_on_ok", "event_data": {"role": "publish", "res": {"msg": "All items completed"}}}
+    for quiet in (True, False):
+        assert lines([other, unchanged], quiet=quiet) == ["gse: unchanged: 20261125T190000Z is already published"]

@@ -77,7 +77,7 @@ def test_flags_reach_the_playbook_quietly(gse_env):
 
 
 def test_failure_without_a_terminal_reports_and_releases(gse_env):
-    gse_env.write_config("test", {"gse_test_fail_emerge": True})
+    gse_env.switch({"gse_test_fail_emerge": True})
     env = dict(gse_env.env, SSH_CONNECTION="10.0.0.1 50000 10.0.0.2 22")
     r = gse_env.gse("--base=precomp", "-v", "--non-interactive", env=env)
     assert r.returncode == 1
@@ -100,7 +100,7 @@ def test_failure_without_a_terminal_reports_and_releases(gse_env):
 
 
 def test_sigterm_releases_the_mounts_and_exits_130(gse_env):
-    gse_env.write_config("test", {"gse_test_sleep": 120})
+    gse_env.switch({"gse_test_sleep": 120})
     proc = subprocess.Popen([os.path.join(os.path.dirname(__import__("sys").executable), "gse"),
                              "--base=precomp", "-q"], env=gse_env.env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -19,7 +19,7 @@ def _same_run(rec):
 
 
 def test_save_list_warp_delete_round_trip(gse_env):
-    gse_env.write_config("test", {"gse_test_marker": "one"})
+    gse_env.write_config("etc", {"gse_hostname": "one"})
     gse_env.write_config("users", {"gse_users": [{"name": "lab", "password": "s3cret-pw"}]})
     r = gse_env.gse("--base=precomp", "--build-minimal", "--enforce=gparte", "--time-state=first")
     assert r.returncode == 0, r.stderr
@@ -41,7 +41,7 @@ def test_save_list_warp_delete_round_trip(gse_env):
     assert (r.returncode, r.stdout) == (0, "1:first\n")
 
     # The configuration changes; the warp still runs what was saved.
-    gse_env.write_config("test", {"gse_test_marker": "two"})
+    gse_env.write_config("etc", {"gse_hostname": "two"})
     gse_env.write_config("users", {"gse_users": [{"name": "other", "password": "new"}]})
     r = gse_env.gse("--time-warp=1", "-q")
     assert r.returncode == 0, r.stderr
@@ -65,8 +65,13 @@ def test_a_clear_secret_is_never_saved(gse_env):
     gse_env.write_config("publish", {"gse_signing_passphrase": "hunter2"})
     r = gse_env.gse("--base=precomp", "--time-state=leaky")
     assert r.returncode == 2
-    assert "publish.yml holds a clear-text secret (gse_signing_passphrase)" in r.stderr
+    # config.d holds no such setting: it is refused before a state could hold it.
+    assert "unknown setting gse_signing_passphrase" in r.stderr and "hunter2" not in r.stderr
     assert gse_env.written() == []
+    # A secret the schema does not know of is never stored either.
+    from gse.secrets import scrub
+    with pytest.raises(UsageError, match="publish.yml holds a clear-text secret"):
+        scrub("publish.yml", {"gse_signing_passphrase": "hunter2"})
 
 
 def test_numbering_follows_creation_and_survives_deletes(tmp_path):

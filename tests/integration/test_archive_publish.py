@@ -245,13 +245,12 @@ def test_unsigned_or_corrupt_image_refused_and_not_visible(build, keys):
 
 def test_concurrent_publishers_get_unique_serials(build, keys):
     b, tmp = build, build["tmp"]
-    base = make_image(b, keys, tmp / "images" / "base")
     procs = []
     env = dict(os.environ, PYTHONPATH=COLLECTIONS)
     for n in range(6):
         version = "c%d" % n
-        src = tmp / "images" / version
-        shutil.copytree(base, src)
+        # Six different images: identical content would be published once.
+        src = make_image(b, keys, tmp / "images" / version, extra=version)
         argfile = tmp / ("pub-%d.json" % n)
         argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": publish_args(b, keys, src, version)}))
         procs.append(subprocess.Popen(module_argv("publish", argfile), stdout=subprocess.PIPE, text=True, env=env,

@@ -137,11 +137,12 @@ def test_build_succeeds_and_releases_mounts(precomp):
 def test_signatures_and_digests_verify(precomp):
     d = image_dir(precomp)
     keyring = os.path.join(precomp.cdist, "publication-keyring.gpg")
-    for f in ("image.tar.zst", "SHA512SUMS"):
+    for f in ("image.tar.zst", "SHA512SUMS", "image.caidx"):
         p = subprocess.run(["gpgv", "--keyring", keyring, f + ".asc", f], cwd=d, capture_output=True, text=True)
         assert p.returncode == 0, p.stderr
     p = subprocess.run(["sha512sum", "-c", "SHA512SUMS"], cwd=d, capture_output=True, text=True)
-    assert p.returncode == 0 and "image.tar.zst: OK" in p.stdout
+    assert p.returncode == 0 and "image.tar.zst: OK" in p.stdout and "image.caidx: OK" in p.stdout
+    assert not os.path.lexists(keyring + ".tmp")
 
 
 def test_published_and_marked_default(precomp):
@@ -152,6 +153,11 @@ def test_published_and_marked_default(precomp):
     body = dict(line.split(": ", 1) for line in p.stdout.splitlines() if ": " in line)
     assert body["serial"] == "1"
     assert os.path.isfile(os.path.join(precomp.publish, body["path"]))
+    assert body["format"] == "2" and body["store"] == "store" and int(body["root_bytes"]) > 0
+    p = subprocess.run(["casync", "--store=store", "digest", body["index"]], cwd=precomp.publish,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert os.path.isfile(os.path.join(precomp.publish, "publication-key.asc"))
 
 
 def test_published_image_boots_under_the_controller(precomp):
@@ -270,6 +276,14 @@ def test_build_minimal_leaves_out_its_entries(precomp):
     for gone in ("usr/share/doc", "usr/share/man", "usr/include"):
         assert not [e for e in entries if e == gone or e.startswith(gone + "/")], gone
     assert "usr/bin/hello-lab" in entries
+    # The chunk index leaves out the same entries: as many entries as the tarball, none of the excluded.
+    listed = subprocess.run(["casync", "--store=" + os.path.join(precomp.cdist, "chunks"), "list",
+                             os.path.join(precomp.cdist, "images", "minimal", "image.caidx")],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    indexed = [line.split(" ", 1)[1] for line in listed]
+    for gone in ("usr/share/doc", "usr/share/man", "usr/include"):
+        assert not [e for e in indexed if e == gone or e.startswith(gone + "/")], gone
+    assert "usr/bin/hello-lab" in indexed and len(indexed) == len(entries)
 
 
 def test_lawful_good_wins_and_enforce_redoes(precomp):

@@ -195,3 +195,45 @@ def test_config_published_with_own_pointer(capsys, monkeypatch, env):
     res3 = run_module(capsys, monkeypatch, FakeGpg(), cargs)
     assert res3["changed"] and res3["config"]["serial"] == 2 and (pub / ".gse/config-serial").read_text() == "2\n"
     assert not (pub / ".gse/serial").exists()  # the image pointer's counter is its own
+
+
+def test_identical_content_under_a_new_version_publishes_nothing(capsys, monkeypatch, env):
+    tmp_path, args, sha = env
+    pub, ring = tmp_path / "pub", args["keyring"]
+    assert run_module(capsys, monkeypatch, FakeGpg(), args)["changed"]
+    pointer = (pub / "version.txt").read_bytes()
+    src = tmp_path / "build" / "v2"
+    make_image(src)  # the same bytes
+    fake = FakeGpg()
+    res = run_module(capsys, monkeypatch, fake, dict(args, src=str(src), version="v2"))
+    assert not res["changed"] and res["msg"] == "unchanged: v1 is already published"
+    assert res["image"]["unchanged"] and res["image"]["requested"] == "v2" and res["image"]["serial"] == 1
+    # The current pointer, then the new image checked in place before it is called unchanged.
+    assert fake.calls[0][:6] == ["gpgv", "--status-fd", "1", "--keyring", ring, "--output"]
+    assert fake.calls[1:] == [
+        ["gpgv", "--status-fd", "1", "--keyring", ring, str(src / "SHA512SUMS.asc"), str(src / "SHA512SUMS")],
+        ["gpgv", "--status-fd", "1", "--keyring", ring, str(src / "SHA512SUMS.asc"), str(src / "SHA512SUMS")],
+        ["gpgv", "--status-fd", "1", "--keyring", ring, str(src / "image.tar.zst.asc"), str(src / "image.tar.zst")],
+    ]
+    assert sorted(os.listdir(pub / "images")) == ["v1"] and (pub / "version.txt").read_bytes() == pointer
+
+    # A damaged copy of the same content is refused, not called unchanged.
+    bad = tmp_path / "build" / "v3"
+    make_image(bad, sig="forged")
+    res = run_module(capsys, monkeypatch, FakeGpg(), dict(args, src=str(bad), version="v3"))
+    assert res["failed"] and "image.tar.zst" in res["msg"]
+
+
+def test_public_key_published_armored_and_replaced_when_it_changes(capsys, monkeypatch, env):
+    tmp_path, args, _sha = env
+    pub = tmp_path / "pub"
+    res = run_module(capsys, monkeypatch, FakeGpg(), args)
+    assert res["public_key"]["changed"]
+    text = (pub / "publication-key.asc").read_text()
+    assert text.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n") and "cHVi\n" in text  # base64 of "pub"
+    assert not run_module(capsys, monkeypatch, FakeGpg(), args)["changed"]
+    with open(args["keyring"], "w") as f:
+        f.write("pub2")
+    res = run_module(capsys, monkeypatch, FakeGpg(), args)
+    assert res["changed"] and res["public_key"]["changed"] and not res["image"]["published"]
+    assert "cHViMg==\n" in (pub / "publication-key.asc").read_text()
