@@ -65,8 +65,8 @@ def _tail(result, lines=15):
 
 def reentry(parts, failed, choice):
     """Tags and extra variables that re-enter the sequence at the failed part."""
-    hooks = [p[0] for p in parts]
-    index = hooks.index(failed.part[0]) if failed is not None and failed.part else 0
+    hooks = [p.hook for p in parts]
+    index = hooks.index(failed.part.hook) if failed is not None and failed.part else 0
     extra = {}
     if failed is not None and failed.is_emerge:
         extra["gse_emerge_resume"] = choice
@@ -177,5 +177,5 @@ def _choose(plan, failed, session):
         choice = failure.ask(failed, read=session.read)
         if choice != "shell":
             return choice
-        in_chroot = bool(failed and failed.part and failed.part[3])
+        in_chroot = bool(failed and failed.part and failed.part.chroot)
         failure.shell(plan.workdir, in_chroot)

@@ -1,18 +1,9 @@
-"""The gse command: parse, validate, then build, manage time states or open the menu."""
-import os
+"""The gse command: parse, then build, manage time states (gse/dispatch.py) or open the menu."""
 import sys
 
-from . import __version__, build, checks, cmdline, config, controller, layout, plan, states
+from . import __version__, cmdline, layout
+from .dispatch import check_values, dispatch
 from .errors import BuildFailed, Interrupted, UsageError
-from .options import BY_DEST, CHOICE, NUMBER, SESSION_DESTS
-
-# Options that may go with --time-warp (they change how the run talks, not what it builds).
-WARP_COMPANIONS = SESSION_DESTS | {"time_warp"}
-
-
-def shown(value, limit=60):
-    """A value in a message: control characters escaped, cut after ``limit`` characters."""
-    return layout.settings().plain(value, limit)
 
 
 def _one_line(exc):
@@ -20,35 +11,14 @@ def _one_line(exc):
     return text or exc.__class__.__name__
 
 
-def check_values(values):
-    """Per-option checks the table describes (choices, numbers, state spellings)."""
-    for dest, value in values.items():
-        opt = BY_DEST[dest]
-        if opt.kind == CHOICE and value not in opt.choices:
-            raise UsageError("%s=%s: choose %s" % (opt.names[0], shown(value), " or ".join(opt.choices)))
-        if opt.kind == NUMBER and not states.is_number(value):
-            raise UsageError("%s=%s: expected a state number (see gse --time-state?)"
-                             % (opt.names[0], shown(value)))
-    ts = values.get("time_state")
-    if ts is not None and ts != "?":
-        if ts.startswith("-"):
-            if not states.is_number(ts[1:]):
-                raise UsageError("--time-state=%s: -N deletes state N (a positive number)" % shown(ts))
-        else:
-            states.check_name(ts)
-
-
-def is_interactive(values):
-    if values.get("non_interactive"):
-        return False
-    return sys.stdin.isatty() and sys.stdout.isatty()
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["serve"]:
         from . import serve
         return serve.main(argv[1:])
+    if argv[:1] == ["wake"]:
+        from . import wake
+        return wake.main(argv[1:])
     try:
         return run(argv)
     except UsageError as exc:
@@ -81,80 +51,6 @@ def run(argv):
         from . import menu
         return menu.main({k: v for k, v in values.items() if k != "main_menu"})
     return dispatch(values)
-
-
-def dispatch(values, session=None):
-    """Everything but the menu; the menu calls this too."""
-    interactive = is_interactive(values)
-    session = session or build.Session(interactive, quiet=bool(values.get("quiet")),
-                                       verbose=bool(values.get("verbose")))
-    run_opts = {k for k in values if k not in SESSION_DESTS}
-    ts = values.get("time_state")
-    dirs = layout.configd_dirs()
-    cfg = config.load(dirs)
-
-    if ts == "?" or (ts or "").startswith("-"):
-        if run_opts - {"time_state"}:
-            raise UsageError("--time-state%s goes alone" % ("?" if ts == "?" else "=" + ts))
-        directory = states.state_dir(cfg)
-        if ts == "?":
-            sys.stdout.write(states.listing(directory))
-        else:
-            name = states.delete(directory, int(ts[1:]))
-            print("deleted time state %s:%s" % (ts[1:], name))
-        return 0
-
-    snapshot = None
-    if "time_warp" in values:
-        extra = set(values) - WARP_COMPANIONS
-        if extra:
-            raise UsageError("--time-warp replays a state exactly: it does not take %s"
-                             % ", ".join(BY_DEST[d].names[0] for d in sorted(extra)))
-        options, snapshot = states.load(states.state_dir(cfg), int(values["time_warp"]))
-        check_values(options)
-        values = dict(options, **{k: v for k, v in values.items() if k in SESSION_DESTS})
-        cfg = snapshot
-
-    if "base" not in values:
-        if "build_controller" in values:
-            if run_opts - {"build_controller"}:
-                raise UsageError("--base is required to build: --base=catalyst or --base=precomp")
-            return controller.build(values["build_controller"], dirs, quiet=session.quiet,
-                                    verbose=session.verbose)
-        raise UsageError("--base is required to build: --base=catalyst or --base=precomp "
-                         "(gse alone opens the main menu)")
-    if session.verbose and session.interactive:
-        raise UsageError("--verbose cannot run with an interactive run: the questions would be "
-                         "lost in the verbose output; add --non-interactive")
-    if "build_controller" in values and not os.path.isdir(values["build_controller"]):
-        raise UsageError("--build-controller: %s is not a directory" % values["build_controller"])
-
-    p = plan.make(values, cfg, dirs)
-    p.snapshot = snapshot
-    state_doc = None
-    if ts:
-        state_doc = states.build_document(ts, values, cfg)
-        directory = states.state_dir(cfg)
-        if any(name == ts for _, name, _ in states.entries(directory)):
-            raise UsageError("a time state named %s exists already (see gse --time-state?)" % ts)
-    checks.disk_space(p)
-    checks.connectivity(p)
-    priority = checks.priority_settings(p)
-    checks.ssh_session(session.interactive, session.confirm)
-    for notice in p.notices:
-        print("gse: %s" % notice, file=sys.stderr)
-
-    # Validation is over: from here on the run touches the system.
-    checks.apply_priority(priority)
-    if state_doc is not None:
-        number = states.save(states.state_dir(cfg), state_doc)
-        print("gse: saved time state %d:%s" % (number, ts), file=sys.stderr)
-    clocallg = build.prepare(p)
-    code = build.run(p, session, clocallg)
-    if code == 0 and "build_controller" in values:
-        code = controller.build(values["build_controller"], dirs, quiet=session.quiet,
-                                verbose=session.verbose)
-    return code
 
 
 if __name__ == "__main__":

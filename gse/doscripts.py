@@ -61,13 +61,13 @@ def execution_key(parts):
     order = {}
     n = 0
     for part in parts:
-        order[("-", part[0])] = n
+        order[("-", part.hook)] = n
         n += 1
-        for sub in part[6]:
-            order[("-", sub[0])] = n
-            order[("+", sub[0])] = n + 1
+        for sub in part.subs:
+            order[("-", sub.hook)] = n
+            order[("+", sub.hook)] = n + 1
             n += 2
-        order[("+", part[0])] = n
+        order[("+", part.hook)] = n
         n += 1
     return lambda item: order[(item[0], item[1])]
 

@@ -29,7 +29,7 @@ def report(failure, stdout_tail=""):
         return out
     res = failure.result
     part = failure.part
-    where = "part %s (%s)" % (part[0][-1].upper(), part[0]) if part else "the build"
+    where = "part %s (%s)" % (part.letter, part.hook) if part else "the build"
     out = "gse: %s failed in task %r\n" % (where, failure.task)
     if res.get("msg"):
         out += "  message: %s\n" % str(res["msg"]).strip().splitlines()[0]

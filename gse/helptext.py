@@ -17,7 +17,8 @@ def render(width=79):
            "usage: gse [-mm] [--base=catalyst|precomp] [options]",
            "       gse --time-state? | --time-state=-N | --time-warp=N",
            "       gse --build-controller=DIR",
-           "       gse serve [options]", ""]
+           "       gse serve [options]",
+           "       gse wake --group ROOM | --mac MAC [--stagger SECONDS] [options]", ""]
     for key, title in SECTIONS:
         out.append(title + ":")
         for opt in OPTIONS:

@@ -24,6 +24,27 @@ def _head(section, title):
     return ['.TH GSE %d "%s" "gse %s" "%s"' % (section, DATE, __version__, title)]
 
 
+def wake_section():
+    """gse wake, its options from its own parser."""
+    from . import wake
+    out = [".SH WAKE\\-ON\\-LAN",
+           esc("gse wake sends a Wake-on-LAN magic packet (6 bytes 0xFF, then the MAC 16 times, one "
+               "UDP datagram to a broadcast address) to each machine of a group, or to the machines "
+               "named with --mac. Groups are read from hosts/groups.yml in the config.d directories "
+               "(a group of a later directory replaces the same group of an earlier one): a mapping "
+               "of group names to lists of {mac, hostname}. Every MAC and option is checked before "
+               "the first packet leaves; bad input is refused with one line and exit status 2. A "
+               "failure to send exits with 1. The Ansible module gse.stateless.wake does the same "
+               "for AWX.")]
+    for action in wake.parser()._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        names = ", ".join("\\fB%s\\fR \\fI%s\\fR" % (esc(n), esc(action.metavar))
+                          for n in action.option_strings)
+        out += [".TP", names, esc(action.help[0].upper() + action.help[1:]) + "."]
+    return out
+
+
 def page1():
     out = _head(1, "GSE Manual")
     out += [".SH NAME", "gse \\- build, sign and publish a Gentoo Stateless Environment system",
@@ -34,7 +55,8 @@ def page1():
             ".B gse \\-\\-time\\-state=\\-\\fIN\\fR", ".br",
             ".B gse \\-\\-time\\-warp=\\fIN\\fR", ".br",
             ".B gse \\-\\-build\\-controller=\\fIDIR\\fR", ".br",
-            ".B gse serve", "[\\fIoptions\\fR]",
+            ".B gse serve", "[\\fIoptions\\fR]", ".br",
+            ".B gse wake \\-\\-group", "\\fIROOM\\fR|\\fB\\-\\-mac\\fR \\fIMAC\\fR [\\fIoptions\\fR]",
             ".SH DESCRIPTION",
             esc("gse runs the build sequence of the gse.stateless Ansible collection (parts A to L, "
                 "see gse(5)) through ansible-runner. Without arguments, or with -mm, it opens the "
@@ -75,6 +97,7 @@ def page1():
     for flag, metavar, default, text in serve.OPTIONS:
         out += [".TP", "\\fB%s\\fR=\\fI%s\\fR" % (esc(flag), esc(metavar)),
                 esc("%s%s." % (text[0].upper() + text[1:], "; default %s" % default if default else ""))]
+    out += wake_section()
     out += [".SH THE FAILURE LOOP",
             esc("When a part fails, gse shows the failed command, its stderr and the related items "
                 "(for emerge: the failed package, the resume list and the tail of the build log). "
@@ -121,13 +144,19 @@ def page5():
                 "scripts requested at them."),
             ".SH PARTS AND HOOKS"]
     for part in hooks.PARTS:
-        hook, role, stage, chroot, title, phase, subs = part
-        out += [".SS Part %s: %s" % (hook[-1].upper(), esc(title)),
-                ".TP", "\\fB%s\\fR" % hook,
+        out += [".SS Part %s: %s" % (part.letter, esc(part.title)),
+                ".TP", "\\fB%s\\fR" % part.hook,
                 esc("Stage %s, %s; role %s: %s. With -q each sub-part prints its line as it starts."
-                    % (stage, "inside the chroot" if chroot else "on the build host", role, phase))]
-        for name, text, line in subs:
-            out += [".TP", "\\fB%s\\fR" % name, esc("%s. Quiet mode: \"%s\"." % (text, line))]
+                    % (part.stage, "inside the chroot" if part.chroot else "on the build host", part.role,
+                       part.phase))]
+        for sub in part.subs:
+            text = "%s. Quiet mode: \"%s\"." % (sub.title, sub.phase)
+            if sub.question:
+                text += " Asks \"%s\" (%s), default %s; --enforce: %s." % (
+                    sub.question, sub.variable, sub.default, sub.enforce)
+            elif sub.enforce:
+                text += " --enforce: %s." % sub.enforce
+            out += [".TP", "\\fB%s\\fR" % sub.hook, esc(text.replace("`", ""))]
     out += [".SH CONFIGURATION FILES",
             esc("Each directory of config.d holds one file per category, <category>.yml, a YAML "
                 "mapping of gse_* variables. /usr/lib64/gse/config.d holds the installed "

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 
-from . import cli, cmdline, config, layout, states
+from . import cmdline, config, dispatch, layout, states
 from .build import Session
 from .errors import BuildFailed, Interrupted, UsageError
 
@@ -198,7 +198,7 @@ class Menu:
         answer = self.ask("Flags (as on the command line)", current)
         try:
             values = cmdline.parse(shlex.split(answer))
-            cli.check_values(values)
+            dispatch.check_values(values)
         except (UsageError, ValueError) as exc:
             self.message("Flags", "Not changed: %s" % exc)
             return
@@ -208,7 +208,7 @@ class Menu:
     def run_outside(self, values):
         def go():
             try:
-                code = cli.dispatch(values, Session(True, quiet=bool(values.get("quiet"))))
+                code = dispatch.dispatch(values, Session(True, quiet=bool(values.get("quiet"))))
             except (UsageError, BuildFailed, Interrupted) as exc:
                 print("gse: %s" % exc, file=sys.stderr)
                 code = exc.code
@@ -252,5 +252,5 @@ class Menu:
 def main(values):
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("the main menu needs a terminal (use --base=... to build without it)")
-    cli.check_values(values)
+    dispatch.check_values(values)
     return curses.wrapper(lambda screen: Menu(screen, values).main())

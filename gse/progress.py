@@ -2,23 +2,16 @@
 
 A task's role names its part (the hook table's role column), so the failure
 report needs no help from the playbook.  Quiet mode prints a line per
-sub-part as it starts; runner events carry no tags, so the sub-part is read
-from task names, the way the roles name them:
-
-- a role includes each sub-part's tasks with a task named "<title> (<hook>)"
-  (tagged always, so it starts even when the sub-part is skipped); the
-  sub-part starts when the next task starts, unless that task is the
-  "Scripts after" call of hook_scripts (the include brought nothing to run:
-  skipped by tags or by its condition);
-- a task whose name begins with a sub-part hook ("gextr extract ...") starts
-  that sub-part itself.
+sub-part as it starts.  Runner events carry no tags, but every task event
+carries ``task_path``, the task file and line the task comes from, and the
+hook table names each sub-part's task file: a sub-part starts when the first
+task of its file starts.  A sub-part skipped by tags or by its question
+(the include's condition, generated from the table) includes no task and
+prints no line.
 """
-import re
+import os
 import sys
 import time
-
-# "... (gupdate)": the task that includes a sub-part's tasks.
-_MARKED = re.compile(r"\((g[a-z]+)\)$")
 
 
 def part_of_role(parts, role):
@@ -27,7 +20,7 @@ def part_of_role(parts, role):
         return None
     short = role.rsplit(".", 1)[-1]
     for index, part in enumerate(parts):
-        if part[1] == short:
+        if part.role == short:
             return index, part
     return None
 
@@ -53,7 +46,22 @@ class Failure:
 
 def subparts(parts):
     """sub-part hook -> (part number from 1, phase line)."""
-    return {sub[0]: (index + 1, sub[2]) for index, part in enumerate(parts) for sub in part[6]}
+    return {sub.hook: (index + 1, sub.phase) for index, part in enumerate(parts) for sub in part.subs}
+
+
+def task_files(parts):
+    """(role, task file name) -> sub-part hook."""
+    return {(part.role, sub.tasks): sub.hook for part in parts for sub in part.subs}
+
+
+def task_file(data):
+    """(role, file name) of the task an event is about, from its task_path ("<file>:<line>")."""
+    path = (data.get("task_path") or "").rsplit(":", 1)[0]
+    tasks_dir, name = os.path.split(path)
+    role_dir, tasks = os.path.split(tasks_dir)
+    if tasks != "tasks" or os.path.basename(os.path.dirname(role_dir)) != "roles":
+        return None
+    return os.path.basename(role_dir), name
 
 
 class Watcher:
@@ -65,8 +73,8 @@ class Watcher:
         self.quiet = quiet
         self.start = time.monotonic() if start is None else start
         self.out = out or sys.stdout
+        self.files = task_files(parts)
         self.current = None       # the sub-part whose line was printed last
-        self.pending = None       # a sub-part included, not started yet
         self.failure = None
 
     def __call__(self, event):
@@ -90,21 +98,9 @@ class Watcher:
             self.out.flush()
 
     def task_started(self, data):
-        name = (data.get("task") or data.get("name") or "").strip()
-        action = data.get("resolved_action") or data.get("task_action") or ""
-        pending, self.pending = self.pending, None
-        marked = _MARKED.search(name)
-        words = name.split()
-        if action.endswith("hook_scripts"):
-            return
-        if marked and marked.group(1) in self.subparts and action.endswith("include_tasks"):
-            self.pending = marked.group(1)
-        elif marked and marked.group(1) in self.subparts:
-            self.started(marked.group(1))
-        elif words and words[0] in self.subparts:
-            self.started(words[0])
-        elif pending:
-            self.started(pending)
+        hook = self.files.get(task_file(data))
+        if hook:
+            self.started(hook)
 
     def started(self, hook):
         if hook == self.current:

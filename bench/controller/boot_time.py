@@ -34,8 +34,19 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "controller"))
 import pubtree  # noqa: E402
 import testimage  # noqa: E402
 import vm  # noqa: E402
-from gse import controller_build as cb  # noqa: E402
+from builds import run_controller_playbook  # noqa: E402
 from gse.serve import Server, free_port  # noqa: E402
+
+
+def build_controller(output, keyring, kver, modules=None):
+    """{"kernel", "initramfs"} built by the controller role; ``modules`` replaces its dracut modules."""
+    extra = ["-e", "gse_controller_kver=%s" % kver]
+    if modules:
+        extra += ["-e", json.dumps({"gse_controller_dracut_modules": modules})]
+    res = run_controller_playbook(output, keyring, *extra)
+    if res.returncode != 0:
+        raise RuntimeError("the controller build failed:\n" + res.stdout[-3000:])
+    return {"kernel": os.path.join(output, "vmlinuz"), "initramfs": os.path.join(output, "initramfs.img")}
 
 
 def time_to_marker(kernel, initrd, disk, cmdline, marker="GSETEST booted", **kw):
@@ -71,9 +82,9 @@ def main(argv=None):
         home = os.path.join(work, "gnupg")
         keyring = pubtree.make_key(home)
         kver = a.kver or sorted(d for d in os.listdir("/lib/modules") if os.path.exists(f"/boot/vmlinuz-{d}"))[-1]
-        gse = cb.build(kver=kver, output=os.path.join(work, "gse"), keyring=keyring)
-        plain = cb.build(kver=kver, output=os.path.join(work, "plain"), keyring=keyring,
-                         modules=cb.BASE_MODULES + ["fs-lib", "rootfs-block"])
+        gse = build_controller(os.path.join(work, "gse"), keyring, kver)
+        plain = build_controller(os.path.join(work, "plain"), keyring, kver,
+                                 ["bash", "udev-rules", "base", "fs-lib", "rootfs-block"])
         tree = os.path.join(work, "tree")
         os.makedirs(tree)
         pubtree.add_image(home, tree, "v1", testimage.make_image(work, "v1"))

@@ -11,6 +11,8 @@
 #   gse.link_timeout=S    GSE_LINK_TIMEOUT: seconds to wait for a carrier
 #   gse.dhcp_timeout=S    GSE_DHCP_TIMEOUT
 #   gse.connect_timeout=S GSE_CONNECT_TIMEOUT: seconds to reach the server
+#   gse.stall_time=S      GSE_STALL_TIME: seconds of a stalled download
+#   gse.transfer=auto|casync|tarball  GSE_TRANSFER
 #   gse.tmpfs="D1 D2"     GSE_TMPFS_EXTRA: more tmpfs mounts
 #   gse.debug             GSE_DEBUG=yes: trace the controller's scripts
 . /lib/gse/gse-lib.sh
@@ -24,13 +26,14 @@ for _f in /etc/cmdline.d/*.conf; do
     [ -r "$_f" ] || continue
     while read -r _l || [ -n "$_l" ]; do _cl="$_cl $_l"; done < "$_f"
 done
-for _opt in server disk fstype wipe link_timeout dhcp_timeout connect_timeout tmpfs; do
+for _opt in server disk fstype wipe link_timeout dhcp_timeout connect_timeout stall_time transfer tmpfs; do
     case "$_cl" in *gse.$_opt=*) ;; *) continue ;; esac
     _v=$(getarg "gse.$_opt=") && [ -n "$_v" ] || continue
     case $_opt in
         server) _k=SERVER ;; disk) _k=DISK ;; fstype) _k=FSTYPE ;; wipe) _k=WIPE ;;
         link_timeout) _k=LINK_TIMEOUT ;; dhcp_timeout) _k=DHCP_TIMEOUT ;;
         connect_timeout) _k=CONNECT_TIMEOUT ;; tmpfs) _k=TMPFS_EXTRA ;;
+        stall_time) _k=STALL_TIME ;; transfer) _k=TRANSFER ;;
     esac
     gse_env_set "GSE_$_k" "$_v"
 done

@@ -112,10 +112,43 @@ gse_yes() {
     return 1
 }
 
+# ---- serials: decimal strings of any length --------------------------------
+# Serials are compared as strings (length, then digits), never with shell
+# arithmetic: $((...)) wraps above 2^63 - 1 and a wrapped serial would pass
+# the replay check.
+
+# gse_decimal VALUE: set _gse_dec to VALUE without its leading zeros ("0"
+# for zeros only); 2 when VALUE is not a non-empty string of digits.
+gse_decimal() {
+    case "$1" in '' | *[!0-9]*) return 2 ;; esac
+    _gse_dec=${1#"${1%%[!0]*}"}
+    [ -n "$_gse_dec" ] || _gse_dec=0
+    return 0
+}
+
+# gse_serial_lt A B: 0 when serial A is lower than serial B, 1 when not,
+# 2 when either is not a decimal string.
+gse_serial_lt() {
+    gse_decimal "$1" || return 2
+    _gse_sa=$_gse_dec
+    gse_decimal "$2" || return 2
+    _gse_sb=$_gse_dec
+    if [ ${#_gse_sa} -ne ${#_gse_sb} ]; then
+        [ ${#_gse_sa} -lt ${#_gse_sb} ] && return 0
+        return 1
+    fi
+    [ "$_gse_sa" = "$_gse_sb" ] && return 1
+    # Same length, digits only: byte order is numeric order.
+    [ "$_gse_sa" \< "$_gse_sb" ] && return 0
+    return 1
+}
+
 # ---- the state area: a small filesystem labelled $GSE_LABEL_STATE --------
-# Holds what must survive a stateless boot: the serials accepted (rollback
-# protection), deprived versions, the cached client config.d, the health
-# markers of the last life cycle and the last controller log.
+# Holds what must survive a stateless boot: the highest serial verified
+# (rollback protection), the records of the complete systems (installed/),
+# deprived versions, refusals and their back-off, the cached client config.d
+# with its signatures, the health markers of the last life cycle and the
+# controller log of the last boots.
 
 gse_state_ok() {
     gse_mounted "$GSE_STATE_MNT"
@@ -144,6 +177,33 @@ gse_state_append() {
     _gse_f=$GSE_STATE_MNT/$1
     [ -d "${_gse_f%/*}" ] || mkdir -p "${_gse_f%/*}"
     printf '%s\n' "$2" >> "$GSE_STATE_MNT/$1" && sync
+}
+
+# gse_serial_seen SERIAL: remember SERIAL as the highest verified serial
+# when it is higher than the one remembered (state file "serial").
+gse_serial_seen() {
+    _gse_have=$(gse_state_read serial) || _gse_have=0
+    gse_serial_lt "$_gse_have" "$1" || return 1
+    gse_state_write serial "$1"
+}
+
+# gse_log_save: append this boot's controller log to the state area's
+# log/controller.log and keep its last GSE_LOG_LINES lines (the history of
+# the last boots, bounded).  Once a boot: 1 when saved already.
+gse_log_save() {
+    gse_state_ok || return 2
+    [ -e "$GSE_RUN/log.saved" ] && return 1
+    : > "$GSE_RUN/log.saved"
+    _gse_lf=$GSE_STATE_MNT/log/controller.log
+    [ -d "${_gse_lf%/*}" ] || mkdir -p "${_gse_lf%/*}"
+    read -r _gse_bid < /proc/sys/kernel/random/boot_id 2> /dev/null || _gse_bid='?'
+    {
+        printf '==== boot %s (%s)\n' "$_gse_bid" "$(date -u +%Y-%m-%dT%H:%M:%SZ 2> /dev/null)"
+        cat "$GSE_LOG" 2> /dev/null
+    } >> "$_gse_lf"
+    tail -n "${GSE_LOG_LINES:-5000}" "$_gse_lf" > "$_gse_lf.tmp" && mv "$_gse_lf.tmp" "$_gse_lf"
+    sync
+    return 0
 }
 
 # gse_result NAME [VALUE]: record (with VALUE) or print a step's result

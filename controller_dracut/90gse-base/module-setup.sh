@@ -15,7 +15,11 @@ depends() {
 install() {
     inst_dir /lib/gse
     inst_simple "$moddir/gse-lib.sh" /lib/gse/gse-lib.sh
-    inst_multiple sed tr cat grep mkdir rm mv cp sync dirname basename head cut awk touch sleep
+    inst_simple "$moddir/gse-verify-lib.sh" /lib/gse/gse-verify-lib.sh
+    # Signatures and digests (the client config.d cached in the state area
+    # is verified again at every boot, before the network is asked).
+    inst_multiple gpgv sha512sum wc gzip tar
+    inst_multiple sed tr cat grep mkdir rm mv cp sync dirname basename head tail cut awk touch sleep date
     inst_hook cmdline 01 "$moddir/gse-export-config.sh"
     inst_hook cmdline 02 "$moddir/gse-cmdline.sh"
 }

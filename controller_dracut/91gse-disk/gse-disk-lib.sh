@@ -6,14 +6,19 @@
 #   1  the state area      label $GSE_LABEL_STATE (ext4, small)
 #   2  a system partition  label SYSFS / BACKUPFS / DEPRIVED
 #   3  a system partition  label SYSFS / BACKUPFS / DEPRIVED
-# A system partition holds a complete system only when its top directory has
-# the file .gse-installed (written last, after the image verified): a
-# half-written partition has no such file and is never booted.
+# A system partition holds a complete system only when the state area has
+# its record, installed/<device> ("uuid=", "version=", "serial=", "sha512="
+# lines), written by the controller alone, last, after the image verified.
+# The record lives outside the system partition, so no image content can
+# carry it, and it names the filesystem UUID it was written for, so a new
+# filesystem voids it.  A half-written partition has no record and is never
+# booted.  GSE_MARK is the name older controllers gave the record at the top
+# of the partition: an image entry of that name is stripped, never read.
 
 GSE_MARK=.gse-installed
 
 # What a boot learns about a device (its label, filesystem type and
-# .gse-installed record) is kept in $GSE_PROBE for the rest of the boot:
+# record) is kept in $GSE_PROBE for the rest of the boot:
 # one blkid and at most one mount per device, however many steps ask.
 # Every function here that changes a device forgets what was kept of it.
 GSE_PROBE=$GSE_RUN/probe
@@ -173,8 +178,8 @@ gse_subvol_reset() {
     return 0
 }
 
-# gse_mount_top DEV DIR [OPTS]: mount the top of the filesystem (where the
-# .gse-installed mark lives).
+# gse_mount_top DEV DIR [OPTS]: mount the top of the filesystem (btrfs: above
+# the system subvolume).
 gse_mount_top() {
     mkdir -p "$2"
     if [ "$(gse_fstype_of "$1")" = btrfs ]; then
@@ -203,21 +208,24 @@ gse_mount_root() {
     fi
 }
 
-# gse_installed DEV: print the .gse-installed record of DEV ("version=...",
-# "serial=...", "sha512=..." lines); 1 when DEV holds no complete system.
+# gse_record DEV: the path of DEV's record in the state area.
+gse_record() {
+    echo "$GSE_STATE_MNT/installed/${1##*/}"
+}
+
+# gse_installed DEV: print the record of DEV ("uuid=...", "version=...",
+# "serial=...", "sha512=..." lines); 1 when DEV holds no complete system (no
+# record, or a record of another filesystem, or no state area).
 gse_installed() {
     [ -b "$1" ] || return 1
+    gse_state_ok || return 1
     _gse_pf=$GSE_PROBE/${1##*/}.installed
     if [ ! -f "$_gse_pf" ] && [ ! -f "$_gse_pf.none" ]; then
         [ -d "$GSE_PROBE" ] || mkdir -p "$GSE_PROBE"
-        _m=$GSE_RUN/mnt.probe
-        if gse_mount_top "$1" "$_m" ro 2> /dev/null; then
-            if [ -f "$_m/$GSE_MARK" ]; then
-                cp "$_m/$GSE_MARK" "$_gse_pf"
-            else
-                : > "$_gse_pf.none"
-            fi
-            umount "$_m"
+        _gse_uuid=$(gse_blkid_get "$1" UUID) || _gse_uuid=
+        _gse_rec=$(gse_record "$1")
+        if [ -n "$_gse_uuid" ] && [ -r "$_gse_rec" ] && gse_listed "$_gse_rec" "uuid=$_gse_uuid"; then
+            cp "$_gse_rec" "$_gse_pf"
         else
             : > "$_gse_pf.none"
         fi
@@ -226,6 +234,27 @@ gse_installed() {
     while IFS= read -r _gse_l; do
         printf '%s\n' "$_gse_l"
     done < "$_gse_pf"
+    return 0
+}
+
+# gse_mark DEV VERSION SERIAL SHA512: record DEV as holding the complete,
+# verified system VERSION (called only after verification).
+gse_mark() {
+    gse_probe_forget "$1"
+    _gse_uuid=$(gse_blkid_get "$1" UUID) || { gse_warn "$1 has no filesystem UUID"; return 2; }
+    gse_state_write "installed/${1##*/}" "$(printf 'uuid=%s\nversion=%s\nserial=%s\nsha512=%s' \
+        "$_gse_uuid" "$2" "$3" "$4")" || return 2
+    gse_probe_forget "$1"
+    return 0
+}
+
+# gse_unmark DEV: DEV holds no complete system (before anything is written
+# to it).
+gse_unmark() {
+    gse_probe_forget "$1"
+    gse_state_ok || return 2
+    rm -f "$(gse_record "$1")"
+    sync
     return 0
 }
 
@@ -273,7 +302,7 @@ gse_partition() {
 # gse_wipe_system DEV: empty a system partition before an image streams in
 # (mkfs when GSE_MKFS=yes, else delete its content / its subvolume).
 gse_wipe_system() {
-    gse_probe_forget "$1"
+    gse_unmark "$1" || return 2
     # A filesystem made during this boot is empty already.
     if [ -e "$GSE_RUN/fresh.${1##*/}" ]; then
         rm -f "$GSE_RUN/fresh.${1##*/}"

@@ -4,25 +4,36 @@
 # once per GSE_WIPE token, keep the client config.d in the state area, and
 # decide which partition is SYSFS when no partition carries the label.
 . /lib/gse/gse-lib.sh
+. /lib/gse/gse-verify-lib.sh
 . /lib/gse/gse-disk-lib.sh
 gse_env_load
 
-# Bring in the cached client config.d when none came from the server.
+# Keep the client config.d fetched during this boot in the state area, with
+# its signed pointer and detached signature; or bring in the cached one, but
+# only when those verify again at this boot (the state area is a disk: what
+# is read from it is checked, never trusted).
 gse_config_cached() {
+    _cc=$GSE_STATE_MNT/config
     if [ -n "$(gse_result config_serial)" ]; then
         gse_state_ok || return 1
-        mkdir -p "$GSE_STATE_MNT/config"
-        cp "$GSE_RUN/config.d.tar.gz" "$GSE_STATE_MNT/config/config.d.tar.gz.tmp" \
-            && mv "$GSE_STATE_MNT/config/config.d.tar.gz.tmp" "$GSE_STATE_MNT/config/config.d.tar.gz" \
-            && gse_state_write config/serial "$(gse_result config_serial)"
+        mkdir -p "$_cc"
+        for _f in config.txt config.d.tar.gz config.d.tar.gz.asc; do
+            cp "$GSE_RUN/$_f" "$_cc/$_f.tmp" || return 2
+        done
+        sync
+        for _f in config.txt config.d.tar.gz config.d.tar.gz.asc; do
+            mv "$_cc/$_f.tmp" "$_cc/$_f" || return 2
+        done
+        gse_state_write config/serial "$(gse_result config_serial)"
         return $?
     fi
-    [ -r "$GSE_STATE_MNT/config/config.d.tar.gz" ] || return 1
-    rm -rf "$GSE_RUN/config.d"
-    mkdir -p "$GSE_RUN/config.d"
-    tar -xzf "$GSE_STATE_MNT/config/config.d.tar.gz" -C "$GSE_RUN/config.d" || return 2
-    gse_conf_parse "$GSE_RUN/config.d/controller.conf"
-    gse_log "using the cached client config.d (serial $(gse_state_read config/serial))"
+    [ -r "$_cc/config.d.tar.gz" ] || return 1
+    if ! gse_config_verify "$_cc"; then
+        gse_warn "cached config.d refused: $GSE_VERIFY_REASON"
+        return 2
+    fi
+    gse_config_use "$_cc" || return 2
+    gse_log "using the cached client config.d (serial $(gse_pointer_get "$GSE_RUN/config.body" serial), verified)"
     return 0
 }
 
@@ -30,12 +41,14 @@ gse_config_cached() {
 # between two relabels): the complete system with the highest serial.
 gse_decide_sysfs() {
     gse_find_label "$GSE_LABEL_SYSFS" > /dev/null && return 0
-    _best="" _bs=-1
+    _best="" _bs=""
     for _p in $(gse_system_parts); do
         _s=$(gse_installed_get "$_p" serial) || continue
         [ -n "$_s" ] || continue
         gse_listed "$GSE_STATE_MNT/deprived" "$(gse_installed_get "$_p" version)" && continue
-        [ "$_s" -gt "$_bs" ] && { _best=$_p; _bs=$_s; }
+        if [ -z "$_best" ] || gse_serial_lt "$_bs" "$_s"; then
+            _best=$_p _bs=$_s
+        fi
     done
     if [ -z "$_best" ]; then
         # Nothing complete: the first system partition takes the label and

@@ -7,6 +7,8 @@ gse_env_load
 
 _sys=$(gse_find_label "$GSE_LABEL_SYSFS")
 if [ -z "$_sys" ] || ! gse_installed "$_sys" > /dev/null; then
+    gse_warn "no complete system on SYSFS and no backup to fall back to"
+    gse_log_save
     die "gse: no complete system on SYSFS and no backup to fall back to"
 fi
 _v=$(gse_installed_get "$_sys" version)

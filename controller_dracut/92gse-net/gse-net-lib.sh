@@ -33,29 +33,42 @@ gse_net_up() {
     return 1
 }
 
-# gse_curl ARGS...: curl with the controller's timeouts; no retries.
-gse_curl() {
-    curl -fsS --connect-timeout "${GSE_CONNECT_TIMEOUT:-3}" "$@"
+# gse_curl_bounds [TOTAL]: print curl's options bounding every wait of one
+# object: the connect (GSE_CONNECT_TIMEOUT), a stall (less than
+# GSE_STALL_SPEED bytes/s for GSE_STALL_TIME seconds) and the whole transfer
+# (TOTAL seconds, default GSE_FETCH_TIMEOUT); with GSE_FETCH_MAXSIZE set, no
+# more bytes than that.  curl exits 28 when a time bound is hit.
+gse_curl_bounds() {
+    echo "--connect-timeout ${GSE_CONNECT_TIMEOUT:-3} --speed-limit ${GSE_STALL_SPEED:-1024}" \
+        "--speed-time ${GSE_STALL_TIME:-20} --max-time ${1:-${GSE_FETCH_TIMEOUT:-30}}" \
+        "${GSE_FETCH_MAXSIZE:+--max-filesize $GSE_FETCH_MAXSIZE}"
 }
 
-# gse_fetch PATH OUT [quiet]: download $GSE_SERVER/PATH to OUT.  Returns 1
-# when the server says 404 (nothing published), 2 on any other failure (a
+# gse_fetch PATH OUT [quiet]: download $GSE_SERVER/PATH to OUT, every wait
+# bounded (gse_curl_bounds).  Returns 1 when the server says 404 (nothing
+# published), 2 on any other failure, a stall or a timeout included (a
 # warning names it, unless quiet).  GSE_FETCH_CODE is the HTTP status, 000
 # when no server answered.
 gse_fetch() {
-    curl -sS --connect-timeout "${GSE_CONNECT_TIMEOUT:-3}" --max-time "${GSE_FETCH_TIMEOUT:-30}" \
-        -o "$2" -w '%{http_code}' "$GSE_SERVER/$1" > "$GSE_RUN/curl.code" 2> "$GSE_RUN/curl.err"
+    # shellcheck disable=SC2046
+    curl -sS $(gse_curl_bounds) -o "$2" -w '%{http_code}' "$GSE_SERVER/$1" \
+        > "$GSE_RUN/curl.code" 2> "$GSE_RUN/curl.err"
+    _gse_crc=$?
     # -w prints no newline: read fails at EOF yet sets the variable.
     GSE_FETCH_CODE=
     read -r GSE_FETCH_CODE < "$GSE_RUN/curl.code"
     [ -n "$GSE_FETCH_CODE" ] || GSE_FETCH_CODE=000
-    case "$GSE_FETCH_CODE" in
-        200) return 0 ;;
-        404) rm -f "$2"; return 1 ;;
-    esac
+    if [ $_gse_crc -eq 0 ]; then
+        case "$GSE_FETCH_CODE" in
+            200) return 0 ;;
+            404) rm -f "$2"; return 1 ;;
+        esac
+    fi
     rm -f "$2"
     [ -n "$3" ] && return 2
-    if [ "$GSE_FETCH_CODE" = 000 ]; then
+    if [ $_gse_crc -eq 28 ]; then
+        gse_warn "fetch $1: stalled or timed out (HTTP $GSE_FETCH_CODE): $(gse_curl_error)"
+    elif [ "$GSE_FETCH_CODE" = 000 ]; then
         gse_warn "fetch $1: no answer: $(gse_curl_error)"
     else
         gse_warn "fetch $1: HTTP $GSE_FETCH_CODE from the server"
@@ -69,51 +82,15 @@ gse_curl_error() {
     printf '%s\n' "${_gse_e:-unknown error}"
 }
 
-# gse_verify_pointer FILE BODY: check the clearsigned pointer FILE with the
-# keyring and write the signed body (only gpgv's output is ever read).
-gse_verify_pointer() {
-    rm -f "$2"
-    if gpgv --keyring "$GSE_KEYRING" --output "$2" "$1" > "$GSE_RUN/gpgv.log" 2>&1; then
-        return 0
-    fi
-    rm -f "$2"
-    return 2
-}
-
-# gse_verify_detached SIG FILE
-gse_verify_detached() {
-    gpgv --keyring "$GSE_KEYRING" "$1" "$2" > "$GSE_RUN/gpgv.log" 2>&1 || return 2
-    return 0
-}
-
-# gse_pointer_get BODY KEY: print the value of "KEY: value" in the verified
-# pointer body BODY; 1 when BODY has no such line.
-gse_pointer_get() {
-    while IFS= read -r _gse_l || [ -n "$_gse_l" ]; do
-        case "$_gse_l" in
-            "$2:"*)
-                _gse_l=${_gse_l#*:}
-                printf '%s\n' "${_gse_l#"${_gse_l%%[! ]*}"}"
-                return 0
-                ;;
-        esac
-    done < "$1"
-    return 1
-}
-
-# gse_check_file FILE SHA512 SIZE
-gse_check_file() {
-    [ "$(wc -c < "$1")" = "$3" ] || return 2
-    [ "$(sha512sum "$1" | cut -d' ' -f1)" = "$2" ] || return 2
-    return 0
-}
-
 # gse_stream_image PATH DIR SHA512 SIZE COMPRESSION: stream the image from
 # the server into DIR, hashing every byte on the way; 0 only when the
 # download, the decompression and tar succeeded and the digest and the size
-# match the signed pointer.  The reason of a failure is logged.  (Shell
-# functions share their callers' variables: the names here are the
-# function's own.)
+# match the signed pointer.  On failure (2) $GSE_RUN/stream/verdict names the
+# class (stall, network, digest, space, unpack), GSE_VERIFY_REASON the
+# detail (with the digest of the bytes received), and the reason is logged.
+# Every wait is bounded (gse_curl_bounds, GSE_IMAGE_TIMEOUT for the whole
+# image).  (Shell functions share their callers' variables: the names here
+# are the function's own.)
 gse_stream_image() {
     _f=$GSE_RUN/stream
     rm -rf "$_f"
@@ -135,7 +112,8 @@ gse_stream_image() {
     esac
     {
         # The byte count comes from curl itself (on stderr, after any error).
-        curl -fsS --connect-timeout "${GSE_CONNECT_TIMEOUT:-3}" -w '%{stderr}gse-size=%{size_download}\n' \
+        # shellcheck disable=SC2046
+        curl -fsS $(gse_curl_bounds "${GSE_IMAGE_TIMEOUT:-3600}") -w '%{stderr}gse-size=%{size_download}\n' \
             "$GSE_SERVER/$1" 2> "$_f/curl.err"
         echo $? > "$_f/curl.rc"
     } | tee -p "$_f/sha.fifo" | {
@@ -146,26 +124,223 @@ gse_stream_image() {
     wait $_p1
     _gse_got_sha=$(cut -d' ' -f1 < "$_f/sha")
     _gse_got_size=$(sed -n 's/^gse-size=//p' "$_f/curl.err")
-    if [ "$(cat "$_f/curl.rc")" != 0 ]; then
-        gse_warn "image download failed: $(grep -v '^gse-size=' "$_f/curl.err")"
+    read -r _gse_curl_rc < "$_f/curl.rc"
+    if [ "$_gse_curl_rc" != 0 ]; then
+        GSE_VERIFY_REASON="$(grep -v '^gse-size=' "$_f/curl.err" | head -n 1) (after $_gse_got_size bytes)"
+        if [ "$_gse_curl_rc" = 28 ]; then
+            echo stall > "$_f/verdict"
+            gse_warn "image download stalled or timed out: $GSE_VERIFY_REASON"
+        else
+            echo network > "$_f/verdict"
+            gse_warn "image download failed: $GSE_VERIFY_REASON"
+        fi
         return 2
     fi
     # Every downloaded byte was hashed, even when the unpacking gave up
     # early (tee -p goes on when the pipe to zstd closes): a mismatch is a
-    # verdict on the published bytes, recorded in $_f/verdict.
-    if [ "$_gse_got_size" != "$4" ]; then
+    # verdict on the published bytes, which names their digest.
+    if [ "$_gse_got_size" != "$4" ] || [ "$_gse_got_sha" != "$3" ]; then
         echo digest > "$_f/verdict"
-        gse_warn "image refused: size $_gse_got_size, the signed pointer says $4 (truncated or altered)"
-        return 2
-    fi
-    if [ "$_gse_got_sha" != "$3" ]; then
-        echo digest > "$_f/verdict"
-        gse_warn "image refused: SHA512 mismatch"
+        GSE_VERIFY_REASON="received $_gse_got_size bytes with SHA512 $_gse_got_sha"
+        if [ "$_gse_got_size" != "$4" ]; then
+            gse_warn "image refused: size $_gse_got_size, the signed pointer says $4 (truncated or altered): $GSE_VERIFY_REASON"
+        else
+            gse_warn "image refused: SHA512 mismatch: $GSE_VERIFY_REASON"
+        fi
         return 2
     fi
     if [ "$(cat "$_f/dec.rc")" != 0 ] || [ $_tar -ne 0 ]; then
-        gse_warn "image refused: unpacking failed: $(cat "$_f/dec.err" "$_f/tar.err")"
+        GSE_VERIFY_REASON=$(cat "$_f/dec.err" "$_f/tar.err" | head -n 3)
+        if grep -q 'No space left on device' "$_f/tar.err"; then
+            echo space > "$_f/verdict"
+            gse_warn "image refused: does not fit: $GSE_VERIFY_REASON"
+        else
+            echo unpack > "$_f/verdict"
+            gse_warn "image refused: unpacking failed: $GSE_VERIFY_REASON"
+        fi
         return 2
     fi
     return 0
+}
+
+# gse_part_bytes DEV: print the size of partition DEV in bytes.
+gse_part_bytes() {
+    read -r _gse_sec < "/sys/class/block/${1##*/}/size" || return 2
+    echo $((_gse_sec * 512))
+}
+
+# gse_fits ROOT_BYTES DEV: 0 when a root of ROOT_BYTES (the signed pointer's
+# root_bytes) fits DEV's filesystem: at most GSE_FIT_PERCENT (default 95)
+# percent of the partition, the rest being the filesystem's own metadata.
+# 1 when it does not fit; 2 when ROOT_BYTES is no decimal number.
+gse_fits() {
+    gse_decimal "$1" || return 2
+    _gse_pb=$(gse_part_bytes "$2") || return 2
+    # Beyond 18 digits (an exabyte) nothing fits, and the shell's
+    # arithmetic stays below 2^63.
+    [ ${#_gse_dec} -le 18 ] || return 1
+    [ $((_gse_dec / 100)) -le $((_gse_pb / 100 * ${GSE_FIT_PERCENT:-95} / 100)) ] || return 1
+    return 0
+}
+
+# ---- back-off of an image that failed -------------------------------------
+# A failed attempt at an image (bytes that do not match the signed pointer,
+# a stall, no space) is not retried at the next boot but after a number of
+# boots that doubles with each failure (1, 2, 4, ... at most
+# GSE_RETRY_MAX_BOOTS, default 32).  State file backoff/<signed SHA512>:
+# "FAILURES BOOTS-LEFT".  The genuine signed image is never blacklisted: a
+# repaired publication is fetched at the latest after the wait.
+
+# gse_backoff_wait SHA: 1 while the image SHA waits (prints "FAILURES
+# BOOTS-LEFT" and counts this boot); 0 when it may be tried now.
+gse_backoff_wait() {
+    _gse_bf=$GSE_STATE_MNT/backoff/$1
+    [ -r "$_gse_bf" ] || return 0
+    read -r _gse_n _gse_w < "$_gse_bf" || return 0
+    case "$_gse_w" in '' | *[!0-9]* | 0) return 0 ;; esac
+    gse_state_write "backoff/$1" "$_gse_n $((_gse_w - 1))"
+    echo "$_gse_n $_gse_w"
+    return 1
+}
+
+# gse_backoff_fail SHA: count one more failed attempt at the image SHA;
+# print the number of boots it now waits.
+gse_backoff_fail() {
+    _gse_n=0
+    [ -r "$GSE_STATE_MNT/backoff/$1" ] && read -r _gse_n _gse_w < "$GSE_STATE_MNT/backoff/$1"
+    case "$_gse_n" in '' | *[!0-9]*) _gse_n=0 ;; esac
+    _gse_n=$((_gse_n + 1)) _gse_w=1 _gse_i=1
+    while [ $_gse_i -lt $_gse_n ] && [ $_gse_w -lt "${GSE_RETRY_MAX_BOOTS:-32}" ]; do
+        _gse_w=$((_gse_w * 2)) _gse_i=$((_gse_i + 1))
+    done
+    [ $_gse_w -gt "${GSE_RETRY_MAX_BOOTS:-32}" ] && _gse_w=${GSE_RETRY_MAX_BOOTS:-32}
+    gse_state_write "backoff/$1" "$_gse_n $_gse_w"
+    echo "$_gse_w"
+}
+
+# gse_backoff_clear SHA: the image SHA installed: forget its failures.
+gse_backoff_clear() {
+    rm -f "$GSE_STATE_MNT/backoff/$1"
+}
+
+# ---- the chunked transfer (casync) -----------------------------------------
+
+# gse_fetch_index PATH OUT SHA512 SIZE: download the casync index PATH (no
+# more than SIZE bytes are accepted) and its detached signature; 0 only when
+# the index has the signed pointer's SIZE and SHA512 and its signature
+# verifies (GSE_VERIFY_REASON otherwise).
+gse_fetch_index() {
+    GSE_VERIFY_REASON=
+    GSE_FETCH_MAXSIZE=$4
+    gse_fetch "$1" "$2"
+    _gse_frc=$?
+    GSE_FETCH_MAXSIZE=
+    [ $_gse_frc -eq 0 ] || { GSE_VERIFY_REASON="index download failed"; return 2; }
+    gse_check_file "$2" "$3" "$4" || { GSE_VERIFY_REASON="index: $GSE_VERIFY_REASON"; return 2; }
+    gse_fetch "$1.asc" "$2.asc" || { GSE_VERIFY_REASON="index signature download failed"; return 2; }
+    gse_verify_detached "$2.asc" "$2" || { GSE_VERIFY_REASON="index signature: $GSE_VERIFY_REASON"; return 2; }
+    return 0
+}
+
+# gse_io_bytes PID: print the bytes PID read and wrote so far (0 when gone).
+gse_io_bytes() {
+    _gse_io=0
+    while read -r _gse_k _gse_v; do
+        case "$_gse_k" in rchar: | wchar:) _gse_io=$((_gse_io + _gse_v)) ;; esac
+    done 2> /dev/null < "/proc/$1/io"
+    echo "$_gse_io"
+}
+
+# gse_running PID: 0 while PID runs (an exited child not yet waited for is
+# a zombie: it answers kill -0 yet runs no more).
+gse_running() {
+    read -r _gse_p _gse_c _gse_st _gse_rest 2> /dev/null < "/proc/$1/stat" || return 1
+    [ "$_gse_st" != Z ]
+}
+
+# gse_kill_tree PID: kill PID and its children (casync's protocol helper).
+# SIGKILL: casync blocks SIGTERM for its event loop, and the helper it
+# executes inherits the blocked mask.
+gse_kill_tree() {
+    for _gse_s in /proc/[0-9]*/stat; do
+        read -r _gse_p _gse_c _gse_st _gse_pp _gse_rest 2> /dev/null < "$_gse_s" || continue
+        [ "$_gse_pp" = "$1" ] && kill -9 "$_gse_p" 2> /dev/null
+    done
+    kill -9 "$1" 2> /dev/null
+}
+
+# gse_watch PID: wait for PID, bounding it as curl bounds a download (casync's
+# HTTP helper sets no timeout of its own): killed when it moves (reads +
+# writes: chunks from the helper, seeds, the output) less than
+# GSE_STALL_SPEED bytes/s over GSE_STALL_TIME seconds, or runs longer than
+# GSE_IMAGE_TIMEOUT seconds.  Returns PID's exit status; 124 when killed
+# (GSE_WATCH_REASON says why).
+gse_watch() {
+    GSE_WATCH_REASON=
+    _gse_win=${GSE_STALL_TIME:-20} _gse_t=0 _gse_w=0
+    _gse_last=$(gse_io_bytes "$1")
+    while gse_running "$1"; do
+        sleep 1
+        _gse_t=$((_gse_t + 1)) _gse_w=$((_gse_w + 1))
+        if [ $_gse_t -ge "${GSE_IMAGE_TIMEOUT:-3600}" ]; then
+            GSE_WATCH_REASON="not done after ${GSE_IMAGE_TIMEOUT:-3600} s"
+        elif [ $_gse_w -ge "$_gse_win" ]; then
+            _gse_now=$(gse_io_bytes "$1")
+            if [ $((_gse_now - _gse_last)) -lt $((${GSE_STALL_SPEED:-1024} * _gse_win)) ] && gse_running "$1"; then
+                GSE_WATCH_REASON="less than ${GSE_STALL_SPEED:-1024} bytes/s over the last $_gse_win s"
+            fi
+            _gse_last=$_gse_now _gse_w=0
+        fi
+        if [ -n "$GSE_WATCH_REASON" ]; then
+            gse_kill_tree "$1"
+            wait "$1"
+            return 124
+        fi
+    done
+    wait "$1"
+}
+
+# gse_casync_extract INDEX DIR [SEED...]: extract the verified casync index
+# INDEX into DIR, the chunks from $GSE_SERVER/$GSE_STORE_PATH, the seeds
+# (installed system roots) first: only the chunks they lack travel.  casync
+# checks every chunk against its id in the index before it is written.  On
+# failure (2) $GSE_RUN/stream/verdict names the class (stall, digest,
+# missing, space, extract) and GSE_VERIFY_REASON casync's error.
+gse_casync_extract() {
+    _f=$GSE_RUN/stream
+    rm -rf "$_f"
+    mkdir -p "$_f"
+    _idx=$1 _dir=$2
+    shift 2
+    _seeds=""
+    for _s; do _seeds="$_seeds --seed=$_s"; done
+    gse_log "casync extract ${GSE_STORE_PATH:-store} into $_dir (seeds: ${*:-none})"
+    # --delete=no: lost+found stays.
+    # shellcheck disable=SC2086
+    casync extract --store="$GSE_SERVER/${GSE_STORE_PATH:-store}" $_seeds --delete=no \
+        "$_idx" "$_dir" > "$_f/casync.out" 2> "$_f/casync.err" &
+    gse_watch $!
+    _rc=$?
+    [ $_rc -eq 0 ] && return 0
+    if [ $_rc -eq 124 ]; then
+        echo stall > "$_f/verdict"
+        GSE_VERIFY_REASON="casync: $GSE_WATCH_REASON"
+        gse_warn "image download stalled or timed out: $GSE_VERIFY_REASON"
+        return 2
+    fi
+    GSE_VERIFY_REASON="casync: $(tr '\n' ' ' < "$_f/casync.err" | cut -c 1-300)"
+    if grep -q 'No space left on device' "$_f/casync.err"; then
+        echo space > "$_f/verdict"
+        gse_warn "image refused: does not fit: $GSE_VERIFY_REASON"
+    elif grep -q 'Bad message' "$_f/casync.err"; then
+        echo digest > "$_f/verdict"
+        gse_warn "image refused: a chunk does not match the signed index: $GSE_VERIFY_REASON"
+    elif grep -qi 'not found\|404\|No such file' "$_f/casync.err"; then
+        echo missing > "$_f/verdict"
+        gse_warn "image refused: a chunk is missing from the store: $GSE_VERIFY_REASON"
+    else
+        echo extract > "$_f/verdict"
+        gse_warn "image refused: casync extract failed: $GSE_VERIFY_REASON"
+    fi
+    return 2
 }

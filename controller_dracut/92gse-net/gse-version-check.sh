@@ -1,19 +1,39 @@
 #!/bin/sh
 # pre-mount hook 40: version check, and on a new version "fetch new system":
-# wipe the target partition, make its filesystem when configured, stream the
-# image in while verifying it.  Refused: a pointer that does not verify, a
-# serial older than one accepted before (replay), a version this client
-# deprived, an image whose SHA512SUMS is not signed or does not list it.
+# wipe the target partition, make its filesystem when configured, extract the
+# image from the casync chunk store (the installed systems as seeds, every
+# chunk checked against the signed index) or stream the tarball in while
+# verifying it, and only then record it as complete.
+# Refused, each with its reason logged: a pointer that does not verify
+# (unknown key, bad signature, clock, expired), a serial lower than the
+# highest verified before (replay), an image that does not fit the partition
+# (checked before anything is wiped), bytes that do not match the signed
+# pointer, a stalled download.  Skipped: a version this client deprived, an
+# image waiting after failed attempts (back-off).
 #
 # The target is SYSFS itself unless SYSFS holds a system that completed a
-# healthy life cycle: then the image goes to the other system partition and
-# the labels swap only after it verified (the old system becomes BACKUPFS),
-# so a failed download never touches the only good system.
+# healthy life cycle: then the image goes to the other system partition,
+# relabelled DEPRIVED while it is written (BACKUPFS only ever holds a
+# verified system), and the labels swap only after it verified (the old
+# system becomes BACKUPFS), so a failed download never touches the only good
+# system.
 . /lib/gse/gse-lib.sh
+. /lib/gse/gse-verify-lib.sh
 . /lib/gse/gse-disk-lib.sh
 . /lib/gse/gse-net-lib.sh
 . /lib/gse/gse-health-lib.sh
 gse_env_load
+
+# gse_install_failed TARGET VERSION SHA: after a failed attempt: TARGET holds
+# no complete system, the received digest is recorded, the attempt backs off.
+gse_install_failed() {
+    gse_unmark "$1"
+    _verdict=$(cat "$GSE_RUN/stream/verdict" 2> /dev/null) || _verdict=unknown
+    gse_state_append refused "$(date -u +%Y-%m-%dT%H:%M:%SZ) $2 signed=$3 $_verdict: $GSE_VERIFY_REASON"
+    _wait=$(gse_backoff_fail "$3")
+    gse_warn "version $2 not installed ($_verdict); $1 holds no complete system; next attempt after $_wait boot(s)"
+    return 2
+}
 
 gse_version_check() {
     # Downloaded by the network check, which always leaves its status
@@ -25,52 +45,50 @@ gse_version_check() {
         2) gse_warn "version check failed: version.txt: HTTP $_code from the server"; return 2 ;;
     esac
     gse_verify_pointer "$GSE_RUN/version.txt" "$GSE_RUN/version.body" \
-        || { gse_warn "version refused: version.txt signature does not verify"; return 2; }
+        || { gse_warn "version refused: version.txt: $GSE_VERIFY_REASON"; return 2; }
     _b=$GSE_RUN/version.body
     _serial=$(gse_pointer_get "$_b" serial)
     _version=$(gse_pointer_get "$_b" version)
     _path=$(gse_pointer_get "$_b" path)
     _sha=$(gse_pointer_get "$_b" sha512)
     _size=$(gse_pointer_get "$_b" size)
-    case "$_serial" in '' | *[!0-9]*) gse_warn "version refused: bad serial"; return 2 ;; esac
+    _format=$(gse_pointer_get "$_b" format)
+    gse_decimal "$_serial" || { gse_warn "version refused: bad serial"; return 2; }
+    case "$_format" in 1 | 2) ;; *) gse_warn "version refused: unknown pointer format '$_format'"; return 2 ;; esac
     [ -n "$_version" ] && [ -n "$_path" ] && [ ${#_sha} -eq 128 ] && [ -n "$_size" ] \
         || { gse_warn "version refused: incomplete pointer"; return 2; }
 
     _sys=$(gse_find_label "$GSE_LABEL_SYSFS")
     _cur=$(gse_installed_get "$_sys" version)
     _cur_serial=$(gse_installed_get "$_sys" serial)
+    # The highest serial verified on this client, whatever was installed.
     _accepted=$(gse_state_read serial) || _accepted=0
-    [ -n "$_cur_serial" ] && [ "$_cur_serial" -gt "$_accepted" ] && _accepted=$_cur_serial
+    [ -n "$_cur_serial" ] && gse_serial_lt "$_accepted" "$_cur_serial" && _accepted=$_cur_serial
     if [ "$_version" = "$_cur" ]; then
+        gse_serial_seen "$_serial"
         gse_log "version: $_version (serial $_serial) is installed, no new version"
         return 1
     fi
-    if [ "$_serial" -lt "$_accepted" ]; then
+    if gse_serial_lt "$_serial" "$_accepted"; then
         gse_warn "version refused: serial $_serial ($_version) is older than the accepted $_accepted (replayed pointer)"
         return 2
     fi
+    # Verified and not older: no pointer with a lower serial is accepted
+    # again, whether or not this one gets installed.
+    gse_serial_seen "$_serial"
     if gse_listed "$GSE_STATE_MNT/deprived" "$_version"; then
         gse_log "version: $_version was deprived on this client, not fetched again"
-        return 1
-    fi
-    if gse_listed "$GSE_STATE_MNT/refused" "$_sha"; then
-        gse_log "version: the image of $_version was refused before (same SHA512), not fetched again"
         return 1
     fi
     if gse_yes "$GSE_NOUPDATE"; then
         gse_log "version: $_version available, updates disabled"
         return 1
     fi
+    if _w=$(gse_backoff_wait "$_sha"); then :; else
+        gse_log "version: the image of $_version failed ${_w% *} time(s), next attempt after ${_w#* } more boot(s)"
+        return 1
+    fi
     gse_log "version: new version $_version (serial $_serial), installed ${_cur:-none}"
-
-    # SHA512SUMS of the image directory: signed, and naming the same digest.
-    _dir=${_path%/*}
-    gse_fetch "$_dir/SHA512SUMS" "$GSE_RUN/SHA512SUMS" && gse_fetch "$_dir/SHA512SUMS.asc" "$GSE_RUN/SHA512SUMS.asc" \
-        || { gse_warn "image refused: SHA512SUMS missing"; return 2; }
-    gse_verify_detached "$GSE_RUN/SHA512SUMS.asc" "$GSE_RUN/SHA512SUMS" \
-        || { gse_warn "image refused: SHA512SUMS signature does not verify"; return 2; }
-    grep -Eq "^$_sha [ *]${_path##*/}\$" "$GSE_RUN/SHA512SUMS" \
-        || { gse_warn "image refused: SHA512SUMS does not list the pointer's digest"; return 2; }
 
     # Keep a complete SYSFS that was not judged unhealthy: the image goes to
     # the other system partition.
@@ -81,27 +99,98 @@ gse_version_check() {
         [ $? -ne 2 ] && _target=$(gse_other_part "$_sys")
         gse_proven "$_cur" && _old_label=$GSE_LABEL_BACKUPFS
     fi
-    gse_log "installing $_version on $_target"
+    # Does it fit?  Asked of the signed size before anything is wiped.
+    _root_bytes=$(gse_pointer_get "$_b" root_bytes)
+    if [ -n "$_root_bytes" ]; then
+        gse_fits "$_root_bytes" "$_target"
+        case $? in
+            1)
+                gse_warn "version refused: $_version does not fit: it needs $_root_bytes bytes, $_target has $(gse_part_bytes "$_target") (at most ${GSE_FIT_PERCENT:-95}% usable); nothing was changed"
+                return 2
+                ;;
+            2) gse_warn "version refused: bad root_bytes '$_root_bytes'"; return 2 ;;
+        esac
+    fi
+
+    # SHA512SUMS of the image directory: signed, and naming the same digest.
+    _dir=${_path%/*}
+    gse_fetch "$_dir/SHA512SUMS" "$GSE_RUN/SHA512SUMS" && gse_fetch "$_dir/SHA512SUMS.asc" "$GSE_RUN/SHA512SUMS.asc" \
+        || { gse_warn "image refused: SHA512SUMS missing"; return 2; }
+    gse_verify_detached "$GSE_RUN/SHA512SUMS.asc" "$GSE_RUN/SHA512SUMS" \
+        || { gse_warn "image refused: SHA512SUMS signature: $GSE_VERIFY_REASON"; return 2; }
+    grep -Eq "^$_sha [ *]${_path##*/}\$" "$GSE_RUN/SHA512SUMS" \
+        || { gse_warn "image refused: SHA512SUMS does not list the pointer's digest"; return 2; }
+
+    # The chunked transfer when the pointer names an index (format 2) and
+    # GSE_TRANSFER allows it; else the verified tarball stream.  The index
+    # is verified before anything is wiped.  auto (the default) takes the
+    # chunks only when an installed system can seed them: casync fetches
+    # one chunk at a time, so a first install is far faster as one stream.
+    _index=$(gse_pointer_get "$_b" index)
+    _transfer=tarball
+    case "${GSE_TRANSFER:-auto}" in
+        auto | casync | tarball) ;;
+        *) gse_warn "unknown GSE_TRANSFER '${GSE_TRANSFER}': auto is used"; GSE_TRANSFER=auto ;;
+    esac
+    if [ -n "$_index" ] && [ "${GSE_TRANSFER:-auto}" != tarball ]; then
+        if command -v casync > /dev/null 2>&1; then
+            _transfer=casync
+        else
+            gse_warn "version: this controller has no casync: the tarball is streamed"
+        fi
+    fi
+    if [ $_transfer = casync ]; then
+        _isha=$(gse_pointer_get "$_b" index_sha512)
+        _isize=$(gse_pointer_get "$_b" index_size)
+        [ ${#_isha} -eq 128 ] && gse_decimal "$_isize" \
+            || { gse_warn "version refused: incomplete pointer (index_sha512, index_size)"; return 2; }
+        gse_fetch_index "$_index" "$GSE_RUN/image.caidx" "$_isha" "$_isize" \
+            || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
+        GSE_STORE_PATH=$(gse_pointer_get "$_b" store) || GSE_STORE_PATH=store
+        # The installed complete systems that stay: the seeds.
+        _seeds="" _n=0
+        for _p in $(gse_system_parts); do
+            [ "$_p" != "$_target" ] && gse_installed "$_p" > /dev/null || continue
+            _n=$((_n + 1))
+            gse_mount_root "$_p" "$GSE_RUN/mnt.seed$_n" ro && _seeds="$_seeds $GSE_RUN/mnt.seed$_n"
+        done
+        if [ -z "$_seeds" ] && [ "${GSE_TRANSFER:-auto}" = auto ]; then
+            gse_log "version: no installed system to seed the chunks from: the verified tarball is streamed"
+            _transfer=tarball
+        fi
+    fi
+
+    gse_log "installing $_version on $_target ($_transfer)"
+    # Not BACKUPFS while unverified bytes go in.
+    if [ "$_target" != "$_sys" ] && [ "$(gse_label_of "$_target")" != "$GSE_LABEL_DEPRIVED" ]; then
+        gse_set_label "$_target" "$GSE_LABEL_DEPRIVED" || return 2
+    fi
     gse_wipe_system "$_target" || { gse_warn "cannot wipe $_target"; return 2; }
     _m=$GSE_RUN/mnt.target
     gse_mount_top "$_target" "$_m" || return 2
+    _root=$(gse_sysroot "$_m")
     _rc=0
-    gse_stream_image "$_path" "$(gse_sysroot "$_m")" "$_sha" "$_size" "$(gse_pointer_get "$_b" compression)" || _rc=2
-    sync
-    if [ $_rc -eq 0 ]; then
-        printf 'version=%s\nserial=%s\nsha512=%s\n' "$_version" "$_serial" "$_sha" > "$_m/$GSE_MARK.tmp" \
-            && sync && mv "$_m/$GSE_MARK.tmp" "$_m/$GSE_MARK" && sync || _rc=2
+    if [ $_transfer = casync ]; then
+        # shellcheck disable=SC2086
+        gse_casync_extract "$GSE_RUN/image.caidx" "$_root" $_seeds || _rc=2
+        for _s in $_seeds; do umount "$_s"; done
+    else
+        gse_stream_image "$_path" "$_root" "$_sha" "$_size" "$(gse_pointer_get "$_b" compression)" || _rc=2
     fi
+    if [ $_rc -eq 0 ] && [ -e "$_root/$GSE_MARK" ]; then
+        # Never read, but no image names the controller's records.
+        gse_warn "image entry /$GSE_MARK stripped (a name the controller keeps for itself)"
+        rm -rf "$_root/$GSE_MARK"
+    fi
+    sync
     umount "$_m"
-    gse_probe_forget "$_target"
     if [ $_rc -ne 0 ]; then
-        # Downloaded in full but not the signed bytes: the same pointer is not
-        # fetched again at every boot (a failed download is retried).
-        [ -e "$GSE_RUN/stream/verdict" ] && gse_state_append refused "$_sha"
-        gse_warn "version $_version not installed; $_target holds no complete system"
+        gse_install_failed "$_target" "$_version" "$_sha"
         return 2
     fi
-    gse_state_write serial "$_serial"
+    # Verified: only now the record says "complete system".
+    gse_mark "$_target" "$_version" "$_serial" "$_sha" || return 2
+    gse_backoff_clear "$_sha"
     if [ "$_target" != "$_sys" ]; then
         # BACKUPFS only ever holds a system that completed a healthy cycle.
         gse_set_label "$_sys" "$_old_label"

@@ -26,6 +26,11 @@ install() {
     chmod 0755 "$initdir/lib/gse/gse-udhcpc.sh"
     inst_multiple curl gpgv sha512sum wc tee mkfifo zstd tar gzip ip sleep
     inst_multiple -o xz
+    # The chunked transfer: casync and its protocol helpers (casync runs
+    # them by path for http:// and https:// stores).
+    if inst_multiple -o casync; then
+        inst_multiple -o /usr/lib/casync/protocols/casync-http /usr/lib/casync/protocols/casync-https
+    fi
     # A faster SHA-512 for the image stream than coreutils' (sha512sum is the
     # fallback).
     inst_multiple -o openssl

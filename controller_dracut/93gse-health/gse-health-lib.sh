@@ -55,7 +55,7 @@ gse_cycle_forget() {
 }
 
 # gse_clone SRC DST: copy the complete system of SRC onto DST (wiped first);
-# the .gse-installed mark is copied last.
+# DST's record is written last, from SRC's, once the copy succeeded.
 gse_clone() {
     gse_wipe_system "$2" || return 2
     _s=$GSE_RUN/mnt.src _d=$GSE_RUN/mnt.dst
@@ -65,9 +65,10 @@ gse_clone() {
     (cd "$(gse_sysroot "$_s")" && tar -cf - --numeric-owner --xattrs --acls --exclude="./$GSE_MARK" .) \
         | tar -xpf - --numeric-owner --xattrs --xattrs-include='*' --acls -C "$(gse_sysroot "$_d")" || _rc=2
     sync
-    [ $_rc -eq 0 ] && cp "$_s/$GSE_MARK" "$_d/$GSE_MARK" && sync || _rc=2
     umount "$_s"
     umount "$_d"
+    [ $_rc -eq 0 ] && gse_mark "$2" "$(gse_installed_get "$1" version)" "$(gse_installed_get "$1" serial)" \
+        "$(gse_installed_get "$1" sha512)" || _rc=2
     gse_probe_forget "$2"
     return $_rc
 }

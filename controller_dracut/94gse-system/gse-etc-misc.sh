@@ -2,8 +2,8 @@
 # pre-pivot hook 90: _etc_misc, the last controller script.  Mounts tmpfs on
 # /etc (seeded from the image's /etc), /var/log, /tmp and the configured
 # extras (GSE_TMPFS_EXTRA), each seeded with what the image holds there; then
-# opens a new life cycle and hands the state area to the system on
-# /var/lib/gse/state.
+# opens a new life cycle, saves the controller log and hands the state area
+# to the system on /var/lib/gse/state (read-only but for health/).
 . /lib/gse/gse-lib.sh
 . /lib/gse/gse-disk-lib.sh
 . /lib/gse/gse-health-lib.sh
@@ -33,17 +33,31 @@ for _d in ${GSE_TMPFS:-/etc /var/log /tmp} $GSE_TMPFS_EXTRA; do
     gse_tmpfs "$_d" && gse_log "tmpfs: $_d"
 done
 
+# gse_state_handover: the state area on $NEWROOT/var/lib/gse/state for the
+# booted system: read-only but for health/, where the system's gse-health
+# service records its life cycle (bind mounts: the read-only flag is the
+# mount's, the filesystem stays writable for the controller of the next
+# boot).  Returns 2 when it cannot be mounted.
+gse_state_handover() {
+    _st=$NEWROOT/var/lib/gse/state
+    mkdir -p "$GSE_STATE_MNT/health"
+    mount --bind "$GSE_STATE_MNT" "$_st" || return 2
+    if ! mount -o remount,bind,ro "$_st"; then
+        umount "$_st"
+        return 2
+    fi
+    mount --bind "$GSE_STATE_MNT/health" "$_st/health" || { umount "$_st"; return 2; }
+    # The bind mounts keep the filesystem; the controller's own mount goes.
+    umount "$GSE_STATE_MNT"
+    return 0
+}
+
 _v=$(gse_installed_get "$(gse_find_label "$GSE_LABEL_SYSFS")" version)
 if gse_state_ok; then
     gse_cycle_open "$_v"
     gse_log "handing over to $_v"
-    [ -d "$GSE_STATE_MNT/log" ] || mkdir -p "$GSE_STATE_MNT/log"
-    cp "$GSE_LOG" "$GSE_STATE_MNT/log/controller.log"
+    gse_log_save
     sync
-    if ! mount --move "$GSE_STATE_MNT" "$NEWROOT/var/lib/gse/state"; then
-        umount "$GSE_STATE_MNT"
-        mount -t ext4 "$(gse_find_label "$GSE_LABEL_STATE")" "$NEWROOT/var/lib/gse/state" \
-            || gse_warn "cannot mount the state area on /var/lib/gse/state"
-    fi
+    gse_state_handover || gse_warn "cannot hand the state area over on /var/lib/gse/state"
 fi
 unset _d _v

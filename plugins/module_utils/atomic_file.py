@@ -4,12 +4,15 @@
 """Replace a file so that a reader sees the old content or the new one, never a mix.
 
 Write ``<path>.tmp``, fsync it, ``rename(2)`` it over ``path`` and fsync the
-directory so that the rename itself survives a crash.
+directory so that the rename itself survives a crash.  This is the
+collection's one atomic writer: modules, their state files and the managed
+configuration files (``managed_file``) all go through ``write_atomic``.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 
 
 def fsync_dir(path):
@@ -20,20 +23,40 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def write_atomic(path, data, mode=0o644):
-    """Atomically replace ``path`` with ``data`` (bytes or str)."""
+def write_atomic(path, data, mode=0o644, keep_existing=False):
+    """Atomically replace ``path`` with ``data`` (bytes, or str written as UTF-8).
+
+    The file gets ``mode``; with ``keep_existing``, a file that exists keeps
+    its own mode and owner (an administrator's chmod survives).  On any error
+    the temporary file is removed and ``path`` is untouched.
+    """
     if isinstance(data, str):
-        data = data.encode("utf-8")
+        data = data.encode("utf-8", "surrogateescape")
+    owner = None
+    if keep_existing:
+        try:
+            st = os.stat(path)
+            mode, owner = stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
+        except FileNotFoundError:
+            pass
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        try:
+            os.fchmod(fd, mode)  # the umask does not narrow the requested mode
+            if owner is not None:
+                os.fchown(fd, *owner)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
     fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 

@@ -14,17 +14,9 @@ from __future__ import annotations
 import os
 
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign as pgp
+from ansible_collections.gse.stateless.plugins.module_utils.command_error import VerifyError
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import parse_sums, sha512_file
 from ansible_collections.gse.stateless.plugins.module_utils.pubtree import SUMS
-
-
-class VerifyError(Exception):
-    def __init__(self, msg, cmd=None, rc=None, stdout="", stderr=""):
-        super().__init__(msg)
-        self.msg, self.cmd, self.rc, self.stdout, self.stderr = msg, cmd, rc, stdout, stderr
-
-    def fail_args(self):
-        return dict(msg=self.msg, cmd=self.cmd, rc=self.rc, stdout=self.stdout, stderr=self.stderr)
 
 
 def covered(names):

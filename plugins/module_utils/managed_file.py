@@ -10,7 +10,8 @@ so modules derive ``changed`` from the files themselves.
 from __future__ import annotations
 
 import os
-import tempfile
+
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import write_atomic
 
 
 def read(path):
@@ -23,22 +24,14 @@ def read(path):
 
 
 def write(module, path, content, mode=0o644):
-    """Write ``content`` to ``path`` unless it already holds it.  Returns changed."""
+    """Write ``content`` to ``path`` unless it already holds it.  Returns changed.
+
+    A new file gets ``mode``; an existing one keeps its owner and mode."""
     if read(path) == content:
         return False
     if module.check_mode:
         return True
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(content)
-        os.chmod(tmp, mode)
-        # atomic_move keeps an existing file's owner and mode.
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, content, mode, keep_existing=True)
     return True
 
 

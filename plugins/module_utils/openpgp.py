@@ -19,20 +19,10 @@ from __future__ import annotations
 import base64
 import os
 
+from ansible_collections.gse.stateless.plugins.module_utils.command_error import VerifyError
+
 ARMOR_BEGIN = b"-----BEGIN PGP PUBLIC KEY BLOCK-----"
 CLEARSIGN_BEGIN = b"-----BEGIN PGP SIGNED MESSAGE-----"
-
-
-class VerifyError(Exception):
-    """A signature did not verify.  Carries the gpgv command and its output."""
-
-    def __init__(self, msg, cmd=None, rc=None, stdout="", stderr=""):
-        super().__init__(msg)
-        self.msg = msg
-        self.cmd = cmd
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
 
 
 def dearmor(data):

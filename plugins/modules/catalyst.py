@@ -246,12 +246,12 @@ log_tail:
 
 import hashlib
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gse.stateless.plugins.module_utils import catalyst_spec as cs
 from ansible_collections.gse.stateless.plugins.module_utils import toml_emit
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import write_atomic
 
 
 def read(path):
@@ -271,11 +271,7 @@ def write_if_changed(module, path, text):
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path))
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomic(path, text, 0o644)
     return True
 
 

@@ -108,6 +108,7 @@ import sys
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gse.stateless.plugins.module_utils import mountguard
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import is_mount_point, mounts_under, top_mounts_under
 
 
@@ -143,12 +144,7 @@ def read_state(path):
 
 
 def write_state(path, state):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(state, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.rename(tmp, path)
+    write_atomic(path, json.dumps(state, indent=1, sort_keys=True))
 
 
 def inside(root, rel):

@@ -17,13 +17,13 @@ description:
   - Writes C(SHA512SUMS) (sha512sum format, basenames) next to O(dest), covering the tarball, O(checksum_files)
     and the files it already listed that still exist next to O(dest) (their digests are refreshed).
   - Refuses when anything is mounted at or under the root, and when O(dest) lies inside the root.
-  - With O(sign_key), the tarball is signed in the same pass (C(gpg --batch --yes --pinentry-mode loopback
+  - With O(signing_key), the tarball is signed in the same pass (C(gpg --batch --yes --pinentry-mode loopback
     --homedir H --local-user KEY --status-fd 1 --armor --detach-sign --output TMP) reading a copy of the
     compressed stream on stdin), so the tarball is not read a second time. C(O(dest).asc) is written, by rename, only
     when tar, the compressor and gpg all succeeded and gpg's C(SIG_CREATED) status line names the signing
     key (gpg-agent checks each signature it creates). Part L verifies every signature with gpgv before
     anything is published, and M(gse.stateless.sign) verifies with gpgv any signature it finds.
-  - With O(sign_key), C(SHA512SUMS) is signed too whenever this run writes it (C(gpg ... --status-fd 1 --armor
+  - With O(signing_key), C(SHA512SUMS) is signed too whenever this run writes it (C(gpg ... --status-fd 1 --armor
     --detach-sign --output .SHA512SUMS.asc.partial SHA512SUMS), renamed on the same proof), so that the
     sign step has nothing left to do for the files packed here.
   - When the tarball or C(SHA512SUMS) is written again, its previous signature (C(.asc)) is removed before the
@@ -64,15 +64,18 @@ options:
     description: Pack again even when the recorded inputs match (C(--enforce=garchive)).
     type: bool
     default: false
-  sign_key:
+  signing_key:
     description:
       - Sign the tarball while it is packed with this key (fingerprint, key id or user id; it must match
         exactly one secret key of O(gnupghome)). Only a tarball packed by this run is signed here; an
         existing one is left to M(gse.stateless.sign). Keys used this way need no passphrase (stdin carries
         the data); a key with a passphrase makes gpg fail and nothing is written.
+      - The same name as in M(gse.stateless.sign) and M(gse.stateless.publish); C(sign_key) is its former
+        name, kept as an alias.
     type: str
+    aliases: [sign_key]
   gnupghome:
-    description: The GnuPG home holding the secret key of O(sign_key).
+    description: The GnuPG home holding the secret key of O(signing_key).
     type: path
 attributes:
   check_mode:
@@ -94,7 +97,7 @@ EXAMPLES = r"""
   gse.stateless.pack:
     root: "{{ gse_workdir }}"
     dest: "{{ gse_image_dir }}/image.tar.zst"
-    sign_key: "{{ gse_signing_key }}"
+    signing_key: "{{ gse_signing_key }}"
     gnupghome: "{{ gse_gnupghome }}"
 """
 
@@ -133,7 +136,7 @@ signed:
 fingerprint:
   description: Primary key fingerprint of the signing key.
   type: str
-  returned: when O(sign_key) is given (not in check mode)
+  returned: when O(signing_key) is given (not in check mode)
 """
 
 import hashlib
@@ -336,12 +339,16 @@ def main():
             excludes=dict(type="list", elements="str", default=[]),
             checksum_files=dict(type="list", elements="str", default=[]),
             force=dict(type="bool", default=False),
-            sign_key=dict(type="str", no_log=False),  # a key name or fingerprint, not a secret
+            # A key name or fingerprint, not a secret.
+            signing_key=dict(type="str", no_log=False, aliases=["sign_key"]),
             gnupghome=dict(type="path"),
         ),
-        required_by=dict(sign_key=["gnupghome"]),
+        required_by=dict(signing_key=["gnupghome"]),
         supports_check_mode=True,
     )
+    # run() reads the key under the name it had before the three signing
+    # modules shared one.
+    module.params["sign_key"] = module.params["signing_key"]
     run(module)
 
 

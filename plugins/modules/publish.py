@@ -73,7 +73,9 @@ options:
     description: GnuPG home with the secret key that signs the pointers and the config.d tarball.
     type: path
   signing_key:
-    description: The key that signs the pointers and the config.d tarball; required with O(default) or O(config_dir).
+    description:
+      - The key that signs the pointers and the config.d tarball; required with O(default) or O(config_dir).
+      - The same name as in M(gse.stateless.sign) and M(gse.stateless.pack).
     type: str
   passphrase:
     description: Passphrase of the signing key, given to gpg on stdin.

@@ -33,10 +33,14 @@ options:
     description: The GnuPG home holding the secret key.
     type: path
     required: true
-  key:
-    description: The signing key (fingerprint, key id or user id); it must match exactly one secret key.
+  signing_key:
+    description:
+      - The signing key (fingerprint, key id or user id); it must match exactly one secret key.
+      - The same name as in M(gse.stateless.pack) and M(gse.stateless.publish); C(key) is its former name,
+        kept as an alias.
     type: str
     required: true
+    aliases: [key]
   passphrase:
     description: Passphrase of the key, given to gpg on stdin. Keys used unattended usually have none.
     type: str
@@ -55,7 +59,7 @@ EXAMPLES = r"""
       - "{{ image_dir }}/image.tar.zst"
       - "{{ image_dir }}/SHA512SUMS"
     gnupghome: "{{ gse_gnupghome }}"
-    key: "{{ gse_signing_key }}"
+    signing_key: "{{ gse_signing_key }}"
 """
 
 RETURN = r"""
@@ -85,7 +89,7 @@ from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign 
 
 def run(module):
     p = module.params
-    home, key, passphrase = p["gnupghome"], p["key"], p["passphrase"]
+    home, key, passphrase = p["gnupghome"], p["signing_key"], p["passphrase"]
     for path in p["files"]:
         if not os.path.isfile(path):
             module.fail_json(msg="nothing to sign: %s is not a file" % path)
@@ -123,7 +127,7 @@ def main():
             files=dict(type="list", elements="path", required=True),
             gnupghome=dict(type="path", required=True),
             # A key id, fingerprint or user id names the key; it is no secret.
-            key=dict(type="str", required=True, no_log=False),
+            signing_key=dict(type="str", required=True, no_log=False, aliases=["key"]),
             passphrase=dict(type="str", no_log=True),
         ),
         supports_check_mode=True,

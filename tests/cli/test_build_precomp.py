@@ -63,8 +63,8 @@ def test_precomp_build_from_the_command_line(tmp_path_factory, gse_fixture, fixt
         # Every sub-part of the default precomp build prints its line, in the table's order
         # (gcat is catalyst's, grebuild and the rest are off by default).
         printed = [line for line in lines if line.startswith("[")]
-        expected = ["[%2d/%d] %s" % (i + 1, len(parts), sub[2]) for i, part in enumerate(parts)
-                    for sub in part[6]]
+        expected = ["[%2d/%d] %s" % (i + 1, len(parts), sub.phase) for i, part in enumerate(parts)
+                    for sub in part.subs]
         assert [line for line in expected if line in printed] == printed
         for line in ("[ 1/12] Extracting tarball", "[ 3/12] Updating Portage",
                      "[ 6/12] Emerging essential packages", "[11/12] Packing the tarball"):

@@ -67,8 +67,8 @@ def test_flags_reach_the_playbook_quietly(gse_env):
 
     # Quiet: one line per sub-part that ran, as it started, with its part's number, then the end.
     parts = layout.hooks().PARTS
-    expected = ["[%2d/%d] %s" % (i + 1, len(parts), sub[2]) for i, p in enumerate(parts)
-                if p[0] != "gpartd" for sub in p[6] if sub[0] != "gker"]
+    expected = ["[%2d/%d] %s" % (i + 1, len(parts), sub.phase) for i, p in enumerate(parts)
+                if p.hook != "gpartd" for sub in p.subs if sub.hook != "gker"]
     assert "[ 1/12] Extracting tarball" in expected and "[ 3/12] Updating Portage" in expected
     lines = r.stdout.splitlines()
     assert [re.sub(r" \(\d+:\d\d:\d\d\)$", "", line) for line in lines[:-1]] == expected

@@ -18,7 +18,7 @@ from gse.serve import Server
 class Client:
     """One client disk, its publication tree and the boots so far."""
 
-    def __init__(self, controller, signing, workdir):
+    def __init__(self, controller, signing, workdir, casync=False):
         self.controller = controller
         self.gnupghome = signing[0]
         self.work = workdir
@@ -27,13 +27,21 @@ class Client:
         self.disk = vm.make_disk(os.path.join(workdir, "disk.img"), "1G")
         self.serial = 0
         self.boots = 0
+        # Format 2: every image also as a casync index + chunk store.
+        self.casync = casync
 
-    def publish(self, version, behaviour="healthy", payload=0):
-        tarball = testimage.make_image(self.work, version, behaviour, payload)
-        pubtree.add_image(self.gnupghome, self.tree, version, tarball)
+    def publish(self, version, behaviour="healthy", payload=0, payload_seed=None, extra=None, **pointer):
+        """Build and publish version (the next serial); pointer overrides
+        fields of version.txt.  The image root stays in root(version)."""
+        tarball = testimage.make_image(self.work, version, behaviour, payload, extra, payload_seed)
+        pubtree.add_image(self.gnupghome, self.tree, version, tarball,
+                          root=self.root(version) if self.casync else None)
         self.serial += 1
-        pubtree.set_version(self.gnupghome, self.tree, self.serial, version)
+        pubtree.set_version(self.gnupghome, self.tree, self.serial, version, **pointer)
         return os.path.join(self.tree, "images", version, "image.tar.zst")
+
+    def root(self, version):
+        return os.path.join(self.work, f"root-{version}")
 
     def boot(self, cmdline="", server=True, limit_rate="", port=None, **kw):
         """Boot once against the tree served by nginx; server=False: nothing
@@ -62,10 +70,17 @@ def booted(out):
 
 
 @contextlib.contextmanager
-def loopback_http(directory=None, error_status=500, error_prefix=None):
+def loopback_http(directory=None, error_status=500, error_prefix=None, stall_after=None, stall_prefix="/",
+                  served=None):
     """A threaded HTTP server on 127.0.0.1 (a free port); yields its port.
     Paths under error_prefix ("/" for all) get error_status; the others are
-    the files of directory (404 without one)."""
+    the files of directory (404 without one).  With stall_after, a file
+    under stall_prefix is answered with its full Content-Length but only
+    its first stall_after bytes, then the connection stays open and silent
+    until the server stops (a server that stalls in the middle of an
+    object).  served (a list) receives (path, bytes sent) of every file
+    answered."""
+    stop = threading.Event()
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
@@ -73,8 +88,26 @@ def loopback_http(directory=None, error_status=500, error_prefix=None):
                 self.send_error(error_status)
             elif directory is None:
                 self.send_error(404)
+            elif stall_after is not None and self.path.startswith(stall_prefix):
+                f = self.send_head()
+                if f:
+                    with f:
+                        self.wfile.write(f.read(stall_after))
+                        self.wfile.flush()
+                    stop.wait(600)
             else:
                 super().do_GET()
+
+        def copyfile(self, source, outputfile):
+            n = 0
+            while True:
+                block = source.read(1 << 16)
+                if not block:
+                    break
+                outputfile.write(block)
+                n += len(block)
+            if served is not None:
+                served.append((self.path, n))
 
         def log_message(self, *args):
             pass
@@ -85,6 +118,7 @@ def loopback_http(directory=None, error_status=500, error_prefix=None):
     try:
         yield srv.server_address[1]
     finally:
+        stop.set()
         srv.shutdown()
         srv.server_close()
 

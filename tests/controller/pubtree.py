@@ -1,11 +1,15 @@
 """Publication trees for the controller tests, written as docs/publication.md says.
 
 A test key (ed25519, no passphrase) signs everything in a GNUPGHOME the
-caller owns.  Images are small busybox roots (see testimage.py).
+caller owns.  Images are small busybox roots (see testimage.py).  Format 2
+adds the casync index of the image root (images/<version>/image.caidx,
+signed) and the chunk store shared by all versions (store/), made with the
+real casync.
 """
 import hashlib
 import io
 import os
+import stat
 import subprocess
 import tarfile
 
@@ -55,13 +59,43 @@ def pointer_fields(serial, version, relpath, tree, compression="zstd"):
     }
 
 
-def add_image(gnupghome, tree, version, tarball):
-    """images/<version>/: image.tar.zst, its signature, SHA512SUMS(.asc)."""
+def root_bytes(root):
+    """What the unpacked root needs (docs/publication.md): the apparent sizes
+    of its regular files plus 4096 per directory, symlink or special entry."""
+    total = 4096
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 4096
+    return total
+
+
+def make_index(tree, version, root):
+    """images/<version>/image.caidx of root, its chunks added to store/
+    (chunks already there are kept: they are immutable)."""
+    d = os.path.join(tree, "images", version)
+    os.makedirs(d, exist_ok=True)
+    idx = os.path.join(d, "image.caidx")
+    subprocess.run(["casync", "make", f"--store={os.path.join(tree, 'store')}", idx, root],
+                   check=True, capture_output=True)
+    return idx
+
+
+def add_image(gnupghome, tree, version, tarball, root=None):
+    """images/<version>/: image.tar.zst, its signature, SHA512SUMS(.asc);
+    with root (format 2): image.caidx and its signature too, the chunks in
+    store/."""
     d = os.path.join(tree, "images", version)
     os.makedirs(d, exist_ok=True)
     img = os.path.join(d, "image.tar.zst")
     os.replace(tarball, img) if os.path.dirname(tarball) == d else _copy(tarball, img)
     detach_sign(gnupghome, img)
+    if root is not None:
+        detach_sign(gnupghome, make_index(tree, version, root))
+        # Kept beside the tree (not served): set_version signs it.
+        os.makedirs(tree + ".meta", exist_ok=True)
+        with open(os.path.join(tree + ".meta", f"{version}.root_bytes"), "w") as f:
+            f.write(str(root_bytes(root)))
     with open(os.path.join(d, "build-report.json"), "w") as f:
         f.write('{"version": "%s"}\n' % version)
     # Every file but SHA512SUMS itself and the signatures (docs/publication.md).
@@ -73,10 +107,26 @@ def add_image(gnupghome, tree, version, tarball):
     return f"images/{version}/image.tar.zst"
 
 
-def set_version(gnupghome, tree, serial, version, relpath=None):
+def index_fields(tree, version):
+    """The format-2 keys of version.txt for images/<version> (which
+    add_image made with a root)."""
+    idx = os.path.join(tree, "images", version, "image.caidx")
+    with open(os.path.join(tree + ".meta", f"{version}.root_bytes")) as f:
+        rb = f.read().strip()
+    return {"format": 2, "index": f"images/{version}/image.caidx", "index_sha512": sha512(idx),
+            "index_size": os.path.getsize(idx), "store": "store", "root_bytes": rb}
+
+
+def set_version(gnupghome, tree, serial, version, relpath=None, **override):
+    """version.txt for version: format 2 when images/<version> has an index;
+    override replaces (or, set to None, drops) fields."""
     relpath = relpath or f"images/{version}/image.tar.zst"
-    clearsign_pointer(gnupghome, os.path.join(tree, "version.txt"),
-                      pointer_fields(serial, version, relpath, tree))
+    fields = pointer_fields(serial, version, relpath, tree)
+    if os.path.exists(os.path.join(tree, "images", version, "image.caidx")):
+        fields.update(index_fields(tree, version))
+    fields.update(override)
+    fields = {k: v for k, v in fields.items() if v is not None}
+    clearsign_pointer(gnupghome, os.path.join(tree, "version.txt"), fields)
 
 
 def add_config(gnupghome, tree, serial, files):

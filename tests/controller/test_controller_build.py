@@ -1,80 +1,127 @@
-"""gse.controller_build without dracut: the private dracutbasedir and the
-exact dracut command."""
+"""The one controller build, the controller role (playbooks/controller.yml, which
+`gse --build-controller` runs), without dracut: the private dracutbasedir and
+the exact dracut command.
+
+Simulated: dracut itself.  A recording stand-in first in PATH takes its place,
+so that the command line, the environment and the tree dracut would read can
+be checked in seconds; test_controller_role.py checks the initramfs a real
+dracut builds from the same role.
+"""
+import json
 import os
-import subprocess
+import stat
+import sys
 
 import pytest
+import yaml
 
-from gse import controller_build as cb
+from builds import KVER, ROOT, run_controller_playbook
+
+from gse import controller, runner
+
+FAKE_DRACUT = """#!%s
+import json, os, sys
+argv = sys.argv
+base = os.environ["dracutbasedir"]
+mods = os.path.join(base, "modules.d")
+cfg = argv[argv.index("--include") + 1]
+record = {
+    "argv": argv,
+    "links": {m: os.readlink(os.path.join(mods, m)) if os.path.islink(os.path.join(mods, m)) else "directory"
+              for m in sorted(os.listdir(mods))},
+    "functions": os.path.realpath(os.path.join(base, "dracut-functions.sh")),
+    "conf": open(argv[argv.index("--conf") + 1]).read(),
+    "confdir": os.listdir(argv[argv.index("--confdir") + 1]),
+    "configd": sorted(os.path.relpath(os.path.join(d, f), cfg) for d, _, fs in os.walk(cfg) for f in fs),
+    "keyring": open(os.path.join(cfg, "keys", "gse.gpg")).read(),
+}
+with open(os.environ["FAKE_DRACUT_LOG"], "w") as fh:
+    json.dump(record, fh)
+with open(argv[-1], "w") as fh:
+    fh.write("initramfs")
+os.chmod(argv[-1], 0o600)
+"""
 
 
-def test_dracutbasedir_mirrors_the_system_and_adds_the_gse_modules(tmp_path):
+@pytest.fixture
+def fake_dracut(tmp_path):
+    if not KVER:
+        pytest.skip("no installed kernel (/boot/vmlinuz-KVER with /lib/modules/KVER)")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "dracut").write_text(FAKE_DRACUT % sys.executable)
+    (bindir / "dracut").chmod(0o755)
     system = tmp_path / "sys"
     (system / "modules.d" / "99base").mkdir(parents=True)
     (system / "dracut-functions.sh").write_text("")
-    base = cb.make_dracutbasedir(cb.REPO_MODULES, str(tmp_path / "w"), str(system))
-    assert os.readlink(os.path.join(base, "dracut-functions.sh")) == str(system / "dracut-functions.sh")
-    assert os.readlink(os.path.join(base, "modules.d", "99base")) == str(system / "modules.d" / "99base")
-    for m in ("90gse-base", "91gse-disk", "92gse-net", "93gse-health", "94gse-system"):
-        target = os.readlink(os.path.join(base, "modules.d", m))
-        assert os.path.isfile(os.path.join(target, "module-setup.sh"))
-
-
-def test_build_runs_dracut_isolated_with_zstd_and_explicit_drivers(tmp_path, monkeypatch):
-    seen = {}
-
-    def fake_run(argv, env=None, capture_output=None, text=None):
-        seen["argv"], seen["env"] = argv, env
-        # What the initramfs would receive at /config.d.
-        cfg = argv[argv.index("--include") + 1]
-        seen["keyring"] = open(os.path.join(cfg, "keys", "gse.gpg")).read()
-        open(argv[-1], "w").close()
-        return subprocess.CompletedProcess(argv, 0, "", "")
-
-    monkeypatch.setattr(cb.subprocess, "run", fake_run)
-    kernel = tmp_path / "vmlinuz-x"
+    kernel = tmp_path / "vmlinuz"
     kernel.write_text("kernel")
     keyring = tmp_path / "k.gpg"
     keyring.write_text("keys")
-    res = cb.build(kver="6.1.0-x", kernel_image=str(kernel), output=str(tmp_path / "out"),
-                   keyring=str(keyring), extra_drivers=["igb"])
-    argv = seen["argv"]
-    assert argv[:5] == ["dracut", "--conf", argv[2], "--confdir", argv[4]]
-    assert os.path.basename(argv[2]) == "dracut.conf" and os.path.basename(argv[4]) == "dracut.conf.d"
+    log = tmp_path / "dracut.json"
+    env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"]), FAKE_DRACUT_LOG=str(log))
+
+    def build(output, *extra):
+        args = ["-e", "gse_controller_dracutbasedir_system=%s" % system,
+                "-e", "gse_controller_kernel_image=%s" % kernel] + list(extra)
+        return run_controller_playbook(str(output), str(keyring), *args, env=env)
+
+    return build, log, system
+
+
+def test_role_runs_dracut_isolated_with_zstd_and_the_role_lists(tmp_path, fake_dracut):
+    build, log, system = fake_dracut
+    out = tmp_path / "out"
+    res = build(out, "-e", json.dumps({"gse_controller_extra_drivers": ["igb"]}))
+    assert res.returncode == 0, res.stdout[-3000:]
+    rec = json.loads(log.read_text())
+    argv = rec["argv"]
+    with open(os.path.join(ROOT, "roles", "controller", "defaults", "main.yml"), encoding="utf-8") as fh:
+        defaults = yaml.safe_load(fh)
+    assert os.path.basename(argv[0]) == "dracut"
+    assert argv[1:5] == ["--conf", argv[2], "--confdir", argv[4]]
+    assert rec["conf"] == "" and rec["confdir"] == []   # the host's dracut configuration stays out
     assert argv[5:12] == ["--force", "--quiet", "--no-hostonly", "--no-early-microcode", "--zstd",
                           "--reproducible", "--modules"]
-    assert argv[12] == "bash udev-rules base gse-base gse-disk gse-net gse-health gse-system"
+    assert argv[12].split() == defaults["gse_controller_dracut_modules"]
     assert argv[13:15] == ["--omit", "systemd systemd-initrd dracut-systemd network network-legacy plymouth"]
-    assert argv[15] == "--drivers" and argv[16].split() == cb.DEFAULT_DRIVERS + ["igb"]
+    assert argv[15] == "--drivers" and argv[16].split() == defaults["gse_controller_drivers"] + ["igb"]
     assert argv[17] == "--include" and argv[19] == "/config.d"
-    assert argv[20:] == ["--kver", "6.1.0-x", res["initramfs"]]
-    assert seen["env"]["dracutbasedir"].endswith("/dracut")
-    assert seen["keyring"] == "keys"
-    assert open(res["kernel"]).read() == "kernel"
+    assert argv[20:] == ["--kver", KVER, str(out / "initramfs.img")]
+    # The private dracutbasedir: the system's dracut mirrored, the gse modules linked in.
+    assert rec["functions"] == str(system / "dracut-functions.sh")
+    for m in ("90gse-base", "91gse-disk", "92gse-net", "93gse-health", "94gse-system"):
+        assert rec["links"][m] == os.path.join(ROOT, "controller_dracut", m)
+    assert rec["links"]["99base"] == "directory"   # cp -rs: directories real, files links
+    # The controller config.d with the keyring where the controller reads it.
+    assert rec["keyring"] == "keys" and "sources" in rec["configd"]
+    assert (out / "vmlinuz").read_text() == "kernel"
+    assert stat.S_IMODE(os.stat(out / "initramfs.img").st_mode) == 0o644
 
 
-def test_build_refuses_a_controller_without_keyring(tmp_path):
-    kernel = tmp_path / "vmlinuz"
-    kernel.write_text("k")
-    with pytest.raises(ValueError, match="no keyring"):
-        cb.build(kver="x", kernel_image=str(kernel), output=str(tmp_path / "o"))
+def test_role_refuses_a_controller_without_keyring(tmp_path, fake_dracut):
+    build, log, _system = fake_dracut
+    res = build(tmp_path / "out", "-e", "gse_controller_keyring=")
+    assert res.returncode != 0
+    assert "no keyring" in res.stdout
+    assert not log.exists()
 
 
-def test_installed_kernel_prefers_the_running_one_else_the_newest(tmp_path, monkeypatch):
-    from gse import controller_build
-    boot, mods = tmp_path / "boot", tmp_path / "modules"
-    for k in ("6.1.0-9-amd64", "6.10.2-1-amd64", "6.2.0-1-amd64"):
-        (boot / f"vmlinuz-{k}").parent.mkdir(exist_ok=True)
-        (boot / f"vmlinuz-{k}").write_text("")
-        (mods / k).mkdir(parents=True)
-    (boot / "vmlinuz-7.0.0-no-modules").write_text("")
+def test_gse_build_controller_runs_the_playbook(tmp_path, monkeypatch):
+    calls = []
 
-    class Uname:
-        release = "6.18.0-not-installed"
+    class Result:
+        status = "successful"
 
-    monkeypatch.setattr(controller_build.os, "uname", lambda: Uname)
-    assert controller_build.installed_kernel(str(boot), str(mods)) == "6.10.2-1-amd64"
-    Uname.release = "6.1.0-9-amd64"
-    assert controller_build.installed_kernel(str(boot), str(mods)) == "6.1.0-9-amd64"
-    with pytest.raises(ValueError, match="no installed kernel"):
-        controller_build.installed_kernel(str(tmp_path / "none"), str(mods))
+    def run(name, private, extravars, **kw):
+        calls.append((name, extravars, kw))
+        return Result()
+
+    monkeypatch.setattr(runner, "run", run)
+    assert controller.build(str(tmp_path), ["/etc/gse/config.d"], quiet=True) == 0
+    assert calls == [("controller.yml", {"gse_controller_modules_dir": str(tmp_path),
+                                         "gse_configd_dirs": ["/etc/gse/config.d"]},
+                      {"quiet": True, "verbose": False})]
+    Result.status = "failed"
+    with pytest.raises(Exception, match="the controller build failed"):
+        controller.build(str(tmp_path), [])

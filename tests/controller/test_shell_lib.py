@@ -8,16 +8,17 @@ from client import loopback_http
 LIB = os.path.join(os.path.dirname(__file__), "..", "..", "controller_dracut")
 
 
-def sh(script, tmp_path):
+def sh(script, tmp_path, timeout=None):
     env = dict(os.environ, T=str(tmp_path))
     full = f"""
 . {LIB}/90gse-base/gse-lib.sh
 GSE_RUN=$T/run; GSE_ENV=$GSE_RUN/env; GSE_LOG=$GSE_RUN/log
 gse_log() {{ echo "gse: $*" >> "$GSE_LOG"; }}
+. {LIB}/90gse-base/gse-verify-lib.sh
 . {LIB}/92gse-net/gse-net-lib.sh
 {script}
 """
-    return subprocess.run(["dash", "-c", full], capture_output=True, text=True, env=env)
+    return subprocess.run(["dash", "-c", full], capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def test_config_is_parsed_never_executed(tmp_path):
@@ -55,6 +56,8 @@ def test_pointer_fields_and_file_check(tmp_path):
            f"gse_check_file {data} {sha} 3; echo ok=$?; gse_check_file {data} {sha} 4; echo size=$?;"
            f"gse_check_file {data} {'0' * 128} 3; echo sha=$?", tmp_path)
     assert r.stdout.split() == ["7", "20261125T190000Z", "ok=0", "size=2", "sha=2"]
+    r = sh(f"gse_check_file {data} {'0' * 128} 3; echo \"$GSE_VERIFY_REASON\"", tmp_path)
+    assert r.stdout.strip() == f"SHA512 mismatch: received {sha}"
 
 
 def test_every_controller_script_is_posix_sh():
@@ -126,4 +129,7 @@ def test_corrupt_image_is_hashed_in_full_and_judged(tmp_path):
                "echo rc=$?; sed -n 's/^gse-size=//p' $GSE_RUN/stream/curl.err; cat $GSE_RUN/stream/verdict",
                tmp_path)
     assert r.stdout.split() == ["rc=2", str(size), "digest"], r.stdout + r.stderr
-    assert "image refused: SHA512 mismatch" in (tmp_path / "run" / "log").read_text()
+    # The refusal names the digest of the bytes received, not the signed one.
+    received = hashlib.sha512(bytes(data)).hexdigest()
+    log = (tmp_path / "run" / "log").read_text()
+    assert f"image refused: SHA512 mismatch: received {size} bytes with SHA512 {received}" in log

@@ -6,6 +6,7 @@ behaviour "healthy": records startup and shutdown, powers off.
 behaviour "crash":   records startup, then dies without an orderly shutdown.
 """
 import os
+import random
 import shutil
 import subprocess
 
@@ -34,12 +35,14 @@ echo "GSETEST etc-seed=$(cat /etc/gse-test-seed 2>/dev/null)"
 echo "GSETEST config=$(cat /etc/gse-test-config 2>/dev/null)"
 echo "GSETEST runlevel=$(readlink /etc/runlevels/default/gse-health 2>/dev/null)"
 echo x > /etc/gse-test-etc-write && echo "GSETEST etc writable"
+if echo 999 > /var/lib/gse/state/serial 2>/dev/null; then echo "GSETEST state writable"; else echo "GSETEST state readonly"; fi
 /usr/lib/gse/gse-health startup && echo "GSETEST startup recorded"
 if [ "$(cat /usr/share/gse-test/behaviour)" = crash ]; then
     echo "GSETEST crashing"
     poweroff -f
 fi
 /usr/lib/gse/gse-health shutdown && echo "GSETEST shutdown recorded"
+umount /var/lib/gse/state/health
 umount /var/lib/gse/state
 sync
 echo "GSETEST poweroff"
@@ -72,8 +75,10 @@ def calibrate_on_host():
     return time.monotonic() - t0
 
 
-def make_root(root, version, behaviour="healthy", payload_bytes=0):
-    """Write the image root in `root`."""
+def make_root(root, version, behaviour="healthy", payload_bytes=0, extra=None, payload_seed=None):
+    """Write the image root in `root` (extra: {relative path: bytes} more
+    files; payload_seed: the same payload for the same seed, for images
+    that share most of their bytes)."""
     for d in ("bin", "sbin", "usr/bin", "usr/lib/gse", "usr/share/gse-test", "proc", "sys", "dev",
               "etc/init.d", "etc/runlevels/default", "var/log", "var/lib/gse/state", "tmp", "run"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
@@ -97,14 +102,20 @@ def make_root(root, version, behaviour="healthy", payload_bytes=0):
             f.write(text + "\n")
     with open(os.path.join(root, "etc", "gse-test-seed"), "w") as f:
         f.write("seeded-" + version + "\n")
+    for rel, data in (extra or {}).items():
+        p = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
     if payload_bytes:
         # Incompressible bulk: makes the download long enough to interrupt,
         # or large enough to measure.
+        rnd = random.Random(payload_seed) if payload_seed is not None else None
         with open(os.path.join(root, "usr", "share", "gse-test", "payload"), "wb") as f:
             left = payload_bytes
             while left:
                 n = min(left, 1 << 20)
-                f.write(os.urandom(n))
+                f.write(rnd.randbytes(n) if rnd else os.urandom(n))
                 left -= n
 
 
@@ -116,7 +127,7 @@ def pack(root, tarball):
     return tarball
 
 
-def make_image(workdir, version, behaviour="healthy", payload_bytes=0):
+def make_image(workdir, version, behaviour="healthy", payload_bytes=0, extra=None, payload_seed=None):
     root = os.path.join(workdir, f"root-{version}")
-    make_root(root, version, behaviour, payload_bytes)
+    make_root(root, version, behaviour, payload_bytes, extra, payload_seed)
     return pack(root, os.path.join(workdir, f"{version}.tar.zst"))

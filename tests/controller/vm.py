@@ -17,7 +17,7 @@ def make_disk(path, size="1G"):
 
 
 def boot(kernel, initrd, disk, cmdline="", net=True, timeout=300, log=None, kill_on=None, kill_after=0.0,
-         base=BASE_CMDLINE, times=None):
+         base=BASE_CMDLINE, times=None, qemu_args=()):
     """Boot once; return (console text, seconds, rc).  With kill_on, QEMU is
     killed kill_after seconds after that text appears on the console (power
     cut).  With times (a list), (seconds since start, line) of every console
@@ -32,6 +32,7 @@ def boot(kernel, initrd, disk, cmdline="", net=True, timeout=300, log=None, kill
         # Entropy for the guest: without it getrandom() blocks udev and mkfs
         # for a minute under TCG.
         "-device", "virtio-rng-pci",
+        *qemu_args,
     ]
     if net:
         argv += ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]
@@ -105,18 +106,32 @@ def loop(disk, start, size):
 
 
 def labels(disk):
-    """{partition number: (label, .gse-installed record or None)}."""
+    """{partition number: (label, record of a complete system or None)}.  The
+    record is the controller's: installed/vdaN in the state area (partition
+    1), valid only for the filesystem UUID it names."""
     out = {}
     try:
         parts = partitions(disk)
     except subprocess.CalledProcessError:
         return out
+    records = {}
     for n, start, size in parts:
         with loop(disk, start, size) as part:
-            label = subprocess.run(["blkid", "-p", "-s", "LABEL", "-o", "value", part],
-                                   capture_output=True, text=True).stdout.strip()
-            out[n] = (label, read_file(part, ".gse-installed"))
-    return out
+            probe = {}
+            for key in ("LABEL", "UUID"):
+                probe[key] = subprocess.run(["blkid", "-p", "-s", key, "-o", "value", part],
+                                            capture_output=True, text=True).stdout.strip()
+        if n == 1:
+            with loop(disk, start, size) as part:
+                records = {name: read_file(part, f"installed/{name}") for name in ("vda2", "vda3")}
+        out[n] = probe
+    res = {}
+    for n, probe in out.items():
+        rec = records.get(f"vda{n}")
+        if rec is not None and f"uuid={probe['UUID']}" not in rec.splitlines():
+            rec = None
+        res[n] = (probe["LABEL"], rec)
+    return res
 
 
 def state_file(disk, relpath):
@@ -151,3 +166,51 @@ def by_label(disk):
             version = dict(line.split("=", 1) for line in rec.splitlines() if "=" in line).get("version")
         res[label] = version
     return res
+
+
+def tree_digest(path):
+    """{relative path: (type, mode, uid, gid, mtime s, content sha256 / link
+    target)} of a directory tree (lost+found left out): what makes two
+    installs of the same image the same system."""
+    import hashlib
+    import stat as st
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = [d for d in dirnames if not (dirpath == path and d == "lost+found")]
+        for name in [""] + dirnames + filenames if dirpath == path else dirnames + filenames:
+            p = os.path.join(dirpath, name) if name else dirpath
+            s = os.lstat(p)
+            if st.S_ISREG(s.st_mode):
+                h = hashlib.sha256()
+                with open(p, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
+                what = h.hexdigest()
+            elif st.S_ISLNK(s.st_mode):
+                what = os.readlink(p)
+            else:
+                what = ""
+            out[os.path.relpath(p, path)] = (st.S_IFMT(s.st_mode), st.S_IMODE(s.st_mode), s.st_uid, s.st_gid,
+                                             int(s.st_mtime) if not st.S_ISLNK(s.st_mode) else 0, what)
+    return out
+
+
+def partition_tree(disk, number):
+    """tree_digest of system partition `number` (ext4: its top is the root)."""
+    for n, start, size in partitions(disk):
+        if n == number:
+            with loop(disk, start, size) as part, tempfile.TemporaryDirectory(prefix="gse-inspect-") as mnt:
+                subprocess.run(["mount", "-o", "ro,noload", part, mnt], check=True)
+                try:
+                    return tree_digest(mnt)
+                finally:
+                    subprocess.run(["umount", mnt], check=False)
+    raise KeyError(number)
+
+
+def partition_of(disk, label):
+    """The partition number that carries label."""
+    for n, (lab, rec) in labels(disk).items():
+        if lab == label:
+            return n
+    raise KeyError(label)

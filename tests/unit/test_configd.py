@@ -21,7 +21,7 @@ def all_role_defaults():
     """The defaults of the build sequence's roles (the controller and server have their own)."""
     from ansible_collections.gse.stateless.plugins.module_utils import hooks
     out = {}
-    for role in ["common"] + [p[1] for p in hooks.PARTS]:
+    for role in ["common"] + [p.role for p in hooks.PARTS]:
         path = os.path.join(ROOT, "roles", role, "defaults", "main.yml")
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as fh:

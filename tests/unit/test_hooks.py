@@ -1,13 +1,7 @@
 """The hook table: expansion, enforcement and the lawful-good precedence."""
-import importlib.util
-import os
-
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-spec = importlib.util.spec_from_file_location("hooks", os.path.join(ROOT, "plugins/module_utils/hooks.py"))
-hooks = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(hooks)
+from ansible_collections.gse.stateless.plugins.module_utils import hooks
 
 
 def test_part_covers_its_subparts():

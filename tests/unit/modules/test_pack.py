@@ -211,15 +211,17 @@ def signer_argv(home, out, tail=()):
             "--status-fd", "1", "--armor", "--detach-sign", "--output", out] + list(tail)
 
 
-@pytest.fixture
-def signing(env, monkeypatch, tmp_path):
+# signing_key is the name the three signing modules share; sign_key, pack's
+# former name, stays an alias.
+@pytest.fixture(params=["signing_key", "sign_key"])
+def signing(env, monkeypatch, tmp_path, request):
     root, out, _fake, _info = env
     popen = SigningPopen()
     monkeypatch.setattr(tar_stream, "POPEN", popen)
     run = RecordingRun()
     monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, *a, **kw: run(self, *a, **kw))
     home = str(tmp_path / "gnupg")
-    args = dict(root=str(root), dest=str(out / "image.tar.zst"), sign_key="KEY", gnupghome=home)
+    args = {"root": str(root), "dest": str(out / "image.tar.zst"), request.param: "KEY", "gnupghome": home}
     return args, out, popen, run, home
 
 
