@@ -6,7 +6,7 @@ import signal
 import sys
 import time
 
-from . import doscripts, failure, handover, layout, livelog, runner, states
+from . import doscripts, failure, handover, layout, livelog, runner, states, unit
 from .errors import BuildFailed, Interrupted
 from .progress import Watcher, elapsed
 
@@ -43,8 +43,10 @@ class _Signals:
             signal.signal(s, h)
 
     def handle(self, signum, frame):
+        first = self.caught is None
         self.caught = signum
-        if not self.in_runner:
+        # A second signal must not cut short the ending of the build and the release.
+        if not self.in_runner and first:
             raise KeyboardInterrupt
 
     def cancel(self):
@@ -63,19 +65,41 @@ def _tail(result, lines=15):
     return "\n".join(text.splitlines()[-lines:])
 
 
-def reentry(parts, failed, choice):
-    """Tags and extra variables that re-enter the sequence at the failed part."""
+def reentry(parts, failed, choice, subpart=None):
+    """Tags and extra variables that re-enter the sequence where it failed.
+
+    An emerge is re-entered at its own sub-part (``subpart``, the one running
+    when it failed): the sub-parts before it (a second sync, another emerge)
+    do not run again, and the resume list, bound to that emerge, is continued
+    by it alone.  Any other failure re-enters at its part."""
     hooks = [p.hook for p in parts]
     index = hooks.index(failed.part.hook) if failed is not None and failed.part else 0
     extra = {}
+    tags = None
     if failed is not None and failed.is_emerge:
         extra["gse_emerge_resume"] = choice
+        subs = [sub.hook for sub in parts[index].subs]
+        if subpart in subs:
+            tags = subs[subs.index(subpart):] + hooks[index + 1:]
     elif choice == "skipfirst":
         index += 1
-    tags = hooks[index:]
+    if tags is None:
+        tags = hooks[index:]
     if index > hooks.index("gpartb"):
         tags.append("gmount")  # stage B needs the chroot's mounts again
     return tags, extra
+
+
+def _no_progress(previous, failed):
+    """Why a resumed emerge made no progress (the same package failed with the same list), or None."""
+    if previous is None or failed is None or not failed.is_emerge:
+        return None
+    same = (previous.result.get("failed_package"), previous.result.get("resume")) == \
+        (failed.result.get("failed_package"), failed.result.get("resume"))
+    if not same:
+        return None
+    return ("gse: no progress: %s failed again and the resume list is unchanged; fix it first "
+            "([h] shell) or drop it ([s] skip first)\n" % (failed.result.get("failed_package") or "the same package"))
 
 
 def release(plan, clocallg):
@@ -120,10 +144,13 @@ def run(plan, session, clocallg):
     parts = layout.hooks().PARTS
     start = time.monotonic()
     tags, extra = None, {}
+    previous = None  # the failure before this attempt: a resume that changed nothing says so
     # emerge's output, live: the module appends it there, a thread prints it.
     live = {} if session.quiet else {"gse_live_log": livelog.CHROOT_PATH}
     ok = False
-    with _Signals() as sig:
+    # Everything this run starts is in the build's unit: on SIGINT/SIGTERM gse
+    # ends all of it before the release; when gse dies, the guard does.
+    with _Signals() as sig, unit.Unit(plan) as build_unit:
         try:
             for attempt in range(1, 1000):
                 watcher = Watcher(parts, session.quiet, start=start)
@@ -144,6 +171,8 @@ def run(plan, session, clocallg):
                                                           elapsed(time.monotonic() - start)))
                     return 0
                 text = failure.report(watcher.failure, _tail(result))
+                text += _no_progress(previous, watcher.failure) or ""
+                previous = watcher.failure
                 sys.stderr.write(text)
                 sys.stderr.flush()
                 with open(os.path.join(clocallg, "failure-%d.txt" % attempt), "w",
@@ -154,11 +183,15 @@ def run(plan, session, clocallg):
                 choice = _choose(plan, watcher.failure, session)
                 if choice == "abort":
                     raise BuildFailed("aborted; the report is in %s" % clocallg)
-                tags, extra = reentry(parts, watcher.failure, choice)
+                tags, extra = reentry(parts, watcher.failure, choice, watcher.current)
         except KeyboardInterrupt:
-            raise Interrupted("interrupted; mounts released") from None
+            raise Interrupted("interrupted; the build ended and its mounts released") from None
         finally:
             sig.in_runner = False
+            left = build_unit.end()
+            if left:
+                print("gse: processes of the build would not end: %s" % " ".join(map(str, left)),
+                      file=sys.stderr)
             released = release(plan, clocallg)
             if ok and not released:
                 raise BuildFailed("the build finished but its mounts could not be released")

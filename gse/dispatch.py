@@ -4,7 +4,7 @@ main menu (gse/menu.py) both call it; it imports neither."""
 import os
 import sys
 
-from . import build, checks, config, controller, layout, plan, states
+from . import build, checks, config, controller, layout, plan, states, unit
 from .errors import UsageError
 from .options import BY_DEST, CHOICE, NUMBER, SESSION_DESTS
 
@@ -97,6 +97,7 @@ def dispatch(values, session=None):
             raise UsageError("a time state named %s exists already (see gse --time-state?)" % ts)
     checks.disk_space(p)
     checks.connectivity(p)
+    unit.refuse_if_running(p)
     priority = checks.priority_settings(p)
     checks.ssh_session(session.interactive, session.confirm)
     for notice in p.notices:

@@ -16,6 +16,9 @@ CHOICES = (
 
 
 def _indent(text, limit=40):
+    # The emerge module returns the log tail as a list of lines.
+    if isinstance(text, (list, tuple)):
+        text = "\n".join(map(str, text))
     lines = str(text).rstrip("\n").splitlines()[-limit:]
     return "".join("    %s\n" % line for line in lines)
 
@@ -51,7 +54,7 @@ def report(failure, stdout_tail=""):
     if res.get("log"):
         out += "  build log: %s\n" % res["log"]
     if res.get("log_tail"):
-        out += "  build log tail:\n" + _indent(res["log_tail"])
+        out += "  last lines of %s:\n" % (res.get("log") or "the build log") + _indent(res["log_tail"])
     for key in ("items", "entries"):
         if res.get(key):
             out += "  %s: %s\n" % (key, res[key])

@@ -87,6 +87,12 @@ def hooks():
 
 
 @functools.lru_cache(maxsize=None)
+def mountguard():
+    """The mount guard (it loads the build unit, ``buildunit``, beside it)."""
+    return _module_utils("mountguard")
+
+
+@functools.lru_cache(maxsize=None)
 def configd():
     """The config.d table (categories, their titles and variables, the flag variables)."""
     return _module_utils("configd")

@@ -64,15 +64,19 @@ OPTIONS = (
            "general modular kernel.",
            metavar="HOOK,...", var="gse_enforce", repeat=True),
     Option("distcc", ("--distcc",), CHOICE, "build",
-           "use distcc in the chroot: on, pump or off (pump implies distcc)",
-           "Reads the distcc configuration file (config.d/distcc.yml). Ignored with a notice "
-           "when gse was installed without distcc support. Current Gentoo's distcc no longer "
-           "installs pump: when the target has none, gse says so before the chroot stage.",
+           "use distcc in the chroot: on or off (pump is refused)",
+           "Reads the distcc configuration file (config.d/distcc.yml, the hosts). Part C installs "
+           "sys-devel/distcc before the first compile and only then adds distcc to FEATURES; part J "
+           "removes it. Ignored with a notice when gse was installed without distcc support. "
+           "pump is refused before anything runs: Portage no longer has FEATURES=distcc-pump and "
+           "Gentoo's distcc no longer installs pump.",
            metavar="MODE", choices=("on", "pump", "off"), var="gse_distcc"),
     Option("ccache", ("--ccache",), CHOICE, "build",
            "use ccache in the chroot: on or off",
-           "Reads the ccache configuration file (config.d/ccache.yml). Ignored with a notice "
-           "when gse was installed without ccache support.",
+           "Reads the ccache configuration file (config.d/ccache.yml). Part C installs dev-util/ccache "
+           "before the first compile and only then adds ccache to FEATURES; part J removes it. The "
+           "cache lives on the build host (gse_ccache_host_dir) and outlives the build. Ignored with "
+           "a notice when gse was installed without ccache support.",
            metavar="MODE", choices=("on", "off"), var="gse_ccache"),
     Option("kernel", ("--kernel",), FILE, "build",
            "install this prebuilt kernel image instead of building one (part H)",
@@ -151,7 +155,7 @@ EXAMPLES = (
     ("gse -mm --base=precomp --distcc=on", "open the main menu with flags set"),
     ("gse --base=catalyst", "build from catalyst"),
     ("gse --base=catalyst --lawful-good=gparta --enforce=gparta", "pass all of part A"),
-    ("gse --base=catalyst --distcc=pump --ccache=on", "build with distcc in pump mode and ccache"),
+    ("gse --base=catalyst --distcc=on --ccache=on", "build with distcc and ccache"),
     ('gse --base=catalyst --sdir=/root/myscripts --do="script1,script2 script3 script4,script5" '
      '-g="-gparta,-gseed,+gcat"',
      "source script1 and script2 before part A, script3 before gseed, script4 and script5 "

@@ -134,13 +134,9 @@ def _distcc_ccache(plan):
         plan.notices.append("--ccache ignored: gse was installed without ccache support (USE=ccache)")
         ccache = "off"
     if distcc == "pump":
-        root = plan.workdir
-        if os.path.exists(os.path.join(root, "usr/bin/distcc")) and not os.path.exists(
-                os.path.join(root, "usr/bin/pump")):
-            raise UsageError("--distcc=pump: the target's distcc (%s) has no pump; current Gentoo's "
-                             "distcc no longer installs it: use --distcc=on" % root)
-        plan.notices.append("--distcc=pump implies distcc; if the target's distcc has no pump "
-                            "(current Gentoo's no longer installs it) part B stops with that message")
+        # The same refusal as the common role's (playbooks run without gse).
+        raise UsageError("--distcc=pump is refused: Portage no longer has FEATURES=distcc-pump and "
+                         "Gentoo's sys-devel/distcc no longer installs pump; use --distcc=on")
     ev["gse_distcc"] = distcc
     ev["gse_ccache"] = ccache
     # The parts read distcc.yml / ccache.yml through gse_configd_dirs; a mode

@@ -23,9 +23,9 @@ CATEGORIES = (
         "gse_catalyst_compression", "gse_catalyst_options")),
     ("system", "System: directories, signing, publication", (
         "gse_cdistdir", "gse_log_root", "gse_clocallg", "gse_workdir", "gse_gnupghome", "gse_signing_key",
-        "gse_publish_dir", "gse_repos_dir", "gse_distfiles_dir", "gse_extra_mounts", "gse_images_dir",
-        "gse_image_dir", "gse_chunk_store", "gse_min_free_mb", "gse_nice", "gse_ionice_class", "gse_ionice_level",
-        "gse_state_dir")),
+        "gse_publish_dir", "gse_repos_dir", "gse_distfiles_dir", "gse_binpkg_dir", "gse_extra_mounts",
+        "gse_images_dir", "gse_image_dir", "gse_chunk_store", "gse_min_free_mb", "gse_nice", "gse_ionice_class",
+        "gse_ionice_level", "gse_state_dir")),
     ("portage", "Portage: sync, make.conf, GSE profile, USE flags", (
         "gse_sync_method", "gse_sync_min_age_hours", "gse_make_conf", "gse_makeopts_jobs", "gse_eix_package",
         "gse_profile_enable", "gse_profile_repo_dir", "gse_profile_name", "gse_profile_parent",
@@ -33,7 +33,7 @@ CATEGORIES = (
         "gse_rebuild_world")),
     ("inject-custom", "Files injected into the chroot", ("gse_inject_custom", "gse_inject_resolv_conf")),
     ("distcc", "distcc", ("gse_distcc_hosts",)),
-    ("ccache", "ccache", ("gse_ccache_dir", "gse_ccache_size")),
+    ("ccache", "ccache", ("gse_ccache_dir", "gse_ccache_size", "gse_ccache_host_dir")),
     ("locale", "Locales", ("gse_locales", "gse_lang")),
     ("time", "Timezone", ("gse_timezone",)),
     ("console", "Console font and keymap", ("gse_consolefont", "gse_keymap")),

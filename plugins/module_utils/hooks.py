@@ -72,7 +72,8 @@ PARTS = (
                 "Fetching the stage3 and the Portage snapshot", "seed.yml",
                 "precomp: `gse.stateless.stage3` fetches `latest-stage3-<variant>.txt` and the tarball "
                 "(resuming), verifies the clearsigned pointer, the `.asc`, the signed DIGESTS and `.sha256`; "
-                "catalyst: the snapshot (`catalyst -s`)",
+                "catalyst: when `<storedir>/builds/` holds no seed (`gse_catalyst_seed`), the same fetch and "
+                "verification, the verified tarball linked as the seed; then the snapshot (`catalyst -s`)",
                 enforce="download / snapshot again"),
         SubPart("gcat", "Build the stages with catalyst", "Building the stages with catalyst", "catalyst.yml",
                 "catalyst stage1–3 (`gse.stateless.catalyst`), skipped when the products exist",

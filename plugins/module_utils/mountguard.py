@@ -9,14 +9,17 @@ interrupted with SIGINT or SIGTERM, or be killed outright.  Ansible has no
 play-level ``finally``, so the mounts are guarded by a small detached process:
 it watches the owner (the outermost ``ansible-playbook``, or the ``gse``
 command that sets ``GSE_MOUNT_OWNER_PID``) and, as soon as the owner is gone,
-unmounts every mount recorded in the state file, deepest first.  A normal
-release removes the state file and the guard exits without touching anything.
+ends the build's unit (``buildunit``: every process the build started, the
+ones inside the chroot too), then unmounts every mount recorded in the state
+file, deepest first.  A normal release removes the state file; the guard then
+only ends what is left of the unit when the owner exits.
 
-The guard only ever unmounts; it never deletes a file.
+The guard only ever ends the build's processes and unmounts; it never deletes
+a file.
 
 This file runs in two places: imported by the ``chroot_mounts`` module, and
-as the guard's own program (``python3 -c <this source> ...``), so it depends
-on nothing but the standard library.
+as the guard's own program (``python3 -c <buildunit and this source> ...``),
+so it depends on nothing but the standard library and ``buildunit``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,18 @@ import re
 import subprocess
 import sys
 import time
+
+try:
+    from ansible_collections.gse.stateless.plugins.module_utils import buildunit
+except ImportError:  # the guard's own program (spawn_guard), or loaded by file path
+    buildunit = sys.modules.get("gse_buildunit")
+    if buildunit is None:
+        import importlib.util
+        _spec = importlib.util.spec_from_file_location(
+            "gse_buildunit", os.path.join(os.path.dirname(os.path.abspath(__file__)), "buildunit.py"))
+        buildunit = importlib.util.module_from_spec(_spec)
+        _spec.loader.exec_module(buildunit)
+        sys.modules["gse_buildunit"] = buildunit
 
 POLL_SECONDS = 0.2
 
@@ -111,15 +126,21 @@ def mount_points(path="/proc/self/mountinfo"):
     return points
 
 
-def release(state_file):
-    """Unmount everything the state file records, deepest first; return what failed."""
+def release(state_file, root=None):
+    """Unmount everything the state file records, and everything mounted under ``root``,
+    deepest first; return what failed."""
     try:
         with open(state_file, "r", encoding="utf-8") as fh:
             state = json.load(fh)
     except (OSError, ValueError):
-        return []
+        state = {}
     failed = []
-    targets = sorted(state.get("mounts", []), key=lambda m: (-m.count("/"), m))
+    found = set(state.get("mounts", []))
+    if root:
+        # Mounts the record misses (a state file lost with an earlier guard) are released too.
+        prefix = os.path.realpath(root).rstrip("/") + "/"
+        found.update(m for m in mount_points() if m.startswith(prefix))
+    targets = sorted(found, key=lambda m: (-m.count("/"), m))
     for target in targets:
         if target not in mount_points():
             continue
@@ -153,39 +174,71 @@ def locked(state_file):
     return fd
 
 
-def guard(state_file, owner_pid, owner_start):
-    """Wait for the owner to exit (or the state file to go), then release."""
-    while True:
-        if not os.path.exists(state_file):
-            return 0
-        if process_start_time(owner_pid) != owner_start:
-            break
+def guard(state_file, owner_pid, owner_start, root=None):
+    """Wait for the owner to exit; then end the build's unit and release its mounts.
+
+    ``root`` is the chroot: its unit and the processes rooted in it are ended
+    before anything is unmounted, so no process of the build is left and no
+    mount is busy.  Where there is no cgroup v2 the guard keeps the owner's
+    descendants as it polls, to end them once the owner is gone."""
+    mount = buildunit.cgroup2_mount()
+    if mount:
+        buildunit.join(mount)  # out of the unit it was started in: ending the unit must spare the guard
+    unit = buildunit.unit_path(root) if root else None
+    tracked = set()
+    while process_start_time(owner_pid) == owner_start:
+        if root and not (unit and os.path.isdir(unit)):
+            tracked.update(buildunit.descendants(owner_pid))
         time.sleep(POLL_SECONDS)
+    if root:
+        extra = set(tracked)
+        for pid in tracked:
+            extra.update(buildunit.descendants(pid))
+        buildunit.end(root, unit=unit, extra=extra, spare=[os.getpid()])
+    if not os.path.exists(state_file) and not (root and any(
+            m.startswith(os.path.realpath(root).rstrip("/") + "/") for m in mount_points())):
+        buildunit.remove(unit)
+        return 0
     lock = locked(state_file)
     try:
-        return 1 if release(state_file) else 0
+        return 1 if release(state_file, root) else 0
     finally:
         if lock is not None:
             os.close(lock)
+        buildunit.remove(unit)
 
 
-def spawn_guard(python, state_file, owner_pid):
-    """Start the guard detached from this process's session; return its pid."""
-    here = os.path.abspath(__file__)
-    source = None
-    loader = globals().get("__loader__")
+def _source(module, path):
+    """The source text of ``module`` (a zipped module has no file to read), else of ``path``."""
+    loader = getattr(module, "__loader__", None)
     if loader is not None and hasattr(loader, "get_source"):
         try:
-            source = loader.get_source(__name__)
+            text = loader.get_source(module.__name__)
+            if text:
+                return text
         except Exception:  # pragma: no cover - zipimport quirks
-            source = None
-    if source is None:
-        with open(here, "r", encoding="utf-8") as fh:
-            source = fh.read()
-    # Run as __main__: the block at the end of this file starts the guard.
-    code = source
+            pass
+    with open(path, "r", encoding="utf-8") as fh:
+        return fh.read()
+
+
+def spawn_guard(python, state_file, owner_pid, root=None):
+    """Start the guard detached from this process's session; return its pid.
+
+    Its program is ``buildunit``'s source, loaded as the module
+    ``gse_buildunit``, then this file's source run as ``__main__``."""
+    own = _source(sys.modules.get(__name__), os.path.abspath(__file__))
+    unit = _source(buildunit, os.path.abspath(buildunit.__file__))
+    code = ("import sys, types\n"
+            "m = types.ModuleType('gse_buildunit')\n"
+            "exec(compile(%r, 'buildunit.py', 'exec'), m.__dict__)\n"
+            "sys.modules['gse_buildunit'] = m\n"
+            "exec(compile(%r, 'mountguard.py', 'exec'), {'__name__': '__main__'})\n" % (unit, own))
+    argv = [python, "-c", code, state_file, str(owner_pid), str(process_start_time(owner_pid))]
+    if root:
+        argv.append(root)
     proc = subprocess.Popen(
-        [python, "-c", code, state_file, str(owner_pid), str(process_start_time(owner_pid))],
+        argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -197,4 +250,4 @@ def spawn_guard(python, state_file, owner_pid):
 
 
 if __name__ == "__main__":  # pragma: no cover - run through spawn_guard
-    sys.exit(guard(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+    sys.exit(guard(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None))

@@ -233,8 +233,10 @@ def _expanded(node, memo):
 
 def parse(path, text):
     """[(key, value, key mark, value node)] of one config.d text; raises SettingsError."""
-    loader = _Loader(text)
+    loader = None
     try:
+        # The reader refuses control characters as it is made: inside the try.
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             return []
@@ -267,7 +269,8 @@ def parse(path, text):
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise SettingsError(path, "not valid YAML: %s" % plain(str(exc), 120)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _mark_of(node, index):

@@ -17,7 +17,13 @@ description:
   - Every mount is recorded in a state file next to the chroot. A detached guard process watches the owner of
     the mounts (the outermost C(ansible-playbook), or the process named by C(GSE_MOUNT_OWNER_PID)) and releases
     them when the owner exits for any reason (success, failure, SIGINT, SIGTERM, SIGKILL).
-  - Releasing only unmounts; this module never deletes a file.
+  - The build is one unit, a cgroup v2 C(gse.<key>) per chroot where the kernel offers one with C(cgroup.kill).
+    When the guard starts, the owner and everything below it are moved into the unit unless they already run in
+    one (the C(gse) command makes its own). When the owner exits, the guard ends every process of the unit and
+    every process whose root lies in the chroot (SIGTERM, then SIGKILL), and only then releases the mounts.
+    Without cgroup v2 the guard ends the processes rooted in the chroot and the owner's descendants it saw.
+  - Releasing only unmounts (and, with O(end_build), ends the build's processes); this module never deletes a
+    file.
 options:
   root:
     description: The chroot directory.
@@ -59,6 +65,14 @@ options:
     description: Start the guard process. Without it the mounts stay until released explicitly.
     type: bool
     default: true
+  end_build:
+    description:
+      - With O(state=unmounted), first end the build that uses the chroot, whatever state it was left in (its
+        owner alive or dead, its guard gone), that is every process of its unit and every process whose root lies in
+        the chroot, with SIGTERM and then SIGKILL. This run and the processes above it are spared.
+      - Without it a release leaves processes alone (part K's release, inside the running build).
+    type: bool
+    default: false
 notes:
   - Needs root. Supports check mode.
   - A run holds an exclusive lock (flock) on the directory of the state file while it mounts or unmounts; the
@@ -95,6 +109,15 @@ guard_pid:
   description: Pid of the guard process, when one was started.
   type: int
   returned: when a guard was started
+unit:
+  description: The cgroup of the build's unit; empty where the kernel offers no cgroup v2.
+  type: str
+  returned: when state is mounted and the guard is on
+ended:
+  description: Pids of the build's processes that O(end_build) ended.
+  type: list
+  elements: int
+  returned: when O(end_build) is true
 owner_pid:
   description: The process whose exit releases the mounts.
   type: int
@@ -107,6 +130,7 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.gse.stateless.plugins.module_utils import buildunit
 from ansible_collections.gse.stateless.plugins.module_utils import mountguard
 from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import is_mount_point, mounts_under, top_mounts_under
@@ -170,10 +194,13 @@ def do_mount(module, root, state_file):
         # The guard starts before the first mount, so a failure half way leaves nothing behind.
         if not guard_alive(state, state_file) or state.get("owner_pid") != owner:
             state["owner_pid"] = owner
+            state["root"] = root
             write_state(state_file, state)
-            state["guard_pid"] = mountguard.spawn_guard(sys.executable, state_file, owner)
+            state["guard_pid"] = mountguard.spawn_guard(sys.executable, state_file, owner, root)
+        state["unit"] = enter_unit(root, owner, state["guard_pid"])
         write_state(state_file, state)
         result["guard_pid"] = state["guard_pid"]
+        result["unit"] = state["unit"]
     for rel, argv, after in planned_mounts(p):
         try:
             target = inside(root, rel)
@@ -201,6 +228,37 @@ def do_mount(module, root, state_file):
     return result
 
 
+def enter_unit(root, owner, guard_pid):
+    """The unit the build runs in: the owner's own (gse makes one), else the chroot's unit with the
+    owner and everything below it moved in (not the guard, which must outlive them)."""
+    unit = buildunit.unit_of(owner)
+    if unit:
+        return unit
+    unit = buildunit.create(root)
+    if unit is None:
+        return ""
+    buildunit.move_tree(owner, os.path.join(unit, "build"), exclude=[guard_pid])
+    return unit
+
+
+def end_build(module, root, state_file):
+    """End every process of the build that uses ``root``, sparing this run and what is above it."""
+    state = read_state(state_file)
+    owner = state.get("owner_pid")
+    extra = []
+    if owner and mountguard.process_start_time(owner) is not None:
+        extra = [owner] + buildunit.descendants(owner)
+    spare = buildunit.ancestors(os.getpid())
+    before = sorted(buildunit.members(root, extra=extra) - set(spare))
+    if module.check_mode:
+        return before
+    left = buildunit.end(root, extra=extra, spare=spare)
+    if left:
+        module.fail_json(msg="processes of the build under %s would not end: %s" % (root, " ".join(map(str, left))),
+                         ended=[p for p in before if p not in left])
+    return before
+
+
 def guard_alive(state, state_file):
     pid = state.get("guard_pid")
     if not pid or mountguard.process_start_time(pid) is None:
@@ -215,6 +273,9 @@ def state_file_of(pid):
 
 def do_unmount(module, root, state_file):
     result = {"changed": False, "mounted": [], "unmounted": []}
+    if module.params["end_build"]:
+        result["ended"] = end_build(module, root, state_file)
+        result["changed"] = bool(result["ended"])
     # The chroot directory itself being a mount point (its own file system) is not ours to release.
     for target in sorted(top_mounts_under(root), key=lambda m: (-m.count("/"), m)):
         result["changed"] = True
@@ -232,8 +293,10 @@ def do_unmount(module, root, state_file):
         if left:
             module.fail_json(msg="mounts remain under %s: %s" % (root, ", ".join(left)), **result)
         if os.path.exists(state_file):
-            # The guard sees its state file gone and exits.
+            # Released: the guard finds nothing to unmount when its owner exits.
             os.unlink(state_file)
+        if module.params["end_build"]:
+            buildunit.remove(buildunit.unit_path(root))
     return result
 
 
@@ -249,6 +312,7 @@ def main():
             state_file=dict(type="path"),
             owner_pid=dict(type="int"),
             guard=dict(type="bool", default=True),
+            end_build=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

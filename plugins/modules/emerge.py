@@ -104,9 +104,20 @@ options:
         that failed) with C(emerge --resume --skipfirst). O(atoms) and the merge options are then not used.
       - When there is no resume list, V(resume) and V(skipfirst) run the requested emerge normally.
       - Only for O(action=merge).
+      - With O(resume_id), only the list recorded by the failed emerge with the same id is continued (see there).
     type: str
     choices: [none, resume, skipfirst]
     default: none
+  resume_id:
+    description:
+      - Binds the resume list to this emerge (the build uses the hook of its sub-part, for example V(gpkg)).
+      - When it fails, the resume list emerge left is recorded beside C(mtimedb) (C(gse-resume.json)) under this id.
+        O(resume) then continues only the list recorded under the same id, put back into C(mtimedb) first (another
+        emerge run since may have replaced it); any other emerge runs its own request normally and leaves the record
+        alone. A successful run of the bound emerge clears the record.
+      - Empty (the default) continues whatever list C(mtimedb) holds.
+    type: str
+    default: ""
   color:
     description: Let emerge use colour (C(--color=y)); by default C(--color=n) and C(NOCOLOR=true).
     type: bool
@@ -166,6 +177,12 @@ EXAMPLES = r"""
   gse.stateless.emerge:
     atoms: [app-misc/hello-lab]
     resume: skipfirst
+
+- name: Merge the user's packages; a resume request continues only this emerge's own failure
+  gse.stateless.emerge:
+    atoms: [app-misc/lab-tools]
+    resume: "{{ gse_emerge_resume | default('none') }}"
+    resume_id: gpkg
 
 - name: Rebuild the system, following emerge's output in a file meanwhile
   gse.stateless.emerge:
@@ -302,8 +319,13 @@ def run_packages(module, emerge):
     p = module.params
     action = p["action"]
     resumed, skipped = False, []
+    bound = None
     if action == "merge" and p["resume"] != "none":
-        _key, pending = portage_mtimedb.read_resume(MTIMEDB)
+        if p["resume_id"]:
+            bound = portage_mtimedb.bound_resume(p["resume_id"], MTIMEDB)
+            pending = portage_mtimedb.resume_cpvs({"resume": bound}) if bound else []
+        else:
+            _key, pending = portage_mtimedb.read_resume(MTIMEDB)
         if pending:
             resumed = True
             skipfirst = p["resume"] == "skipfirst"
@@ -327,11 +349,18 @@ def run_packages(module, emerge):
         module.exit_json(changed=bool(merged or unmerged), merged=merged, unmerged=unmerged,
                          cmd=argv, rc=rc, stdout=out, stderr=err, **extra)
 
+    if resumed and bound:
+        portage_mtimedb.restore(bound, MTIMEDB)
     argv = argv_for(False)
     before = portage_vdb.installed(VDB)
     rc, out, err = _run(module, argv)
     merged, unmerged = portage_vdb.compare(before, portage_vdb.installed(VDB))
     changed = bool(merged or unmerged)
+    if action == "merge" and p["resume_id"]:
+        if rc != 0:
+            portage_mtimedb.record_failure(p["resume_id"], MTIMEDB)
+        elif portage_mtimedb.recorded_task(MTIMEDB) == p["resume_id"]:
+            portage_mtimedb.clear_record(MTIMEDB)
     if rc != 0:
         _fail_build(module, argv, rc, out, err, changed=changed, merged=merged, unmerged=unmerged, **extra)
     module.exit_json(changed=changed, merged=merged, unmerged=unmerged,
@@ -404,6 +433,7 @@ def main():
             load_average=dict(type="float"),
             extra_args=dict(type="list", elements="str", default=[]),
             resume=dict(type="str", default="none", choices=["none", "resume", "skipfirst"]),
+            resume_id=dict(type="str", default=""),
             color=dict(type="bool", default=False),
             log_tail_lines=dict(type="int", default=40),
             live_log=dict(type="str", default=""),

@@ -41,6 +41,8 @@ def test_command_line(gse_env, argv, message):
     ("locale.yaml", "gse_locales: 42\n", "locale.yaml:1:14: gse_locales: expected a list"),
     ("system.yml", "gse_min_free_mbs: 1\n", "did you mean gse_min_free_mb?"),
     ("x.yml", "{}\n", "no such category"),
+    # A control character is refused by YAML's reader as the parser is made.
+    ("locale.yml", "gse_locales: [a\x1a]\n", "locale.yml: not valid YAML: unacceptable character"),
 ])
 def test_configuration_file(gse_env, name, text, message):
     (gse_env.configd / name).write_text(text)

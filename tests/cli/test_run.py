@@ -6,6 +6,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from gse import layout
 
 DOC_SCRIPTS = "script1,script2 script3 script4,script5"
@@ -91,7 +93,8 @@ def test_failure_without_a_terminal_reports_and_releases(gse_env):
                  "failed package: app-misc/broken-1",
                  "resume list: app-misc/broken-1 app-misc/hello-1",
                  "build log: /var/log/portage/app-misc:broken-1:20261125.log",
-                 "make: *** [all] Error 1"):
+                 "last lines of /var/log/portage/app-misc:broken-1:20261125.log:\n"
+                 "    make: *** [all] Error 1\n     * ERROR: compile phase failed\n"):
         assert text in r.stderr
     assert r.stderr.rstrip().splitlines()[-1].startswith("gse: the build failed; the report is in ")
     assert os.path.exists(os.path.join(gse_env.last_build(), "failure-1.txt"))
@@ -99,28 +102,83 @@ def test_failure_without_a_terminal_reports_and_releases(gse_env):
     assert gse_env.mounts() == []
 
 
-def test_sigterm_releases_the_mounts_and_exits_130(gse_env):
+def _unit_members(workdir):
+    from gse import layout
+    return layout.mountguard().buildunit.members(str(workdir))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["TERM", "INT", "KILL"])
+def test_a_signal_ends_the_whole_build_and_releases_the_mounts(gse_env, sig):
+    """gse is the owner of the build's unit: SIGTERM and SIGINT end every process of the build
+    (ansible-playbook, its workers, the long task) before the release and exit 130; after a
+    SIGKILL of gse the guard it started does the same.  Then a rerun goes through."""
     gse_env.switch({"gse_test_sleep": 120})
-    proc = subprocess.Popen([os.path.join(os.path.dirname(__import__("sys").executable), "gse"),
-                             "--base=precomp", "-q"], env=gse_env.env, stdin=subprocess.DEVNULL,
+    gse = os.path.join(os.path.dirname(__import__("sys").executable), "gse")
+    proc = subprocess.Popen([gse, "--base=precomp", "-q"], env=gse_env.env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workdir = gse_env.cdist / "workdir-precomp"
     try:
         deadline = time.monotonic() + 300
-        # Wait for part C (after the mounts of part B), then signal.
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            records = gse_env.builds() and os.path.exists(os.path.join(gse_env.last_build(), "record"))
-            if records and gse_env.mounts():
-                time.sleep(1)
+        # Wait for the long task of part C (after the mounts of part B), then signal.
+        while time.monotonic() < deadline and proc.poll() is None:
+            sleeping = [p for p in _unit_members(workdir) if _argv(p)[:2] == ["sleep", "120"]]
+            if sleeping and gse_env.mounts():
                 break
             time.sleep(0.2)
-        assert gse_env.mounts(), "the run did not reach part B"
-        proc.send_signal(signal.SIGTERM)
+        assert sleeping and gse_env.mounts(), "the run did not reach part C"
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
-    assert "interrupted" in err
+            proc.communicate()
+    if sig != signal.SIGKILL:
+        assert proc.returncode == 130, err
+        assert "interrupted" in err
+    deadline = time.monotonic() + 120
+    while (_unit_members(workdir) or gse_env.mounts()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = layout.mountguard().buildunit.alive
+    assert not _unit_members(workdir) and not any(alive(p) for p in sleeping)
     assert gse_env.mounts() == []
+    gse_env.switch({})
+    r = gse_env.gse("--base=precomp", "-q", "--non-interactive")
+    assert r.returncode == 0, r.stderr
+    assert gse_env.mounts() == []
+
+
+def _argv(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return [a.decode() for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def test_a_second_build_on_a_busy_work_directory_is_refused(gse_env):
+    """A build still runs on the work directory with no guard (a process rooted in the
+    chroot): gse refuses, touches nothing, and names the command that releases it."""
+    workdir = gse_env.cdist / "workdir-precomp"
+    workdir.mkdir(parents=True, exist_ok=True)
+    # A process whose root is the chroot, as emerge's would be (the host's /usr bound in).
+    (workdir / "usr").mkdir(exist_ok=True)
+    subprocess.run(["mount", "--bind", "/usr", str(workdir / "usr")], check=True)
+    for d in ("bin", "lib", "lib64", "sbin"):
+        if os.path.islink("/" + d) and not os.path.lexists(workdir / d):
+            os.symlink(os.readlink("/" + d), workdir / d)
+    busy = subprocess.Popen(["chroot", str(workdir), "sleep", "300"])
+    try:
+        deadline = time.monotonic() + 60
+        while busy.pid not in _unit_members(workdir) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        before = gse_env.builds()
+        r = gse_env.gse("--base=precomp", "-q", "--non-interactive")
+        assert r.returncode == 2, r.stderr
+        assert "a build is still running on %s" % workdir in r.stderr
+        assert "ansible-playbook playbooks/release.yml -e gse_base=precomp -e gse_cdistdir=%s" % gse_env.cdist \
+            in r.stderr
+        assert gse_env.builds() == before and busy.poll() is None
+    finally:
+        busy.kill()
+        busy.wait()
+        subprocess.run(["umount", "-l", str(workdir / "usr")], check=False)

@@ -33,6 +33,8 @@ CASES = [
      "gextr is passed (--lawful-good) but {tmp}/cdist/workdir-precomp holds no extracted system"),
     (["--base=precomp", "-v", "-q"], None, "--verbose and --quiet exclude each other"),
     (["--base=precomp", "--distcc=on"], None, "--distcc=on needs the distcc configuration"),
+    (["--base=precomp", "--distcc=pump"], {"distcc": {"gse_distcc_hosts": ["127.0.0.1"]}},
+     "--distcc=pump is refused: Portage no longer has FEATURES=distcc-pump"),
     (["--base=precomp"], {"system": {"gse_min_free_mb": 1 << 40}}, "not enough free disk space"),
     (["--base=precomp"], {"sources": {"gse_stage3_mirror": "http://127.0.0.1:{port}/gentoo"}},
      "cannot reach http://127.0.0.1:{port}/gentoo"),

@@ -40,8 +40,8 @@ class BuildEnv:
     def workdir(self, base="precomp"):
         return os.path.join(self.cdist, "workdir-" + base)
 
-    def run(self, *args, extra=None, tags=None, skip_tags=None, env=None, timeout=1800):
-        """Run the build; return (rc, output parsed from the json callback)."""
+    def command(self, *args, extra=None, tags=None, skip_tags=None, env=None):
+        """(argv, environment) of ansible-playbook for this build."""
         variables = dict(self.vars, **(extra or {}))
         vars_file = os.path.join(self.dir, "vars-%d.yml" % len(os.listdir(self.dir)))
         with open(vars_file, "w", encoding="utf-8") as fh:
@@ -60,6 +60,17 @@ class BuildEnv:
                  ANSIBLE_CALLBACK_PLUGINS=os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_plugins"),
                  ANSIBLE_NOCOLOR="1")
         e.update(env or {})
+        return argv, e
+
+    def start(self, *args, **kwargs):
+        """Start the build in the background; its output goes to ``started.log``."""
+        argv, e = self.command(*args, **kwargs)
+        log = open(os.path.join(self.dir, "started.log"), "w", encoding="utf-8")
+        return subprocess.Popen(argv, cwd=ROOT, env=e, stdout=log, stderr=subprocess.STDOUT)
+
+    def run(self, *args, extra=None, tags=None, skip_tags=None, env=None, timeout=1800):
+        """Run the build; return (rc, output parsed from the json callback)."""
+        argv, e = self.command(*args, extra=extra, tags=tags, skip_tags=skip_tags, env=env)
         p = subprocess.run(argv, cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout)
         self.wait_released()
         with open(os.path.join(self.dir, "last-run.log"), "w", encoding="utf-8") as fh:
@@ -69,7 +80,6 @@ class BuildEnv:
         except ValueError:
             raise AssertionError("ansible-playbook printed no JSON (rc=%d):\n%s\n%s" % (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
         return p.returncode, Result(out)
-
 
     def wait_released(self, seconds=30):
         """Wait (bounded) for the mount guard: it releases within a poll of the owner's exit."""

@@ -312,9 +312,9 @@ def test_lawful_good_wins_and_enforce_redoes(precomp):
 def test_catalyst_base_through_the_double(gse_fixture, fixture_http, signing):
     env = make_env(gse_fixture, fixture_http, signing)
     try:
-        seeds = os.path.join(env.cdist, "catalyst", "builds", "seeds")
-        os.makedirs(seeds)
-        shutil.copy(gse_fixture.rootfs_tar, os.path.join(seeds, "stage3-amd64-openrc-latest.tar"))
+        # From nothing: no catalyst directory, no seed, no snapshot.
+        storedir = os.path.join(env.cdist, "catalyst")
+        assert not os.path.exists(storedir)
         rc, res = env.run(extra={
             "gse_base": "catalyst",
             "gse_catalyst_executable": os.path.join(ROOT, "tests/doubles/catalyst"),
@@ -324,6 +324,13 @@ def test_catalyst_base_through_the_double(gse_fixture, fixture_http, signing):
             "gse_distfiles_dir": os.path.join(env.cdist, "distfiles"),
         }, skip_tags=["gpartl"])
         assert rc == 0, res.failed()
+        # The seed is the mirror's stage3, fetched and verified as precomp's is.
+        fetched = res.ran("Fetch and verify the latest stage3")[0]
+        assert fetched["changed"] and fetched["path"].startswith(os.path.join(env.cdist, "downloads") + "/")
+        seed = os.path.join(storedir, "builds", "seeds", "stage3-amd64-openrc-latest.tar.xz")
+        assert os.path.realpath(seed) == fetched["path"]
+        snapshot = res.ran("Create the Portage snapshot catalyst builds from")[0]
+        assert snapshot["snapshot"]["made"] and os.path.isfile(snapshot["snapshot"]["path"])
         cat = res.ran("Build stage1, stage2 and stage3")[0]
         assert [s["target"] for s in cat["stages"]] == ["stage1", "stage2", "stage3"]
         assert all(s["built"] for s in cat["stages"])
@@ -334,22 +341,26 @@ def test_catalyst_base_through_the_double(gse_fixture, fixture_http, signing):
         drop_env(env)
 
 
-def test_distcc_and_ccache_reach_make_conf(precomp):
+def test_distcc_and_ccache_wait_for_their_install_and_the_binary_cache_is_on(precomp):
     rc, res = precomp.run(tags=["gmount", "genv"], extra={
         "gse_distcc": "on", "gse_ccache": "on", "gse_distcc_hosts": ["10.0.0.5/4", "localhost"],
         "gse_ccache_size": "2G"})
     assert rc == 0, res.failed()
     make_conf = open(os.path.join(precomp.workdir(), "etc/portage/make.conf")).read()
     features = [l for l in make_conf.splitlines() if l.startswith("FEATURES=")][0]
-    assert "distcc" in features and "ccache" in features
-    assert 'CCACHE_SIZE="2G"' in make_conf
+    # Part B writes the hosts, but FEATURES names distcc and ccache only once
+    # part C installed them (tests/integration/test_compile_caches.py).
+    assert "distcc" not in features and "ccache" not in features
     assert open(os.path.join(precomp.workdir(), "etc/distcc/hosts")).read() == "10.0.0.5/4 localhost\n"
-    # Turning them off again takes them out of FEATURES.
-    rc, res = precomp.run(tags=["gmount", "genv"], extra={"gse_distcc": "off", "gse_ccache": "off"})
+    # The binary package cache: kept at PKGDIR and used.
+    assert "buildpkg" in features.split('"')[1].split()
+    assert 'PKGDIR="/var/cache/binpkgs"' in make_conf
+    assert 'EMERGE_DEFAULT_OPTS="--usepkg --binpkg-respect-use=y --binpkg-changed-deps=y"' in make_conf
+    # Turned off, the binary cache leaves make.conf again.
+    rc, res = precomp.run(tags=["gmount", "genv"], extra={"gse_binpkg_dir": ""})
     assert rc == 0, res.failed()
     make_conf = open(os.path.join(precomp.workdir(), "etc/portage/make.conf")).read()
-    features = [l for l in make_conf.splitlines() if l.startswith("FEATURES=")]
-    assert not features or ("distcc" not in features[0] and "ccache" not in features[0])
+    assert "buildpkg" not in make_conf and "--usepkg" not in make_conf
 
 
 def test_kernel_and_initramfs_built_or_taken_from_paths(precomp, tmp_path):

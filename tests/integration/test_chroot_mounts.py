@@ -193,3 +193,98 @@ def test_guard_waits_for_a_run_still_mounting(tmp_path, root):
         os.close(lock)
     assert wait_released(str(root)) == []
     assert not os.path.exists(state_file)
+
+
+# --- the documented recovery: exactly the command README and docs/troubleshooting.md give ---
+
+RELEASE = ["ansible-playbook", "playbooks/release.yml", "-e", "gse_base=precomp"]
+
+
+def unit_procs(root):
+    from ansible_collections.gse.stateless.plugins.module_utils import buildunit
+    unit = buildunit.unit_path(str(root))
+    return buildunit.procs(unit) if unit and os.path.isdir(unit) else []
+
+
+def wait_gone(pid, seconds=60):
+    """Poll until ``pid`` no longer runs (a zombie that pid 1 does not reap counts as gone)."""
+    from ansible_collections.gse.stateless.plugins.module_utils.buildunit import alive
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not alive(pid)
+
+
+def run_documented_release(tmp_path, cdist):
+    """The documented command, from the checkout, as an admin types it; config.d names $CDISTDIR."""
+    configd = tmp_path / "config.d"
+    configd.mkdir(exist_ok=True)
+    (configd / "paths.yml").write_text("gse_cdistdir: %s\n" % cdist)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(GSE_CONFIGD=str(configd), PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""))
+    return subprocess.run(RELEASE, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A chroot at the place of a build's work directory ($CDISTDIR/workdir-precomp)."""
+    cdist = tmp_path / "cdist"
+    r = cdist / "workdir-precomp"
+    for d in ("proc", "sys", "dev", "run", "var/db/repos", "var/cache/distfiles"):
+        (r / d).mkdir(parents=True)
+    (tmp_path / "repos" / "gse-test").mkdir(parents=True)
+    (tmp_path / "distfiles").mkdir()
+    yield r
+    for m in mounts_under(str(r)):
+        subprocess.call(["umount", "-R", "-l", m])
+    assert not mounts_under(str(r))
+
+
+@pytest.mark.parametrize("guard, state_file, owner", [
+    ("gone", "present", "dead"),
+    ("gone", "missing", "dead"),
+    ("gone", "present", "alive"),
+    ("alive", "present", "alive"),
+])
+def test_documented_release_command_releases_whatever_the_state(tmp_path, workdir, guard, state_file, owner):
+    root = workdir
+    p = playbook(tmp_path, root, MOUNT.replace("{{ root }}/../repos", "{{ root }}/../../repos")
+                 .replace("{{ root }}/../distfiles", "{{ root }}/../../distfiles")
+                 .replace("{{ root }}/../result.json", "{{ root }}/../../result.json") + """\
+- name: a long part
+  ansible.builtin.command: sleep 600
+""")
+    try:
+        deadline = time.monotonic() + 120
+        while len(mounts_under(str(root))) < 6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(mounts_under(str(root))) >= 6
+        state_path = str(root) + ".mounts.json"
+        with open(state_path) as fh:
+            state = json.load(fh)
+        if guard == "gone":
+            os.kill(state["guard_pid"], signal.SIGKILL)
+            assert wait_gone(state["guard_pid"])
+        if state_file == "missing":
+            os.unlink(state_path)
+        build = set(unit_procs(root)) - {p.pid}
+        if owner == "dead":
+            p.kill()
+            p.wait()
+            assert len(mounts_under(str(root))) >= 6  # nobody left to release them
+        done = run_documented_release(tmp_path, str(root.parent))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "no hosts matched" not in done.stdout + done.stderr
+        assert mounts_under(str(root)) == []
+        # Every process of the build ended (the owner too, when it was alive), the host's /dev intact.
+        p.communicate(timeout=60)
+        from ansible_collections.gse.stateless.plugins.module_utils.buildunit import cgroup2_mount
+        assert build or cgroup2_mount() is None  # where cgroup v2 exists, the build ran in its unit
+        assert all(wait_gone(pid) for pid in build)
+        assert unit_procs(root) == []
+        assert os.path.exists("/dev/null") and (os.path.ismount("/dev/pts") or not os.path.exists("/dev/pts/ptmx"))
+        assert not os.path.exists(state_path)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.communicate()

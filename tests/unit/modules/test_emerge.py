@@ -379,3 +379,49 @@ def test_a_failed_build_with_a_live_log_is_still_described(tree):
     assert run.failed and run.result["failed_package"] == "dev-util/broken-build-1.0"
     # Only emerge goes through the live log; portageq's answer is not progress.
     assert [kw.get("live_log") for _argv, kw in run.calls] == ["/var/log/gse-live.log", None]
+
+
+def test_resume_is_bound_to_the_emerge_that_failed(tree):
+    """gpkg fails and records its list; gess, run again first, does not consume it (a normal
+    emerge that replaces mtimedb's list); gpkg then continues its own list, restored."""
+    cpvs = ["dev-util/broken-build-1.0", "app-misc/hello-lab-1.0"]
+    respond, _log = failing_emerge(tree, cpvs)
+    run = run_module(mod.main, dict(atoms=["dev-util/broken-build", "app-misc/hello-lab"], resume_id="gpkg"),
+                     respond=respond)
+    assert run.failed
+    record = json.loads((tree["mtimedb"].parent / "gse-resume.json").read_text())
+    assert record["task"] == "gpkg" and [e[2] for e in record["resume"]["mergelist"]] == cpvs
+
+    def other(argv):
+        # A successful emerge of another list: emerge keeps no resume list afterwards.
+        install(tree, "app-portage/eix-0.36", 5)
+        tree["mtimedb"].write_text("{}")
+        return 0, "", ""
+
+    run = run_module(mod.main, dict(atoms=["app-portage/eix"], resume="skipfirst", resume_id="gess",
+                                    noreplace=True), respond=other)
+    assert not run.failed and run.result["resumed"] is False
+    assert run.argvs == [BASE + ["--noreplace", "app-portage/eix"]]
+
+    seen = {}
+
+    def own(argv):
+        seen["mtimedb"] = json.loads(tree["mtimedb"].read_text())
+        install(tree, "app-misc/hello-lab-1.0", 6)
+        tree["mtimedb"].write_text("{}")
+        return 0, "", ""
+
+    run = run_module(mod.main, dict(atoms=["app-misc/ignored"], resume="skipfirst", resume_id="gpkg"), respond=own)
+    assert not run.failed, run.result
+    assert run.argvs == [[EMERGE, "--resume", "--skipfirst", "--ask=n", "--nospinner", "--color=n"]]
+    assert [e[2] for e in seen["mtimedb"]["resume"]["mergelist"]] == cpvs  # put back before --resume
+    assert run.result["skipped_packages"] == ["dev-util/broken-build-1.0"]
+    assert run.result["merged"] == ["app-misc/hello-lab-1.0"]
+    assert not (tree["mtimedb"].parent / "gse-resume.json").exists()
+
+
+def test_bound_emerge_without_its_record_runs_the_request(tree):
+    write_resume(tree, ["dev-util/broken-build-1.0", "app-misc/lab-tools-1.0"])
+    run = run_module(mod.main, dict(atoms=["app-misc/hello-lab"], resume="resume", resume_id="gess"))
+    assert run.argvs == [BASE + ["app-misc/hello-lab"]]
+    assert run.result["resumed"] is False

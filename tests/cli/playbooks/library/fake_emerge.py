@@ -53,7 +53,8 @@ def main():
                      stderr=" * ERROR: app-misc/broken-1::gse-test failed (compile phase):\n *   die",
                      failed_package="app-misc/broken-1", resume=RESUME,
                      log="/var/log/portage/app-misc:broken-1:20261125.log",
-                     log_tail="make: *** [all] Error 1\n * ERROR: compile phase failed")
+                     # A list of lines, as the emerge module returns it.
+                     log_tail=["make: *** [all] Error 1", " * ERROR: compile phase failed"])
 
 
 if __name__ == "__main__":
