@@ -138,8 +138,16 @@ gse_serial_lt() {
         return 1
     fi
     [ "$_gse_sa" = "$_gse_sb" ] && return 1
-    # Same length, digits only: byte order is numeric order.
-    [ "$_gse_sa" \< "$_gse_sb" ] && return 0
+    # Same length, digits only: the first digit that differs decides
+    # (builtins only; POSIX test has no string "<").
+    while [ -n "$_gse_sa" ]; do
+        _gse_ca=${_gse_sa%"${_gse_sa#?}"} _gse_cb=${_gse_sb%"${_gse_sb#?}"}
+        if [ "$_gse_ca" != "$_gse_cb" ]; then
+            [ "$_gse_ca" -lt "$_gse_cb" ] && return 0
+            return 1
+        fi
+        _gse_sa=${_gse_sa#?} _gse_sb=${_gse_sb#?}
+    done
     return 1
 }
 

@@ -178,8 +178,9 @@ gse_fits() {
     _gse_pb=$(gse_part_bytes "$2") || return 2
     # Beyond 18 digits (an exabyte) nothing fits, and the shell's
     # arithmetic stays below 2^63.
+    # shellcheck disable=SC2154 # _gse_dec is gse_decimal's result (gse-lib.sh)
     [ ${#_gse_dec} -le 18 ] || return 1
-    [ $((_gse_dec / 100)) -le $((_gse_pb / 100 * ${GSE_FIT_PERCENT:-95} / 100)) ] || return 1
+    [ $((_gse_dec / 100)) -le $((_gse_pb * ${GSE_FIT_PERCENT:-95} / 10000)) ] || return 1
     return 0
 }
 

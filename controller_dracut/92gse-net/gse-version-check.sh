@@ -146,6 +146,7 @@ gse_version_check() {
             || { gse_warn "version refused: incomplete pointer (index_sha512, index_size)"; return 2; }
         gse_fetch_index "$_index" "$GSE_RUN/image.caidx" "$_isha" "$_isize" \
             || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
+        # shellcheck disable=SC2034 # read by gse_casync_extract (gse-net-lib.sh)
         GSE_STORE_PATH=$(gse_pointer_get "$_b" store) || GSE_STORE_PATH=store
         # The installed complete systems that stay: the seeds.
         _seeds="" _n=0
@@ -180,7 +181,7 @@ gse_version_check() {
     if [ $_rc -eq 0 ] && [ -e "$_root/$GSE_MARK" ]; then
         # Never read, but no image names the controller's records.
         gse_warn "image entry /$GSE_MARK stripped (a name the controller keeps for itself)"
-        rm -rf "$_root/$GSE_MARK"
+        rm -rf "${_root:?}/$GSE_MARK"
     fi
     sync
     umount "$_m"

@@ -62,7 +62,7 @@ options:
     required: true
   chunk_store:
     description:
-      - The casync chunk store the image's index was made with (M(gse.stateless.chunk_index) O(store)); needed
+      - The casync chunk store the image's index was made with (the O(gse.stateless.chunk_index#module:store) option of M(gse.stateless.chunk_index)); needed
         when the image directory holds C(image.caidx) and is not published yet.
     type: path
   casync:

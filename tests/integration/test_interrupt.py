@@ -127,9 +127,11 @@ def test_plain_route_skipfirst_continues_only_the_emerge_that_failed(built):
     def ran(task):
         return [r for n, h, r in res.tasks("chroot") if n.split(" : ")[-1] == task and not r.get("skipped")]
 
-    for task in ("Install eix", "Emerge the essential packages"):
-        [r] = ran(task)
-        assert r["resumed"] is False, (task, r)
+    # eix is not installed again while the installed state is the one part J
+    # recorded (portage_state); when it does run, it runs its own request.
+    assert all(r["resumed"] is False for r in ran("Install eix")), ran("Install eix")
+    [r] = ran("Emerge the essential packages")
+    assert r["resumed"] is False, r
     [pkg] = ran("Emerge the requested packages")
     assert pkg["resumed"] is True and pkg["skipped_packages"][0].startswith("dev-util/install-fails-")
     second = [c for n, h, r in res.tasks("chroot") for c in r.get("merged", [])]
