@@ -69,13 +69,16 @@ def _crc24(data):
     return crc & 0xFFFFFF
 
 
-def armor(packets):
-    """ASCII armor (RFC 4880 section 6.2) of binary public key packets: the inverse of ``dearmor``."""
+def armor(packets, block="PUBLIC KEY BLOCK"):
+    """ASCII armor (RFC 4880 section 6.2) of binary packets: the inverse of ``dearmor``.
+
+    ``block`` names the armor's kind: ``PUBLIC KEY BLOCK`` (a keyring) or
+    ``SIGNATURE`` (a detached signature)."""
     body = base64.b64encode(packets).decode("ascii")
     lines = [body[i:i + 64] for i in range(0, len(body), 64)]
     crc = base64.b64encode(_crc24(packets).to_bytes(3, "big")).decode("ascii")
-    return (ARMOR_BEGIN.decode("ascii") + "\n\n" + "".join(line + "\n" for line in lines) + "=" + crc + "\n"
-            + "-----END PGP PUBLIC KEY BLOCK-----\n")
+    return ("-----BEGIN PGP %s-----\n\n" % block + "".join(line + "\n" for line in lines) + "=" + crc + "\n"
+            + "-----END PGP %s-----\n" % block)
 
 
 def is_armored(path):

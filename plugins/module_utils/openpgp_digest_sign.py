@@ -27,11 +27,12 @@ verify every signature (part L, before anything is published).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import socket
 import struct
 import time
+
+from ansible_collections.gse.stateless.plugins.module_utils.openpgp import armor as _armor
 
 SHA512 = 10  # OpenPGP's (and libgcrypt's) number for SHA-512
 RSA, EDDSA = 1, 22
@@ -138,22 +139,9 @@ def signature_packet(key, header, digest, values):
     return bytes([0x89]) + struct.pack(">H", len(body)) + body
 
 
-def _crc24(data):
-    crc = 0xB704CE
-    for byte in data:
-        crc ^= byte << 16
-        for _bit in range(8):
-            crc <<= 1
-            if crc & 0x1000000:
-                crc ^= 0x1864CFB
-    return crc & 0xFFFFFF
-
-
 def armor(packet):
-    b64 = base64.b64encode(packet).decode()
-    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
-    crc = base64.b64encode(struct.pack(">I", _crc24(packet))[1:]).decode()
-    return "-----BEGIN PGP SIGNATURE-----\n\n%s\n=%s\n-----END PGP SIGNATURE-----\n" % ("\n".join(lines), crc)
+    """The ASCII armor of a signature packet."""
+    return _armor(packet, "SIGNATURE")
 
 
 def parse_sexp(data):
@@ -291,6 +279,7 @@ def sign_state(socket_path, key, state, created=None):
     finally:
         agent.close()
     return armor(signature_packet(key, header, digest, sig_values(sexp, key.algo)))
+
 
 
 def sha512_of(data):

@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from ansible_collections.gse.stateless.plugins.module_utils import openpgp
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp_digest_sign as ds
 
 P, S1, S2 = "A" * 40, "B" * 40, "C" * 40
@@ -59,8 +60,10 @@ def test_mpi_and_armor():
     body = text.splitlines()
     assert body[0] == "-----BEGIN PGP SIGNATURE-----" and body[-1] == "-----END PGP SIGNATURE-----"
     assert base64.b64decode(body[2]) == b"\x88\x01\x04"
-    assert body[3] == "=" + base64.b64encode(struct.pack(">I", ds._crc24(b"\x88\x01\x04"))[1:]).decode()
-    assert ds._crc24(b"") == 0xB704CE
+    assert body[3] == "=" + base64.b64encode(struct.pack(">I", openpgp._crc24(b"\x88\x01\x04"))[1:]).decode()
+    assert openpgp._crc24(b"") == 0xB704CE  # RFC 4880 6.1: CRC24_INIT
+    # The one armor writer: a signature and a keyring differ only in the block name.
+    assert text == openpgp.armor(b"\x88\x01\x04", "SIGNATURE")
 
 
 class FakeAgent(threading.Thread):
