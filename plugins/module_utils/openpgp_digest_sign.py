@@ -281,7 +281,6 @@ def sign_state(socket_path, key, state, created=None):
     return armor(signature_packet(key, header, digest, sig_values(sexp, key.algo)))
 
 
-
 def sha512_of(data):
     h = hashlib.sha512()
     h.update(data)
