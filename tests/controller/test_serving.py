@@ -2,6 +2,7 @@
 loopback: static files, range requests, caching headers, hidden state; and
 the fleet check (20 concurrent clients get identical, verified data)."""
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -51,6 +52,25 @@ def test_nginx_serves_the_publication_tree(tree):
         assert body == open(tree + img, "rb").read()[10:20]
         assert "immutable" in headers["Cache-Control"]
         assert get(f"{srv.url}/.gse/serial")[0] == 404
+
+
+def test_unfinished_publications_are_not_served(tree):
+    # A publication in progress (images/.staging-*, config/.staging-*) is
+    # never visible, though images/ and config/ are prefix locations.
+    had_store = os.path.isdir(os.path.join(tree, "store"))
+    for d in ("images/.staging-v2", "config/.staging-2", "store/.staging-x"):
+        os.makedirs(os.path.join(tree, d), exist_ok=True)
+        with open(os.path.join(tree, d, "file"), "w") as f:
+            f.write("unfinished\n")
+    try:
+        with Server(tree) as srv:
+            for d in ("images/.staging-v2", "config/.staging-2", "store/.staging-x"):
+                assert get(f"{srv.url}/{d}/file")[0] == 404, d
+            assert get(f"{srv.url}/images/v1/SHA512SUMS")[0] == 200
+    finally:
+        # The module's tree again as the other tests know it (plain files: no mounts below).
+        for d in ("images/.staging-v2", "config/.staging-2", "store/.staging-x" if had_store else "store"):
+            shutil.rmtree(os.path.join(tree, d))
 
 
 def test_gse_serve_refuses_a_missing_tree(tmp_path):
