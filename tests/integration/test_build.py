@@ -58,16 +58,6 @@ def image_dir(env):
     return os.path.join(images, sorted(os.listdir(images))[-1])
 
 
-@pytest.fixture(scope="module")
-def signing(gse_fixture):
-    home = tempfile.mkdtemp(prefix="gse-gnupg-")
-    shutil.rmtree(home)
-    shutil.copytree(gse_fixture.gnupg_home, home, ignore=shutil.ignore_patterns("S.*", "*.lock"))
-    yield home, gse_fixture.fingerprint
-    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
-    shutil.rmtree(home, ignore_errors=True)
-
-
 def make_env(gse_fixture, fixture_http, signing):
     d = tempfile.mkdtemp(prefix="gse-build-", dir="/var/tmp")
     return BuildEnv(d, gse_fixture, fixture_http, *signing)

@@ -32,16 +32,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds chroot and mou
 COMPILE_TAGS = ["gparta", "gpartb", "gpartc", "gpkg"]
 
 
-@pytest.fixture(scope="module")
-def signing(gse_fixture):
-    home = tempfile.mkdtemp(prefix="gse-gnupg-")
-    shutil.rmtree(home)
-    shutil.copytree(gse_fixture.gnupg_home, home, ignore=shutil.ignore_patterns("S.*", "*.lock"))
-    yield home, gse_fixture.fingerprint
-    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
-    shutil.rmtree(home, ignore_errors=True)
-
-
 @pytest.fixture
 def new_env(gse_fixture, fixture_http, signing):
     """A factory of fresh build environments, all removed after the test."""

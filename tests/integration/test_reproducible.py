@@ -31,16 +31,6 @@ from tests.integration.buildrun import BuildEnv
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds chroot and mount: root only")
 
 
-@pytest.fixture(scope="module")
-def signing(gse_fixture):
-    home = tempfile.mkdtemp(prefix="gse-gnupg-")
-    shutil.rmtree(home)
-    shutil.copytree(gse_fixture.gnupg_home, home, ignore=shutil.ignore_patterns("S.*", "*.lock"))
-    yield home, gse_fixture.fingerprint
-    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
-    shutil.rmtree(home, ignore_errors=True)
-
-
 def tarball(env):
     """The image of the newest build of ``env``."""
     images = os.path.join(env.cdist, "images")
