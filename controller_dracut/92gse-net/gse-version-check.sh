@@ -2,7 +2,8 @@
 # pre-mount hook 40: version check, and on a new version "fetch new system":
 # wipe the target partition, make its filesystem when configured, extract the
 # image from the casync chunk store (the installed systems as seeds, every
-# chunk checked against the signed index) or stream the tarball in while
+# chunk checked against the signed index; without a seed the chunks are
+# staged in parallel on the target first) or stream the tarball in while
 # verifying it, and only then record it as complete.
 # Refused, each with its reason logged: a pointer that does not verify
 # (unknown key, bad signature, clock, expired), a serial lower than the
