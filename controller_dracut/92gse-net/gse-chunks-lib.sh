@@ -126,17 +126,20 @@ gse_chunks_stage() {
     rm -rf "$_f"
     mkdir -p "$_f" "$2" || return 2
     _base="$GSE_SERVER/${GSE_STORE_PATH:-store}"
-    # curl's config format: one url and one output per chunk, quoted.
-    awk -v base="$_base" -v dir="$2" '{
+    # curl's config format: one url and one output per chunk, quoted.  No
+    # chunk file may be larger than the largest chunk uncompressed plus
+    # zstd's frame (a server sending more fills no disk).
+    _gse_big=$(awk -v base="$_base" -v dir="$2" -v cfg="$_f/chunks.curl" '{
         p = substr($1, 1, 4) "/" $1 ".cacnk"
-        printf "url = \"%s/%s\"\noutput = \"%s/%s\"\n", base, p, dir, p
-    }' "$1" > "$_f/chunks.curl" || return 2
+        printf "url = \"%s/%s\"\noutput = \"%s/%s\"\n", base, p, dir, p > cfg
+        if ($2 > big) big = $2
+    } END { printf "%d\n", big + 4096 }' "$1") || return 2
     gse_log "staging $(wc -l < "$1") chunks into $2 (${GSE_FETCH_PARALLEL:-8} in parallel)"
     # --fail-early: the first missing chunk ends the fetch; --remove-on-error:
     # no partial chunk file is left for casync to read.
     # shellcheck disable=SC2046
     curl -fsS --no-progress-meter -Z --parallel-max "${GSE_FETCH_PARALLEL:-8}" --fail-early --remove-on-error --create-dirs \
-        $(gse_curl_bounds) -K "$_f/chunks.curl" > /dev/null 2> "$_f/curl.err" &
+        $(GSE_FETCH_MAXSIZE=$_gse_big gse_curl_bounds) -K "$_f/chunks.curl" > /dev/null 2> "$_f/curl.err" &
     gse_watch $!
     _rc=$?
     [ $_rc -eq 0 ] && return 0

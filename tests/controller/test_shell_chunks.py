@@ -277,3 +277,19 @@ def test_stalled_chunk_is_bounded(tmp_path):
     log = (tmp_path / "run" / "log").read_text()
     assert "image download stalled or timed out: chunks: " in log, log
     assert not (dest / ".gse-chunks").exists()
+
+
+def test_oversized_chunk_is_not_staged(tmp_path):
+    """A chunk file larger than any chunk of the index can be (its largest
+    uncompressed size plus a frame) is not written to the staging store."""
+    need_casync()
+    root, www, idx = real_index(tmp_path)
+    victim = sorted((www / "store").rglob("*.cacnk"))[0]
+    victim.write_bytes(os.urandom(2 << 20))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with loopback_http(www) as port:
+        r = sh(STAGE.format(port=port, idx=idx, dest=dest), tmp_path)
+    assert r.stdout.split()[:2] == ["stage=1", "extract=2"], r.stdout + r.stderr
+    log = (tmp_path / "run" / "log").read_text()
+    assert "staging the chunks failed (curl: (63) Maximum file size exceeded" in log, log
