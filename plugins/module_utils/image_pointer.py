@@ -68,9 +68,10 @@ def move(run, pub, keyring, new, signer, check, action="publish"):
     same = ("version", "path", "sha512") + (("index", "index_sha512") if "index" in new else ())
     if named and all(named.get(k) == str(new[k]) for k in same):
         return False, int(named["serial"])
+    floor = int(named["serial"]) if named else 0
     if check:
-        return True, tree.read_serial(pub, tree.VERSION_POINTER) + 1
-    serial = tree.take_serial(pub, tree.VERSION_POINTER)
+        return True, max(tree.read_serial(pub, tree.VERSION_POINTER), floor) + 1
+    serial = tree.take_serial(pub, tree.VERSION_POINTER, floor)
     stamp = now()
     body = tree.pointer_body(dict(new, serial=serial, published=stamp))
     home, key, passphrase = signer

@@ -298,7 +298,11 @@ def main():
             n = len(result["versions"])
             result.update(changed=False, msg="%d published image(s); default %s" % (
                 n, result["current"]["version"] if result["current"] else "none"))
+        elif module.check_mode:
+            # Nothing is written, so no lock is taken (and no .gse/ made).
+            result = pub.rollback() if action == "rollback" else pub.prune()
         else:
+            tree.make_tree(pub.pub)  # a tree copied without its .gse/ gets one
             with tree.TreeLock(pub.pub):
                 result = pub.rollback() if action == "rollback" else pub.prune()
     except VerifyError as e:

@@ -142,7 +142,6 @@ config:
 """
 
 import gzip
-import json
 import os
 import shutil
 import tempfile
@@ -398,11 +397,12 @@ class Publisher:
                 serial = int(current["serial"])
                 return dict(serial=serial, sha512=sha, size=size, published=False,
                             path=os.path.join(self.pub, current["path"]))
+            floor = int(current["serial"]) if current else 0  # clients refuse a lower serial
             if self.check:
-                serial = tree.read_serial(self.pub, tree.CONFIG_POINTER) + 1
+                serial = max(tree.read_serial(self.pub, tree.CONFIG_POINTER), floor) + 1
                 return dict(serial=serial, sha512=sha, size=size, published=True,
                             path=os.path.join(self.pub, tree.CONFIG, str(serial), tree.CONFIG_TARBALL))
-            serial = tree.take_serial(self.pub, tree.CONFIG_POINTER)
+            serial = tree.take_serial(self.pub, tree.CONFIG_POINTER, floor)
             self.stage_config(gz, serial)
             rel = "%s/%d/%s" % (tree.CONFIG, serial, tree.CONFIG_TARBALL)
             body = tree.pointer_body(dict(format=tree.FORMAT, serial=serial, version=serial, path=rel, sha512=sha,

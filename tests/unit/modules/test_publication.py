@@ -191,3 +191,12 @@ def test_history_is_bounded(tmp_path):
     entries = pubhistory.read(pub)
     assert len(entries) == pubhistory.HISTORY_LIMIT
     assert (entries[0]["serial"], entries[-1]["serial"]) == (11, pubhistory.HISTORY_LIMIT + 10)
+
+
+def test_a_lost_serial_counter_never_gives_clients_a_lower_serial(capsys, monkeypatch, tree):
+    pub, common = tree
+    # .gse restored from an old backup: the counter says 1, clients have seen 4.
+    (pub / ".gse/serial").write_text("1\n")
+    res = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="rollback", version="v3"))
+    assert res["serial"] == 5 and pointer(pub)["serial"] == "5"
+    assert (pub / ".gse/serial").read_text() == "5\n"
