@@ -67,6 +67,21 @@ def publish_section():
     return out + parser_options(publication.parser())
 
 
+def fleet_section():
+    """gse fleet, its options from its own parser."""
+    from . import fleet
+    out = [".SH FLEET",
+           esc("gse fleet lists every client that reported to the server after boot: host, group, version "
+               "and serial, health, when it was last seen, its last refusal and flags (stale: not seen for "
+               "--stale-days; duplicate id: a report with another token for a known host id, or one "
+               "machine-id behind several MACs). Reports are POSTed to /report of the server (gse serve "
+               "receives them itself; the server role passes them to gse fleet --receive), at most 64 KiB, "
+               "authenticated by the client's own token (the first report of a host enrols it), checked "
+               "field by field and stored atomically under .gse/fleet/ of the publication tree, never "
+               "executed. See docs/fleet.md.")]
+    return out + parser_options(fleet.parser())
+
+
 def page1():
     out = _head(1, "GSE Manual")
     out += [".SH NAME", "gse \\- build, sign and publish a Gentoo Stateless Environment system",
@@ -80,7 +95,8 @@ def page1():
             ".B gse serve", "[\\fIoptions\\fR]", ".br",
             ".B gse wake \\-\\-group", "\\fIROOM\\fR|\\fB\\-\\-mac\\fR \\fIMAC\\fR [\\fIoptions\\fR]", ".br",
             ".B gse publish \\-\\-list", "|", "\\fB\\-\\-rollback\\fR \\fIVERSION\\fR", "|",
-            "\\fB\\-\\-prune\\fR [\\fIoptions\\fR]",
+            "\\fB\\-\\-prune\\fR [\\fIoptions\\fR]", ".br",
+            ".B gse fleet", "[\\fIoptions\\fR]",
             ".SH DESCRIPTION",
             esc("gse runs the build sequence of the gse.stateless Ansible collection (parts A to L, "
                 "see gse(5)) through ansible-runner. Without arguments, or with -mm, it opens the "
@@ -123,6 +139,7 @@ def page1():
                 esc("%s%s." % (text[0].upper() + text[1:], "; default %s" % default if default else ""))]
     out += wake_section()
     out += publish_section()
+    out += fleet_section()
     out += [".SH THE FAILURE LOOP",
             esc("When a part fails, gse shows the failed command, its stderr and the related items "
                 "(for emerge: the failed package, the resume list and the tail of the build log). "

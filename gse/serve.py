@@ -40,12 +40,13 @@ http {{
 """
 
 
-def render_site(publish_dir, listen, server_name="_", limit_rate=""):
+def render_site(publish_dir, listen, server_name="_", limit_rate="", fleet_upstream=""):
     """The server block for publish_dir, from the server role's template."""
     with open(SITE_TEMPLATE) as f:
         tmpl = jinja2.Template(f.read(), trim_blocks=True, keep_trailing_newline=True)
     return tmpl.render(gse_publish_dir=os.path.abspath(publish_dir), gse_server_listen=listen,
-                       gse_server_name=server_name, gse_server_limit_rate=limit_rate)
+                       gse_server_name=server_name, gse_server_limit_rate=limit_rate,
+                       gse_server_fleet_upstream=fleet_upstream)
 
 
 def worker_user(publish_dir):
@@ -68,8 +69,9 @@ def free_port(host="127.0.0.1"):
 class Server:
     """nginx serving publish_dir on host:port (port 0: a free one)."""
 
-    def __init__(self, publish_dir, host="127.0.0.1", port=0, limit_rate="", nginx="nginx"):
+    def __init__(self, publish_dir, host="127.0.0.1", port=0, limit_rate="", nginx="nginx", fleet_upstream=""):
         self.publish_dir = publish_dir
+        self.fleet_upstream = fleet_upstream
         self.host = host
         self.port = port or free_port(host)
         self.limit_rate = limit_rate
@@ -84,7 +86,8 @@ class Server:
     def write_conf(self):
         self.prefix = tempfile.mkdtemp(prefix="gse-serve-")
         with open(os.path.join(self.prefix, "site.conf"), "w") as f:
-            f.write(render_site(self.publish_dir, f"{self.host}:{self.port}", limit_rate=self.limit_rate))
+            f.write(render_site(self.publish_dir, f"{self.host}:{self.port}", limit_rate=self.limit_rate,
+                                fleet_upstream=self.fleet_upstream))
         conf = os.path.join(self.prefix, "nginx.conf")
         with open(conf, "w") as f:
             f.write(MAIN_CONF.format(prefix=self.prefix, user=worker_user(self.publish_dir)))
@@ -209,9 +212,17 @@ def main(argv=None):
     except ServeUsageError as exc:
         print("gse serve: %s" % " ".join(str(exc).split()), file=sys.stderr)
         return 2
-    srv = Server(args.dir, args.host, args.port, args.limit_rate)
+    from .fleet import Receiver
+    # The clients' fleet reports (docs/fleet.md) are received beside nginx.
+    with Receiver(args.dir) as receiver:
+        return _serve(Server(args.dir, args.host, args.port, args.limit_rate,
+                             fleet_upstream="127.0.0.1:%d" % receiver.port))
+
+
+def _serve(srv):
+    """Run nginx for srv in the foreground until it exits, Ctrl-C, SIGTERM or SIGHUP."""
     srv.write_conf()
-    print(f"gse serve: {os.path.abspath(args.dir)} on {srv.url} (Ctrl-C stops)", file=sys.stderr)
+    print(f"gse serve: {os.path.abspath(srv.publish_dir)} on {srv.url} (Ctrl-C stops)", file=sys.stderr)
 
     def stop(signum, frame):
         raise KeyboardInterrupt
@@ -238,7 +249,6 @@ def main(argv=None):
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         shutil.rmtree(srv.prefix, ignore_errors=True)
-
 
 if __name__ == "__main__":
     sys.exit(main())
