@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 
-from . import layout
+from . import layout, listen
 from .errors import UsageError
 
 PROG = "gse fleet"
@@ -86,14 +86,13 @@ def run(argv):
     return 0
 
 
-def receive(publish_dir, listen):
+def receive(publish_dir, address):
     """Run the receiver until SIGINT, SIGTERM or SIGHUP; 0."""
     import signal
-    from .serve import ServeUsageError, check_listen
     try:
-        host, port = check_listen(listen)
-    except ServeUsageError as exc:
-        raise UsageError(str(exc).replace("--listen", "--receive")) from None
+        host, port = listen.parse(address, "--receive")
+    except listen.ListenError as exc:
+        raise UsageError(str(exc)) from None
 
     def stop(signum, frame):
         raise KeyboardInterrupt

@@ -6,7 +6,6 @@ configuration touched) and the same server block as the `server` role
 role (playbooks/server.yml).
 """
 import argparse
-import ipaddress
 import os
 import re
 import shutil
@@ -18,6 +17,8 @@ import tempfile
 import time
 
 import jinja2
+
+from . import listen
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SITE_TEMPLATE = os.path.join(ROOT, "roles", "server", "templates", "gse-site.conf.j2")
@@ -142,40 +143,23 @@ OPTIONS = (
      "empty: no limit"),
 )
 
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 _RATE = re.compile(r"[1-9][0-9]{0,11}[kKmMgG]?")
 # Characters that end or change an nginx directive: never in a path written into the configuration.
 _UNSAFE_PATH = re.compile(r"[\s;{}'\"\\#$]")
 
 
-def _shown(value, limit=60):
-    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(value))
-    return "'%s'" % (text if len(text) <= limit else text[:limit] + "...")
-
-
 def check_listen(text):
     """(host, port) of a --listen value; raises ServeUsageError."""
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = "", text
-    if host.startswith("[") and host.endswith("]"):
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            raise ServeUsageError("--listen=%s: %s is not an IPv6 address" % (_shown(text), _shown(host))) from None
-        host = host[1:-1]
-    elif host and not _HOST.fullmatch(host):
-        raise ServeUsageError("--listen=%s: expected HOST:PORT (an IPv4 address, [IPv6] or a host name)"
-                              % _shown(text))
-    if not (port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
-        raise ServeUsageError("--listen=%s: the port must be a number from 1 to 65535" % _shown(text))
-    return host or "127.0.0.1", int(port)
+    try:
+        return listen.parse(text, "--listen")
+    except listen.ListenError as exc:
+        raise ServeUsageError(str(exc)) from None
 
 
 def check_rate(text):
     if text and not _RATE.fullmatch(text):
         raise ServeUsageError("--limit-rate=%s: expected bytes per second, optionally with k, m or g (e.g. 10m)"
-                              % _shown(text))
+                              % listen.shown(text))
     return text
 
 
@@ -183,9 +167,9 @@ def check_dir(text):
     path = os.path.abspath(text)
     if _UNSAFE_PATH.search(path) or not path.isprintable():
         raise ServeUsageError("--dir=%s: a path with blanks, quotes or ; { } # $ \\ cannot be served"
-                              % _shown(text))
+                              % listen.shown(text))
     if not os.path.isdir(path):
-        raise ServeUsageError("--dir=%s: no such directory" % _shown(text))
+        raise ServeUsageError("--dir=%s: no such directory" % listen.shown(text))
     return path
 
 
