@@ -65,6 +65,13 @@ def test_signed_commit_fetched_verified_and_reported(tmp_path, gse_fixture, sign
     r = run_module(tmp_path, MODULE, args)
     assert r["changed"] is True and r["previous"] == first and r["commit"] == second
 
+    # A full commit id fetches exactly that tree again (a time state's replay).
+    back = run_module(tmp_path, MODULE, dict(args, ref=first))
+    assert not back.get("failed"), back
+    assert back["commit"] == first and back["previous"] == second
+    r = run_module(tmp_path, MODULE, args)
+    assert r["commit"] == second
+
     # Without a URL the existing repository's ref is verified in place.
     local = run_module(tmp_path, MODULE, dict(args, url="", ref="HEAD"))
     assert not local.get("failed"), local
