@@ -16,10 +16,12 @@ description:
     commit catalyst is then given, so the snapshot is C(<storedir>/snapshots/<repo_name>-<commit>.sqfs).
   - With O(url), O(ref) is fetched (C(git fetch --depth)) into a quarantine repository first.  Its commit, or the
     annotated tag O(ref) names, must carry a good OpenPGP signature by a key of O(keyring) (C(git verify-commit)
-    or C(git verify-tag) in a GnuPG home that holds only those keys).  Only then is it fetched into O(dest) and
-    O(dest)'s C(HEAD) set to the commit; a refused fetch leaves O(dest) as it was.
+    or C(git verify-tag) in a GnuPG home that holds only those keys).  Only then is it fetched into O(dest),
+    under O(ref)'s name (a branch name as C(refs/heads/<name>)), and O(dest)'s C(HEAD) set to the commit; a
+    refused fetch leaves O(dest) as it was.
   - Without O(url), O(ref) is resolved in the existing O(dest) and verified the same way; nothing is written.
-  - O(dest) is fetched into only when the verified commit differs from its C(HEAD) (the task is changed then).
+  - O(dest) is fetched into only when the verified commit differs from its C(HEAD) or O(ref)'s name there
+    does not name it yet (the task is changed then).
 options:
   url:
     description:
@@ -145,6 +147,13 @@ class Git(object):
         rc, out, _err = self.run([self.git, "-C", gitdir, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
         return out.strip() if rc == 0 else None
 
+    def names(self, gitdir, ref, obj):
+        """Whether ``ref`` (None: nothing to check) names ``obj`` in ``gitdir``."""
+        if ref is None:
+            return True
+        rc, out, _err = self.run([self.git, "-C", gitdir, "rev-parse", "--verify", "--quiet", ref])
+        return rc == 0 and out.strip() == obj
+
     def resolve(self, gitdir, ref):
         """(object, commit) that ``ref`` names in ``gitdir``."""
         obj = self.must([self.git, "-C", gitdir, "rev-parse", "--verify", ref],
@@ -168,8 +177,18 @@ def fetch_quarantined(git, p, dest):
     return quarantine
 
 
-def adopt(git, quarantine, dest, obj, commit):
-    """Bring the verified object from the quarantine into dest and point HEAD at its commit."""
+def local_ref(ref):
+    """The ref that keeps ``ref``'s name in dest (a branch name becomes refs/heads/<name>); None for a commit id."""
+    if ref.startswith("refs/"):
+        return ref
+    if len(ref) in (40, 64) and all(c in "0123456789abcdef" for c in ref.lower()):
+        return None
+    return "refs/heads/" + ref
+
+
+def adopt(git, quarantine, dest, obj, commit, ref):
+    """Bring the verified object from the quarantine into dest, under ``ref``'s name too, and point HEAD at
+    its commit, so that a later run without a URL resolves ``ref`` to what was verified here."""
     if not os.path.isdir(dest):
         os.makedirs(os.path.dirname(dest) or ".", 0o755, exist_ok=True)
         git.must([git.git, "init", "--quiet", "--bare", dest], "git init %s failed" % dest)
@@ -177,6 +196,9 @@ def adopt(git, quarantine, dest, obj, commit):
     # --update-shallow: the quarantine is shallow, and so is dest afterwards.
     git.must([git.git, "-C", dest, "fetch", "--quiet", "--no-tags", "--update-shallow", quarantine,
               "+refs/gse/verified:refs/gse/verified"], "could not move the verified commit into %s" % dest)
+    name = local_ref(ref)
+    if name:
+        git.must([git.git, "-C", dest, "update-ref", name, obj], "could not set %s in %s" % (name, dest))
     git.must([git.git, "-C", dest, "update-ref", "--no-deref", "HEAD", commit], "could not set HEAD of %s" % dest)
 
 
@@ -215,10 +237,10 @@ def main():
         with git_verify.CleanHome(git.run, git.gpg, p["keyring"]) as home:
             checked = git_verify.verify(git.run, git.git, git.gpg, gitdir, obj, home)
         result.update(commit=commit, object=obj, object_type=checked["type"], signer=checked["signer"])
-        if quarantine and commit != previous:
+        if quarantine and (commit != previous or not git.names(dest, local_ref(p["ref"]), obj)):
             result["changed"] = True
             if not module.check_mode:
-                adopt(git, quarantine, dest, obj, commit)
+                adopt(git, quarantine, dest, obj, commit, p["ref"])
     except VerifyError as exc:
         result.update(exc.fail_args())
         module.fail_json(**result)

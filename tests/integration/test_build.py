@@ -369,6 +369,14 @@ def test_catalyst_base_from_nothing_through_the_double(gse_fixture, fixture_http
         entries = tar_list(os.path.join(image_dir(env), "image.tar.zst"))
         assert "etc/catalyst-double-stage" in entries
         assert any(e.startswith("var/db/pkg/app-misc/lab-tools-") for e in entries)
+
+        # gcat without gseed: the repository already there is verified in place
+        # (no fetch) and its commit used; the stages exist, nothing is rebuilt.
+        rc, res = env.run(extra=extra, tags=["gparta"], skip_tags=["gseed"])
+        assert rc == 0, res.failed()
+        [again] = res.ran("Fetch and verify the ebuild repository of catalyst's snapshot")
+        assert again["commit"] == commit and again["fetched"] is False and not again["changed"]
+        assert not any(s["built"] for s in res.ran("Build stage1, stage2 and stage3")[0]["stages"])
     finally:
         drop_env(env)
 

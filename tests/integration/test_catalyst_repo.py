@@ -72,10 +72,12 @@ def test_signed_commit_fetched_verified_and_reported(tmp_path, gse_fixture, sign
     r = run_module(tmp_path, MODULE, args)
     assert r["commit"] == second
 
-    # Without a URL the existing repository's ref is verified in place.
-    local = run_module(tmp_path, MODULE, dict(args, url="", ref="HEAD"))
-    assert not local.get("failed"), local
-    assert local["commit"] == second and local["changed"] is False and local["fetched"] is False
+    # Without a URL the existing repository's ref is verified in place: the
+    # branch name resolves to what was verified under that name.
+    for ref in ("HEAD", "stable"):
+        local = run_module(tmp_path, MODULE, dict(args, url="", ref=ref))
+        assert not local.get("failed"), local
+        assert local["commit"] == second and local["changed"] is False and local["fetched"] is False
 
 
 def test_signed_tag_is_verified(tmp_path, gse_fixture, signing):
