@@ -6,6 +6,7 @@ named, a stall bounded)."""
 import os
 import random
 import struct
+import subprocess
 
 import pytest
 
@@ -85,7 +86,6 @@ def test_real_index_lists_every_chunk_of_the_store_once(tmp_path):
     assert count == len(store) and total == sum(int(s) for _, s in got)
     one = next(p for p in (www / "store").rglob("*.cacnk"))
     size = dict(got)[one.name[:-len(".cacnk")]]
-    import subprocess
     raw = subprocess.run(["zstd", "-dcq", str(one)], capture_output=True, check=True).stdout
     assert len(raw) == int(size)
 
@@ -171,7 +171,8 @@ def test_empty_table_is_refused(tmp_path):
 
 @pytest.mark.parametrize("hexval, want", [
     ("3000000000000000", "48"), ("ffffffffffffff7f", str(2**63 - 1)), ("0100000000000000", "1"),
-    ("ffffffffffffffff", "rc=2"), ("0000000000000080", "rc=2"), ("30000000000000", "rc=2"), ("3000000000000g00", "rc=2"),
+    ("ffffffffffffffff", "rc=2"), ("0000000000000080", "rc=2"), ("30000000000000", "rc=2"),
+    ("3000000000000g00", "rc=2"),
 ])
 def test_le64(tmp_path, hexval, want):
     r = sh(f"gse_le64 {hexval} || echo rc=$?", tmp_path)
@@ -185,7 +186,6 @@ def test_staging_bound_covers_the_store(tmp_path):
     _, www, idx = real_index(tmp_path, size=8 << 20)
     out, listed, err = chunks(tmp_path, open(idx, "rb").read())
     r = sh(f"gse_staging_bytes {out[0]}", tmp_path)
-    import subprocess
     du = int(subprocess.run(["du", "-sB1", str(www / "store")], capture_output=True, text=True,
                             check=True).stdout.split()[0])
     assert int(r.stdout) >= du, (r.stdout, du)
