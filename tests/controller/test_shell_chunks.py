@@ -91,7 +91,7 @@ def test_real_index_lists_every_chunk_of_the_store_once(tmp_path):
 
 
 def test_crafted_layout_is_casyncs(tmp_path):
-    """The crafting helper writes casync's own layout: rebuilt from the
+    """caidx() writes casync's own layout: rebuilt from the
     items of a real index, it gives the same bytes."""
     need_casync()
     _, _, idx = real_index(tmp_path)
