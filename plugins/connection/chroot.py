@@ -25,8 +25,8 @@ description:
   - Files are copied by C(dd) running inside the chroot, so paths are resolved as the new system sees them.
   - Needs root on the build host. Run by another user (an AWX execution environment runs as uid 1000), it
     takes the task's become (C(become_method=sudo), C(become_user=root)) for the C(chroot) program itself,
-    C(sudo -n -- env -i ... chroot DIR sh -c CMD): the command inside the chroot is not wrapped again, as
-    the new system has no sudo. Without become, or with another method or user, it refuses to connect.
+    as C(sudo -n -- env -i ... chroot DIR sh -c CMD). The command inside the chroot is not wrapped again,
+    as the new system has no sudo. Without become, or with another method or user, it refuses to connect.
   - Refuses a directory that is not a usable root (no shell inside it).
   - Supports pipelining.
 author:
