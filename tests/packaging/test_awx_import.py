@@ -139,6 +139,17 @@ def test_job_template_fields_are_awx_fields(data):
         assert set(scalars) <= set(kept), (jt["name"], set(scalars) - set(kept))
 
 
+def test_workflow_and_credential_type_fields_are_awx_fields(data):
+    for wf in data["workflow_job_templates"]:
+        scalars = {k: v for k, v in wf.items() if k not in {"organization", "inventory", "natural_key", "related"}}
+        kept = pages.WorkflowJobTemplate.payload(None, **scalars)
+        assert set(scalars) <= set(kept), (wf["name"], set(scalars) - set(kept))
+    for ct in data["credential_types"]:
+        scalars = {k: v for k, v in ct.items() if k != "natural_key"}
+        kept = pages.CredentialType.payload(None, **scalars)
+        assert set(scalars) <= set(kept), (ct["name"], set(scalars) - set(kept))
+
+
 def test_project_fields_are_awx_fields(data):
     foreign = {"organization", "default_environment", "natural_key", "related"}
     for p in data["projects"]:
