@@ -55,6 +55,7 @@ gse_fetch() {
     curl -sS $(gse_curl_bounds) -o "$2" -w '%{http_code}' "$GSE_SERVER/$1" \
         > "$GSE_RUN/curl.code" 2> "$GSE_RUN/curl.err"
     _gse_crc=$?
+    # shellcheck disable=SC2034 # read by the network check
     GSE_FETCH_RC=$_gse_crc
     # -w prints no newline: read fails at EOF yet sets the variable.
     GSE_FETCH_CODE=
