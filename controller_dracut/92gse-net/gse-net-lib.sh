@@ -345,9 +345,8 @@ gse_casync_extract() {
         echo network > "$_f/verdict"
         gse_warn "image download failed: $GSE_VERIFY_REASON"
     elif grep -q 'No such file or directory' "$_f/casync.err"; then
-        # (Matched as words: the chunk URLs casync names are hex, "404"
-        # can be part of one.)  casync's HTTP helper answers any error
-        # status so.
+        # casync's word for a chunk the server did not give: a 404, or any
+        # other error status.  (Not "404": a chunk's hex URL can hold it.)
         echo missing > "$_f/verdict"
         gse_warn "image refused: a chunk is missing from the store: $GSE_VERIFY_REASON"
     elif grep -q 'Broken pipe' "$_f/casync.err"; then
