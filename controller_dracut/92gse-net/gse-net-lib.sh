@@ -48,12 +48,15 @@ gse_curl_bounds() {
 # bounded (gse_curl_bounds).  Returns 1 when the server says 404 (nothing
 # published), 2 on any other failure, a stall or a timeout included (a
 # warning names it, unless quiet).  GSE_FETCH_CODE is the HTTP status, 000
-# when no server answered.
+# when no server answered; GSE_FETCH_RC curl's exit status (28: a time bound
+# was hit, the answer's status may still be 200).
 gse_fetch() {
     # shellcheck disable=SC2046
     curl -sS $(gse_curl_bounds) -o "$2" -w '%{http_code}' "$GSE_SERVER/$1" \
         > "$GSE_RUN/curl.code" 2> "$GSE_RUN/curl.err"
     _gse_crc=$?
+    # shellcheck disable=SC2034 # read by the network check
+    GSE_FETCH_RC=$_gse_crc
     # -w prints no newline: read fails at EOF yet sets the variable.
     GSE_FETCH_CODE=
     read -r GSE_FETCH_CODE < "$GSE_RUN/curl.code"
@@ -308,9 +311,10 @@ gse_watch() {
 # (installed system roots) first: only the chunks they lack travel.  With
 # GSE_CHUNK_STAGING set, the local store there (gse_chunks_stage) is read
 # before the server's.  casync checks every chunk against its id in the
-# index before it is written, from whichever store it came.  On
-# failure (2) $GSE_RUN/stream/verdict names the class (stall, digest,
-# missing, space, extract) and GSE_VERIFY_REASON casync's error.
+# index before it is written, from whichever store it came.  On failure (2)
+# $GSE_RUN/stream/verdict names the class (stall, digest: a forged, altered
+# or cut chunk, missing, network, space, extract) and GSE_VERIFY_REASON
+# casync's error.
 gse_casync_extract() {
     _f=$GSE_RUN/stream
     rm -rf "$_f"
@@ -343,9 +347,20 @@ gse_casync_extract() {
     elif grep -q 'Bad message' "$_f/casync.err"; then
         echo digest > "$_f/verdict"
         gse_warn "image refused: a chunk does not match the signed index: $GSE_VERIFY_REASON"
-    elif grep -qi 'not found\|404\|No such file' "$_f/casync.err"; then
+    elif grep -q 'Failed to acquire' "$_f/casync.err"; then
+        # The helper names the chunk whose download broke off.
+        echo network > "$_f/verdict"
+        gse_warn "image download failed: $GSE_VERIFY_REASON"
+    elif grep -q 'No such file or directory' "$_f/casync.err"; then
+        # casync's word for a chunk the server did not give: a 404, or any
+        # other error status.  (Not "404": a chunk's hex URL can hold it.)
         echo missing > "$_f/verdict"
         gse_warn "image refused: a chunk is missing from the store: $GSE_VERIFY_REASON"
+    elif grep -q 'Broken pipe' "$_f/casync.err"; then
+        # casync's word for a chunk whose compressed bytes end too soon: the
+        # store holds a cut chunk (its id cannot even be checked).
+        echo digest > "$_f/verdict"
+        gse_warn "image refused: a chunk of the store does not decompress (truncated): $GSE_VERIFY_REASON"
     else
         echo extract > "$_f/verdict"
         gse_warn "image refused: casync extract failed: $GSE_VERIFY_REASON"

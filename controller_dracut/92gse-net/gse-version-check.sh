@@ -31,7 +31,9 @@ gse_env_load
 gse_install_failed() {
     gse_unmark "$1"
     _verdict=$(cat "$GSE_RUN/stream/verdict" 2> /dev/null) || _verdict=unknown
-    gse_state_append refused "$(date -u +%Y-%m-%dT%H:%M:%SZ) $2 signed=$3 $_verdict: $GSE_VERIFY_REASON"
+    # The newest GSE_REFUSED_LINES refusals are kept (one a failed attempt).
+    gse_state_append refused "$(date -u +%Y-%m-%dT%H:%M:%SZ) $2 signed=$3 $_verdict: $GSE_VERIFY_REASON" \
+        "${GSE_REFUSED_LINES:-100}"
     _wait=$(gse_backoff_fail "$3")
     gse_warn "version $2 not installed ($_verdict); $1 holds no complete system; next attempt after $_wait boot(s)"
     return 2
@@ -39,9 +41,16 @@ gse_install_failed() {
 
 gse_version_check() {
     # Downloaded by the network check, which always leaves its status
-    # ("RC HTTP-CODE") when it answers 0, the only answer this step runs on.
+    # ("RC HTTP-CODE", then "stall CURL-ERROR" when a time bound cut it)
+    # when it answers 0, the only answer this step runs on.
     _st=$(gse_result version_fetch) || { gse_warn "version check: the network check left no version.txt"; return 2; }
     _code=${_st#* } _st=${_st%% *}
+    case $_code in
+        *" stall "*)
+            gse_warn "version check failed: version.txt: stalled or timed out (HTTP ${_code%% *}): ${_code#* stall }"
+            return 2
+            ;;
+    esac
     case $_st in
         1) gse_log "version: nothing published"; return 1 ;;
         2) gse_warn "version check failed: version.txt: HTTP $_code from the server"; return 2 ;;

@@ -17,11 +17,12 @@ def make_disk(path, size="1G"):
 
 
 def boot(kernel, initrd, disk, cmdline="", net=True, timeout=300, log=None, kill_on=None, kill_after=0.0,
-         base=BASE_CMDLINE, times=None, qemu_args=()):
+         base=BASE_CMDLINE, times=None, qemu_args=(), kill_when=None):
     """Boot once; return (console text, seconds, rc).  With kill_on, QEMU is
     killed kill_after seconds after that text appears on the console (power
-    cut).  With times (a list), (seconds since start, line) of every console
-    line is appended to it."""
+    cut); with kill_when (a threading.Event), as soon as it is set (a server
+    that holds the guest's download says when).  With times (a list),
+    (seconds since start, line) of every console line is appended to it."""
     argv = [
         "timeout", "-k", "5", str(timeout),
         "qemu-system-x86_64", "-accel", "tcg", "-m", "768", "-smp", "1", "-no-reboot",
@@ -49,6 +50,16 @@ def boot(kernel, initrd, disk, cmdline="", net=True, timeout=300, log=None, kill
         except ProcessLookupError:
             pass
 
+    watcher = None
+    if kill_when is not None:
+        def watch():
+            # Polled, so that the thread ends with the boot either way.
+            while proc.poll() is None:
+                if kill_when.wait(0.2):
+                    power_cut()
+                    return
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
     try:
         for raw in proc.stdout:
             line = raw.decode(errors="replace")
@@ -66,6 +77,8 @@ def boot(kernel, initrd, disk, cmdline="", net=True, timeout=300, log=None, kill
     finally:
         if cut is not None:
             cut.join()
+        if watcher is not None:
+            watcher.join()
     rc = proc.wait()
     return "".join(out), time.monotonic() - t0, rc
 
