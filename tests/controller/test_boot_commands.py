@@ -26,7 +26,7 @@ def client(controller, signing, tmp_path_factory):
 def deprive(client, version):
     """Write the state area's deprived list (partition 1) as the controller keeps it."""
     n, start, size = vm.partitions(client.disk)[0]
-    with vm.loop(client.disk, start, size) as part, tempfile.TemporaryDirectory(prefix="gse-state-") as mnt:
+    with vm.loop(client.disk, start, size, writable=True) as part, tempfile.TemporaryDirectory(prefix="gse-state-") as mnt:
         subprocess.run(["mount", part, mnt], check=True)
         try:
             with open(os.path.join(mnt, "deprived"), "w") as f:
