@@ -19,7 +19,7 @@ install() {
     # Signatures and digests (the client config.d cached in the state area
     # is verified again at every boot, before the network is asked).
     inst_multiple gpgv sha512sum wc gzip tar
-    inst_multiple sed tr cat grep mkdir rm mv cp sync dirname basename head tail cut awk touch sleep date
+    inst_multiple sed tr cat grep mkdir rm mv cp sync dirname basename head tail cut awk touch sleep date od
     inst_hook cmdline 01 "$moddir/gse-export-config.sh"
     inst_hook cmdline 02 "$moddir/gse-cmdline.sh"
 }

@@ -77,8 +77,11 @@ gse_version_check() {
     [ -n "$_cur_serial" ] && gse_serial_lt "$_accepted" "$_cur_serial" && _accepted=$_cur_serial
     if [ "$_version" = "$_cur" ]; then
         gse_serial_seen "$_serial"
-        gse_log "version: $_version (serial $_serial) is installed, no new version"
-        return 1
+        if ! gse_yes "$GSE_REINSTALL"; then
+            gse_log "version: $_version (serial $_serial) is installed, no new version"
+            return 1
+        fi
+        gse_log "version: $_version (serial $_serial) is installed, installing it again (queued command reinstall)"
     fi
     if gse_serial_lt "$_serial" "$_accepted"; then
         gse_warn "version refused: serial $_serial ($_version) is older than the accepted $_accepted (replayed pointer)"

@@ -11,7 +11,8 @@ depends() {
 }
 
 install() {
-    inst_multiple tar stat chown ln
+    inst_multiple tar stat chown ln chroot timeout
+    inst_simple "$moddir/gse-overlay-lib.sh" /lib/gse/gse-overlay-lib.sh
     inst_hook pre-pivot 50 "$moddir/gse-apply-config.sh"
     inst_hook pre-pivot 55 "$moddir/gse-runlevels.sh"
     inst_hook pre-pivot 80 "$moddir/gse-cleanup.sh"

@@ -5,38 +5,6 @@
 # Reports are at most this many bytes of the controller log.
 GSE_REPORT_LOG_BYTES=${GSE_REPORT_LOG_BYTES:-12000}
 
-# gse_random_hex BYTES: print BYTES random bytes as lower-case hex.
-gse_random_hex() {
-    od -An -N "$1" -tx1 /dev/urandom | tr -d ' \n'
-}
-
-# gse_identity: load the client's machine-id and report token into
-# _gse_mid and _gse_token, making them at the first boot (state file
-# "identity": the machine-id names the client in every report, the token
-# proves a report comes from it; the booted system reads the state area
-# read-only).  2 when there is no state area or it cannot be written.
-gse_identity() {
-    _gse_mid='' _gse_token=''
-    if _gse_id=$(gse_state_read identity); then
-        for _gse_l in $_gse_id; do
-            case "$_gse_l" in
-                machine_id=*) _gse_mid=${_gse_l#machine_id=} ;;
-                token=*) _gse_token=${_gse_l#token=} ;;
-            esac
-        done
-    fi
-    case "$_gse_mid" in *[!0-9a-f]* | '') _gse_mid='' ;; esac
-    [ ${#_gse_mid} -eq 32 ] || _gse_mid=''
-    [ ${#_gse_token} -ge 32 ] || _gse_token=''
-    [ -n "$_gse_mid" ] && [ -n "$_gse_token" ] && return 0
-    gse_state_ok || return 2
-    _gse_mid=$(gse_random_hex 16) && _gse_token=$(gse_random_hex 32) || return 2
-    [ ${#_gse_mid} -eq 32 ] && [ ${#_gse_token} -eq 64 ] || return 2
-    gse_state_write identity "$(printf 'machine_id=%s\ntoken=%s' "$_gse_mid" "$_gse_token")" || return 2
-    gse_log "report: new client identity $_gse_mid"
-    return 0
-}
-
 # gse_json_text: read text on stdin, print it as a JSON string (quoted):
 # backslashes and quotes escaped, tabs and newlines as \t and \n, every
 # other control character dropped.

@@ -4,7 +4,7 @@
 # bounds and never stops it.
 
 check() {
-    require_binaries curl od || return 1
+    require_binaries curl || return 1
     return 255
 }
 
@@ -14,6 +14,6 @@ depends() {
 
 install() {
     inst_simple "$moddir/gse-report-lib.sh" /lib/gse/gse-report-lib.sh
-    inst_multiple curl od
+    inst_multiple curl
     inst_hook pre-pivot 70 "$moddir/gse-report.sh"
 }

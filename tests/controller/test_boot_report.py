@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+import pubtree
 import vm
 from client import Client, booted
 from gse.fleet import Receiver
@@ -59,3 +60,37 @@ def test_a_client_reports_and_gse_fleet_lists_it(client):
     (again,) = fleet(client)  # the same host, not a second one
     assert again["host"] == host["host"] and again["last_seen"] >= host["last_seen"]
     assert again["health"] in ("healthy", "unknown")
+
+
+def sysfs_file(client, relpath):
+    """A file of the SYSFS partition as the last boot left it (None when absent)."""
+    number = vm.partition_of(client.disk, "SYSFS")
+    for n, start, size in vm.partitions(client.disk):
+        if n == number:
+            with vm.loop(client.disk, start, size) as part:
+                return vm.read_file(part, relpath)
+    raise KeyError(number)
+
+
+def test_group_and_host_overlays_apply_in_order_and_the_group_reports(client):
+    files = {
+        # The map: this client (QEMU's MAC) is in room2; another MAC is in room9.
+        "members": "room9 mac=52:54:00:99:99:99\nroom2 mac=52:54:00:12:34:56\n",
+        "rootfs/etc/gse-layer": "base\n", "rootfs/etc/gse-base": "base\n",
+        "groups/room2/rootfs/etc/gse-layer": "room2\n", "groups/room2/rootfs/etc/gse-group": "room2\n",
+        "groups/room9/rootfs/etc/gse-room9": "room9\n",
+        "hosts/525400123456/rootfs/etc/gse-host": "this client\n",
+        # Runs in the new system, after the files (SYSFS is still read-write).
+        "groups/room2/post-sync": ("echo \"post-sync $GSE_GROUP\" > /etc/gse-post-sync\n", 0o644),
+    }
+    pubtree.add_config(client.gnupghome, client.tree, 1, files)
+    out = boot_reporting(client)
+    assert "gse: configuration: this client is in group room2" in out, out[-3000:]
+    assert "gse: configuration: post-sync of group room2 ran" in out
+    assert sysfs_file(client, "etc/gse-base") == "base\n"
+    assert sysfs_file(client, "etc/gse-layer") == "room2\n"  # the group's file wins over the base's
+    assert sysfs_file(client, "etc/gse-group") == "room2\n" and sysfs_file(client, "etc/gse-host") == "this client\n"
+    assert sysfs_file(client, "etc/gse-room9") is None
+    assert sysfs_file(client, "etc/gse-post-sync") == "post-sync room2\n"
+    (host,) = fleet(client)
+    assert host["group"] == "room2"

@@ -71,3 +71,23 @@ def test_the_report_passes_the_servers_checks(tmp_path):
     assert report["refusals"][-1]["reason"] == 'digest mismatch: "odd" \\reason'
     assert "gse: installed v9 (serial 12) on /dev/vda2\n[1m" in report["log"] and "\x1b" not in report["log"]
     assert len(report["log"].encode()) <= fleet.MAX_LOG
+
+
+def commands_sh(script, tmp_path):
+    return sh(f". {LIB}/96gse-commands/gse-commands-lib.sh\n{script}", tmp_path)
+
+
+def test_queued_commands_come_from_the_vocabulary_and_run_once(tmp_path):
+    (tmp_path / "base").write_text("a1 reinstall\n# comment\n\nbad;id clear-deprived\nx1 sh -c id\n"
+                                   "a2 clear-deprived extra\n.hidden reboot-after-update\n")
+    (tmp_path / "group").write_text("a1 clear-deprived\nw1 wipe-and-start-new\n")
+    (tmp_path / "state" / "commands.done").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "state" / "commands.done").write_text("w1 3\n")
+    r = commands_sh('gse_commands_pending "$T/base" "$T/group" "$T/missing"', tmp_path)
+    assert r.returncode == 0, r.stderr
+    # a1 once (the first line naming it wins), w1 done already, every bad line refused.
+    assert r.stdout == "a1 reinstall\n"
+    log = (tmp_path / "run" / "log").read_text()
+    assert log.count("commands: refused line") == 4
+    r = commands_sh('gse_command_record a1 7 && gse_commands_pending "$T/base"', tmp_path)
+    assert r.stdout == "" and (tmp_path / "state" / "commands.done").read_text() == "w1 3\na1 7\n"

@@ -106,11 +106,11 @@ def bootable(disk):
 
 
 @contextlib.contextmanager
-def loop(disk, start, size):
-    """One partition of the image as a read-only loop device (the container
-    has no udev for partition nodes); detached afterwards."""
-    dev = subprocess.run(["losetup", "--find", "--show", "--read-only", "--offset", str(start),
-                          "--sizelimit", str(size), disk],
+def loop(disk, start, size, writable=False):
+    """One partition of the image as a loop device, read-only unless writable
+    (the container has no udev for partition nodes); detached afterwards."""
+    dev = subprocess.run(["losetup", "--find", "--show"] + ([] if writable else ["--read-only"]) +
+                         ["--offset", str(start), "--sizelimit", str(size), disk],
                          check=True, capture_output=True, text=True).stdout.strip()
     try:
         yield dev
