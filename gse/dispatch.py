@@ -4,7 +4,7 @@ main menu (gse/menu.py) both call it; it imports neither."""
 import os
 import sys
 
-from . import build, checks, config, controller, layout, plan, states, unit
+from . import build, checks, config, controller, layout, plan, questions, states, unit
 from .errors import UsageError
 from .options import BY_DEST, CHOICE, NUMBER, SESSION_DESTS
 
@@ -63,6 +63,7 @@ def dispatch(values, session=None):
         return 0
 
     snapshot = None
+    warp_answers = None
     if "time_warp" in values:
         extra = set(values) - WARP_COMPANIONS
         if extra:
@@ -102,6 +103,17 @@ def dispatch(values, session=None):
     checks.ssh_session(session.interactive, session.confirm)
     for notice in p.notices:
         print("gse: %s" % notice, file=sys.stderr)
+    # The concept document's questions, all before the long build starts; a
+    # replay answers them as the saved run did.
+    if warp_answers is not None:
+        answers = warp_answers
+    elif session.interactive:
+        answers = questions.ask(p, session, lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+    else:
+        answers = {}
+    p.extravars.update(answers)
+    if state_doc is not None:
+        state_doc["answers"] = answers
 
     # Validation is over: from here on the run touches the system.
     checks.apply_priority(priority)
