@@ -83,6 +83,6 @@ def test_numbering_follows_creation_and_survives_deletes(tmp_path):
     states.delete(d, 2)
     states.save(d, states.build_document("again", {"base": "catalyst"}, cfg))
     assert states.listing(d) == "1:first_state\n2:test_build\n3:again\n"
-    assert states.load(d, 3)[0] == {"base": "catalyst"}
+    assert states.load(d, 3).options == {"base": "catalyst"}
     with pytest.raises(UsageError, match="exists already"):
         states.save(d, states.build_document("again", {}, cfg))
