@@ -151,7 +151,11 @@ def _build(values, cfg, dirs, session, run_opts, saved=None):
         # What part A resolved (stage3, snapshot) completes the state saved for this run.
         inputs = warp.read_inputs(clocallg)
         if state_doc is not None and inputs:
-            states.record_inputs(states.state_dir(cfg), ts, inputs)
+            try:
+                states.record_inputs(states.state_dir(cfg), ts, inputs)
+            except (OSError, ValueError) as exc:
+                print("gse: the stage3 and snapshot of this run could not be added to time state %s: %s"
+                      % (ts, exc), file=sys.stderr)
     if code == 0 and "build_controller" in values:
         code = controller.build(values["build_controller"], dirs, quiet=session.quiet,
                                 verbose=session.verbose)

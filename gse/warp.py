@@ -145,10 +145,14 @@ def stage(saved, target):
         os.chmod(out, mode)
         return out
 
-    scripts = [path for kind, path in usable if kind == "script"]
-    if options.get("sdir") and scripts and len(scripts) == sum(1 for e in saved.files if e["kind"] == "script"):
+    scripts = [e["path"] for e in saved.files if e["kind"] == "script"]
+    if options.get("sdir") and scripts:
         for path in scripts:
-            place("script", path, "sdir")
+            if ("script", path) not in usable and os.path.isfile(path):
+                # Not restorable (a forced replay): today's script, beside the kept ones.
+                usable[("script", path)] = (path, os.stat(path).st_mode & 0o7777)
+            if ("script", path) in usable:
+                place("script", path, "sdir")
         options["sdir"] = os.path.join(target, "sdir")
     for kind in ("kernel", "initrd"):
         # The option holds the path as typed; the entry the absolute path the run read.
