@@ -145,7 +145,8 @@ def questions_section():
                "--non-interactive; -q only changes the output), gse asks the questions of the hook "
                "table before the build starts, so that a long build never waits half-way. Enter keeps "
                "the configured value (config.d, else the default below). A question is not asked when "
-               "its hook is passed (--lawful-good) or its sub-part would not run; --enforce answers "
+               "its hook is passed (--lawful-good) or its answer would change nothing (part D for "
+               "catalyst, part H with --kernel); --enforce answers "
                "it yes. Without a person the configured values apply; the playbooks never ask. A time "
                "state keeps the answers and --time-warp replays them.")]
     for part, sub in questions.questions():

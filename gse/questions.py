@@ -10,10 +10,10 @@ a question.  Without a person the configured values (config.d, else the
 documented defaults) apply; the playbooks never ask (AWX runs them
 unattended).
 
-A question is asked when its sub-part would run with the answer "yes": the
-hook is not passed by --lawful-good, not answered by --enforce, and the
-sub-part's include condition (the table's ``when``, the same Jinja the roles
-are generated with) holds.  Answers given earlier count: part H's menuconfig
+A question is asked when its answer decides: the hook is not passed by
+--lawful-good, not answered by --enforce, and the sub-part's include
+condition (the table's ``when``, the same Jinja the roles are generated
+with) holds with the answer yes and not with no.  Answers given earlier count: part H's menuconfig
 question comes only after "build a kernel?" was answered yes.
 
 Part H's menuconfig is the one question whose work needs the person later:
@@ -94,13 +94,13 @@ class _Variables(dict):
         return found
 
 
-def would_run(sub, plan, answers):
-    """True when sub-part ``sub`` runs if its question is answered yes (given the earlier answers)."""
+def would_run(sub, plan, answers, answer=True):
+    """True when sub-part ``sub`` runs if its question is answered ``answer`` (given the earlier answers)."""
     if not sub.when:
         return True
     variables = _Variables(plan)
     variables.update(answers)
-    variables[sub.variable] = True
+    variables[sub.variable] = answer
     context = {n: variables[n] for n in _names(sub.when)}
     return bool(_environment().compile_expression(sub.when)(**context))
 
@@ -123,7 +123,10 @@ def ask(plan, session, write):
             write("Part %s (%s): %s yes (--enforce)\n" % (part.letter, sub.hook, sub.question))
             answers[sub.variable] = True
             continue
-        if not would_run(sub, plan, answers):
+        # Asked when the answer decides: the sub-part runs with yes and not with no
+        # (--kernel=PATH installs that image whatever "build a kernel?" would say).
+        # A sub-part that always runs (part L publishes) reads the answer itself.
+        if sub.when and (not would_run(sub, plan, answers) or would_run(sub, plan, answers, False)):
             continue
         default = bool(value(plan, sub.variable))
         while True:

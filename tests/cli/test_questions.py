@@ -96,6 +96,22 @@ def test_enforce_answers_yes_and_lawful_good_asks_nothing(gse_env):
     assert record["gse_kernel_build"] is False
 
 
+def test_a_question_whose_answer_changes_nothing_is_not_asked(gse_env):
+    kernel = gse_env.tmp / "vmlinuz-6.6"
+    kernel.write_text("kernel")
+    child = _spawn(gse_env, "--base=precomp", "-q", "--kernel=%s" % kernel)
+    asked = []
+    try:
+        while child.expect([r"Part [A-L] \((\w+)\): [^\r\n]*" + QUESTION, r"Build \S+ finished"]) == 0:
+            asked.append(child.match.group(1))
+            child.sendline("y")
+        assert _finish(child) == 0
+    finally:
+        child.close(force=True)
+    # --kernel installs that image: neither "build a kernel?" nor menuconfig.
+    assert asked == ["grebuild", "ginitrd", "gmark"]
+
+
 def test_without_a_terminal_the_defaults_apply(gse_env):
     gse_env.write_config("portage", {"gse_rebuild_world": True})
     proc = gse_env.gse("--base=precomp", "-q")
