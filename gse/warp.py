@@ -4,7 +4,10 @@ A time state keeps, by SHA-512 and copied into the state (gse/states.py):
 the --sdir scripts the run sources, the inject-custom files, the --kernel and
 --initrd images.  After part A resolved them, it also records the stage3 the
 run used (version, file, SHA-512) and, for catalyst, the Portage snapshot
-(treeish, file, SHA-512), from ``$CLOCALLG/inputs.json`` that part A writes.
+(the verified commit part A resolved the treeish to, the snapshot file and its
+SHA-512), from ``$CLOCALLG/inputs.json`` that part A writes.  A snapshot
+named by its commit that is gone is made again from that commit (catalyst_repo
+verifies it again), which is still exact.
 
 A replay checks all of it before anything is touched.  Whatever cannot be
 restored exactly (a kept copy missing or not matching its digest, a stage3
@@ -19,6 +22,7 @@ is the one recorded.
 import copy
 import hashlib
 import os
+import re
 import shutil
 
 from . import layout
@@ -34,6 +38,8 @@ KINDS = {
 # Inputs part A resolves, as messages name them.
 INPUTS = {"stage3": "stage3", "snapshot": "Portage snapshot"}
 INPUTS_FILE = "inputs.json"
+# A full git commit id (SHA-1 or SHA-256): what part A resolves catalyst's treeish to.
+_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 def sha512(path):
@@ -92,8 +98,11 @@ def _check_input(key, record):
     if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in ("path", "sha512")):
         return "the %s the run used is not recorded: the saved run ended before part A resolved it" % what
     label = record.get("version") or record.get("treeish") or os.path.basename(record["path"])
-    if key == "snapshot" and record.get("treeish") == "stable":
-        return "the Portage snapshot of treeish 'stable' is made again on every run"
+    commit = key == "snapshot" and bool(_COMMIT.fullmatch(str(record.get("treeish") or "")))
+    if key == "snapshot" and not commit:
+        return "the Portage snapshot of %s is not named by a commit: it may be another tree today" % label
+    if commit and not os.path.isfile(record["path"]):
+        return None  # catalyst makes it again from the verified commit, which names it
     if not os.path.isfile(record["path"]):
         return "the %s %s the run used is no longer available (%s is gone)" % (what, label, record["path"])
     if sha512(record["path"]) != record["sha512"]:

@@ -8,10 +8,12 @@ fetching the latest.
 import hashlib
 import json
 import os
+import shutil
 
 import pytest
 
 from tests.integration.buildrun import ROOT
+from tests.integration import gitrepo
 from tests.integration.test_build import drop_env, make_env
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds chroot and mount: root only")
@@ -46,14 +48,22 @@ def test_part_a_records_the_stage3_and_a_replay_pins_it(gse_fixture, fixture_htt
 def test_part_a_records_catalysts_snapshot(gse_fixture, fixture_http, signing):
     env = make_env(gse_fixture, fixture_http, signing)
     try:
+        # The ebuild repository, a signed commit, as tests/integration/test_build.py serves it.
+        upstream = os.path.join(env.dir, "upstream")
+        shutil.copytree(gse_fixture.repo, upstream)
+        home, fingerprint = signing
+        commit = gitrepo.commit(upstream, {"metadata/timestamp.chk": "Mon, 30 Nov 2026 00:00:00 +0000\n"},
+                                home, fingerprint)
         rc, res = env.run("--limit", "buildhost", tags=["gseed"], extra={
             "gse_build_id": "catalyst", "gse_base": "catalyst",
             "gse_catalyst_executable": os.path.join(ROOT, "tests/doubles/catalyst"),
+            "gse_catalyst_repo_url": "file://" + upstream, "gse_catalyst_repo_keyring": gse_fixture.keyring,
             "gse_distfiles_dir": os.path.join(env.cdist, "distfiles")})
         assert rc == 0, res.failed()
         made = res.ran("Create the Portage snapshot catalyst builds from")[0]["snapshot"]["path"]
         snapshot = _inputs(env, "catalyst")["snapshot"]
-        assert snapshot["path"] == made and snapshot["treeish"] == "master"
+        # The treeish as part A resolved it: the verified commit, not the branch.
+        assert snapshot["path"] == made and snapshot["treeish"] == commit
         with open(made, "rb") as f:
             assert snapshot["sha512"] == hashlib.sha512(f.read()).hexdigest()
         # catalyst had no seed: the fetched stage3 is recorded too.
