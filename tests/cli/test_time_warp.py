@@ -176,3 +176,26 @@ def test_the_answers_are_saved_and_replayed(gse_env):
     assert r.returncode == 0, r.stderr
     rec = _record(gse_env)
     assert (rec["gse_kernel_build"], rec["gse_initramfs_build"], rec["gse_mark_default"]) == (False, True, True)
+
+
+def test_a_catalyst_snapshot_is_exact_by_its_commit(tmp_path):
+    """A snapshot named by the verified commit is made again when gone; one named by a branch is not exact."""
+    from gse import warp
+    snap = tmp_path / "gentoo-x.sqfs"
+    snap.write_text("snapshot")
+    digest = warp.sha512(str(snap))
+    commit = "3f1c0e8a9b" * 4
+
+    def saved(treeish, path):
+        inputs = {"snapshot": {"path": str(path), "treeish": treeish, "sha512": digest}}
+        return states.Saved(1, "c", str(tmp_path / "0001-c.yml"), 2, {"base": "catalyst"},
+                            config.Config(dirs=[]), inputs=inputs)
+
+    assert warp.differences(saved(commit, snap)) == []
+    assert warp.pins(saved(commit, snap)) == {"gse_catalyst_snapshot_treeish": commit}
+    assert warp.differences(saved(commit, tmp_path / "gone.sqfs")) == []
+    [branch] = warp.differences(saved("stable", snap))
+    assert "snapshot of stable is not named by a commit" in branch
+    snap.write_text("another tree")
+    [changed] = warp.differences(saved(commit, snap))
+    assert "is not the one the run used" in changed and "its SHA-512 differs" in changed
