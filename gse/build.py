@@ -6,7 +6,7 @@ import signal
 import sys
 import time
 
-from . import doscripts, failure, handover, layout, livelog, runner, states, unit
+from . import doscripts, failure, handover, layout, livelog, questions, runner, states, unit
 from .errors import BuildFailed, Interrupted
 from .progress import Watcher, elapsed
 
@@ -90,6 +90,17 @@ def reentry(parts, failed, choice, subpart=None):
     return tags, extra
 
 
+def resume_at(parts, subpart):
+    """Tags that run the sequence from sub-part ``subpart`` on (part B's mounts again in stage B)."""
+    hooks = [p.hook for p in parts]
+    index = next(i for i, p in enumerate(parts) if subpart in [s.hook for s in p.subs])
+    subs = [s.hook for s in parts[index].subs]
+    tags = subs[subs.index(subpart):] + hooks[index + 1:]
+    if index > hooks.index("gpartb"):
+        tags.append("gmount")
+    return tags
+
+
 def _no_progress(previous, failed):
     """Why a resumed emerge made no progress (the same package failed with the same list), or None."""
     if previous is None or failed is None or not failed.is_emerge:
@@ -164,6 +175,17 @@ def run(plan, session, clocallg):
                 sig.in_runner = False
                 if sig.caught:
                     raise KeyboardInterrupt
+                if result.status != "successful" and questions.is_handoff(watcher.failure):
+                    # Part H stopped for the kernel configuration (gkconfig): the
+                    # person configures it in the chroot, the run goes on at gker.
+                    if not session.interactive:
+                        raise BuildFailed("part H waits for make menuconfig (gse_kernel_menuconfig) and no "
+                                          "person is at the terminal; the report is in %s" % clocallg)
+                    failure.shell(plan.workdir, True, command=questions.menuconfig_argv(plan),
+                                  leave="save the kernel configuration and leave menuconfig: gker builds it")
+                    tags, extra = resume_at(parts, "gker"), dict(extra, **{questions.CONFIGURED: True})
+                    extra.pop("gse_emerge_resume", None)
+                    continue
                 if result.status == "successful":
                     ok = True
                     if session.quiet:
@@ -183,7 +205,9 @@ def run(plan, session, clocallg):
                 choice = _choose(plan, watcher.failure, session)
                 if choice == "abort":
                     raise BuildFailed("aborted; the report is in %s" % clocallg)
-                tags, extra = reentry(parts, watcher.failure, choice, watcher.current)
+                tags, more = reentry(parts, watcher.failure, choice, watcher.current)
+                # The kernel configured by hand stays configured for the rest of the run.
+                extra = dict({k: v for k, v in extra.items() if k == questions.CONFIGURED}, **more)
         except KeyboardInterrupt:
             raise Interrupted("interrupted; the build ended and its mounts released") from None
         finally:

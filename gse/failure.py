@@ -4,6 +4,7 @@ The concept document's emerge_master_loop (an emerge with a resume list) and
 _ask_for_shell (any other failure) in one loop.
 """
 import os
+import shlex
 import subprocess
 import sys
 
@@ -82,12 +83,17 @@ def ask(failure, read=input, write=None):
         write("answer r, s, h or a\n")
 
 
-def shell(workdir, in_chroot):
-    """An interactive login shell in the chroot (mounts still in place), or in the workdir."""
+def shell(workdir, in_chroot, command=None, leave="leave the shell to choose again"):
+    """An interactive login shell in the chroot (mounts still in place), or in the workdir.
+
+    With ``command`` (an argv) the login shell runs that instead, on the same
+    terminal: part H's make menuconfig (gse/questions.py)."""
     if in_chroot and os.path.isdir(workdir):
         argv = ["chroot", workdir, "/bin/bash", "-l"]
     else:
         argv = ["/bin/bash", "-l"]
-    print("gse: %s; leave the shell to choose again" % " ".join(argv), flush=True)
+    if command:
+        argv += ["-c", shlex.join(command)]
+    print("gse: %s; %s" % (" ".join(argv), leave), flush=True)
     env = dict(os.environ, PS1="(gse) \\w # ")
     return subprocess.call(argv, cwd=workdir if os.path.isdir(workdir) else None, env=env)

@@ -140,6 +140,7 @@ def page1():
     out += wake_section()
     out += publish_section()
     out += fleet_section()
+    out += questions_section()
     out += [".SH THE FAILURE LOOP",
             esc("When a part fails, gse shows the failed command, its stderr and the related items "
                 "(for emerge: the failed package, the resume list and the tail of the build log). "
@@ -156,7 +157,11 @@ def page1():
             ".TP", "\\fB$CDISTDIR/workdir\\-<base>/var/log/gse\\-live.log\\fR",
             esc("emerge's output, appended while it runs (not with -q); gse prints its new lines."),
             ".TP", "\\fB/var/lib/gse/states\\fR",
-            esc("Time states (gse_state_dir), 0600, root only."),
+            esc("Time states (gse_state_dir), 0600, root only: NNNN-name.yml and, beside it, "
+                "NNNN-name.files/ with the copies the state keeps (see gse(5))."),
+            ".TP", "\\fB$CLOCALLG/inputs.json\\fR",
+            esc("The stage3 and the Portage snapshot part A used; gse adds them to the time state "
+                "saved for the run."),
             ".SH ENVIRONMENT",
             ".TP", "\\fBGSE_CONFIGD\\fR", esc("Colon-separated config.d directories to read instead "
                                              "of the two defaults."),
@@ -172,6 +177,47 @@ def page1():
         out += [".TP", "\\fB%s\\fR" % esc(cmd), esc(text[0].upper() + text[1:]) + "."]
     out += [".SH SEE ALSO", "gse(5), ansible\\-playbook(1), catalyst(1), emerge(1), dracut(8)"]
     return "\n".join(out) + "\n"
+
+
+def questions_section():
+    """The questions gse asks at a terminal, from the hook table (gse/questions.py)."""
+    from . import questions
+    out = [".SH THE QUESTIONS",
+           esc("When a person is at the terminal (stdin and stdout are terminals, no "
+               "--non-interactive; -q only changes the output), gse asks the questions of the hook "
+               "table before the build starts, so that a long build never waits half-way. Enter keeps "
+               "the configured value (config.d, else the default below). A question is not asked when "
+               "its hook is passed (--lawful-good) or its answer would change nothing (part D for "
+               "catalyst, part H with --kernel); --enforce answers "
+               "it yes. Without a person the configured values apply; the playbooks never ask. A time "
+               "state keeps the answers and --time-warp replays them.")]
+    for part, sub in questions.questions():
+        text = "Part %s: \"%s\" sets %s; default %s (%s)." % (
+            part.letter, sub.question, sub.variable, sub.default, sub.reason)
+        text += " Answered yes: %s. %s." % (
+            sub.runs, "--enforce: %s" % sub.enforce if sub.enforce else "--enforce does not answer it")
+        out += [".TP", "\\fB%s\\fR" % sub.hook, esc(text.replace("`", ""))]
+    return out
+
+
+def states_section():
+    """The time state format (gse/states.py, gse/warp.py)."""
+    from . import states
+    return [".SH TIME STATES",
+            esc("A time state is NNNN-name.yml in the state directory (gse_state_dir), a YAML mapping: "
+                "format (%d), name, created, gse_version, options (the run's flags), config (every "
+                "config.d file read, passwords hashed), answers (the questions gse asked), files (the "
+                "--sdir scripts, inject-custom files and --kernel/--initrd images, each with kind, path, "
+                "sha512 and mode; the copy is NNNN-name.files/<sha512>) and inputs (stage3: path, name, "
+                "version, sha512; snapshot: path, treeish, sha512; recorded when part A ran). A state "
+                "without format is format 1 (options and config only) and is read; a replay of it is "
+                "not exact. A format newer than this gse reads is refused." % states.FORMAT),
+            ".PP",
+            esc("--time-warp=N replays the state with the kept copies and the recorded stage3 and "
+                "snapshot. What cannot be restored exactly (a copy missing or not matching its "
+                "digest, the stage3 or snapshot gone or changed, a format 1 state) is listed and the "
+                "replay is refused (exit code 2) unless --time-warp-inexact is given; then each "
+                "difference is a warning and today's file is used.")]
 
 
 def page5():
@@ -194,8 +240,9 @@ def page5():
         for sub in part.subs:
             text = "%s. Quiet mode: \"%s\"." % (sub.title, sub.phase)
             if sub.question:
-                text += " Asks \"%s\" (%s), default %s; --enforce: %s." % (
-                    sub.question, sub.variable, sub.default, sub.enforce)
+                text += " Asks \"%s\" (%s), default %s; %s." % (
+                    sub.question, sub.variable, sub.default,
+                    "--enforce: %s" % sub.enforce if sub.enforce else "--enforce does not answer it")
             elif sub.enforce:
                 text += " --enforce: %s." % sub.enforce
             out += [".TP", "\\fB%s\\fR" % sub.hook, esc(text.replace("`", ""))]
@@ -217,6 +264,7 @@ def page5():
             esc("Hook gprofile creates and selects the GSE profile, an experimental Portage "
                 "profile that collects USE flags and packages useful for research and university "
                 "computer labs. Its flags and packages are set in portage.yml and packages.yml."),
+            *states_section(),
             ".SH THE DOSCRIPTS FILE",
             esc("gse writes the request of --sdir, --do and -g to $CLOCALLG/doscripts:"),
             ".PP", ".nf", "# Requested Scripts", "# SCRIPT'S PATH", "SCP:/root/myscripts",

@@ -123,7 +123,17 @@ OPTIONS = (
            metavar="NAME|-N|?", extra_names=("--time-state?",)),
     Option("time_warp", ("--time-warp",), NUMBER, "states",
            "run saved state N again exactly, even if the configuration files changed since",
+           "The state keeps, by SHA-512 and copied into it, the --sdir scripts, the inject-custom files "
+           "and the --kernel/--initrd images of the run, and records the stage3 version and the "
+           "Portage snapshot (treeish) part A resolved. A replay uses the kept copies, and part A the "
+           "recorded stage3 and snapshot. When that cannot be exact (a copy missing or not matching "
+           "its digest, the stage3 or snapshot gone or changed, a state saved by an older gse) the "
+           "replay lists what differs and is refused, unless --time-warp-inexact is given.",
            metavar="N"),
+    Option("time_warp_inexact", ("--time-warp-inexact",), SWITCH, "states",
+           "with --time-warp: replay even where the state cannot be restored exactly, with a warning "
+           "for each difference",
+           "What cannot be restored is read as it is today: the original file, the latest stage3."),
     Option("main_menu", ("-mm",), SWITCH, "other",
            "open the main menu; with other flags, the menu starts with them set",
            "gse without arguments opens the main menu too."),

@@ -1,13 +1,23 @@
-"""Time states: a saved run (all parameters and every configuration file read).
+"""Time states: a saved run (all parameters, every configuration file read, and the files it used).
 
 One YAML file per state in the state directory (gse_state_dir in
-config.d/system.yml, default /var/lib/gse/states; GSE_STATE_DIR overrides).
+config.d/system.yml, default /var/lib/gse/states; GSE_STATE_DIR overrides),
+and beside it ``NNNN-name.files/``: copies of the files the run read (the
+--sdir scripts, the inject-custom files, the --kernel/--initrd images), each
+named by its SHA-512 (gse/warp.py decides what is kept and replays it).
 The directory is 0700 and every state 0600: states are private to root.
 States are numbered by their order of creation, as ``gse --time-state?`` lists them.
+
+The document is versioned (``format``).  Format 1 (no ``format`` key, gse
+before exact replays) holds options and config.d only; it is still read, and
+a replay of it says what it cannot restore.  A format newer than this gse
+knows is refused with the versions it reads.
 """
 import datetime
 import os
 import re
+import shutil
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -22,6 +32,11 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$")
 _FILE = re.compile(r"^(\d{4,})-(.+)\.yml$")
 _CONFIG_FILE = re.compile(r"[a-z0-9][a-z0-9_-]*\.ya?ml")
 
+
+FORMAT = 2               # the state document's version (see the module's doc)
+_DIGEST = re.compile(r"^[0-9a-f]{128}$")
+# Options that select a state, not a run: never saved in one.
+NOT_SAVED = frozenset({"time_state", "time_warp", "time_warp_inexact"})
 
 MAX_NUMBER_DIGITS = 9    # state numbers: no state directory holds a billion states
 
@@ -86,10 +101,18 @@ def _pick(directory, number):
                      % (number, "is" if count == 1 else "are", count))
 
 
+def files_dir(path):
+    """The directory of a state's kept files, beside its YAML file."""
+    return path[:-len(".yml")] + ".files"
+
+
 def delete(directory, number):
     _require_root()
     name, path = _pick(directory, number)
     os.unlink(path)
+    kept = files_dir(path)
+    if os.path.isdir(kept) and not os.path.islink(kept):
+        shutil.rmtree(kept)
     return name
 
 
@@ -104,18 +127,40 @@ def snapshot(config):
 
 def build_document(name, options, config):
     run = {k: v for k, v in options.items()
-           if k not in SESSION_DESTS and k not in ("time_state", "time_warp")}
+           if k not in SESSION_DESTS and k not in NOT_SAVED}
     return {
+        "format": FORMAT,
         "name": name,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "gse_version": __version__,
         "options": run,
         "config": snapshot(config),
+        "answers": {},    # the questions gse asked (gse/questions.py)
+        "files": [],      # [{kind, path, sha512, mode}] kept in NNNN-name.files/ (gse/warp.py)
+        "inputs": {},     # the stage3 and snapshot the run resolved, recorded when part A ran
     }
 
 
-def save(directory, document):
-    """Write a state (0600 in a 0700 directory); return its number."""
+def _write(path, document, exclusive):
+    text = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+    if exclusive:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    tmp = path + ".new"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save(directory, document, keep=()):
+    """Write a state (0600 in a 0700 directory) and the copies ``keep`` ([(sha512, source)]); return its number.
+
+    The copies are written first: a state file never names a copy that is not there."""
     _require_root()
     check_name(document["name"])
     if any(name == document["name"] for _, name, _ in entries(directory)):
@@ -129,24 +174,67 @@ def save(directory, document):
     numbers = [int(_FILE.match(f).group(1)) for f in os.listdir(directory) if _FILE.match(f)]
     seq = max(numbers, default=0) + 1
     path = os.path.join(directory, "%04d-%s.yml" % (seq, document["name"]))
-    text = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+    if keep:
+        kept = files_dir(path)
+        os.makedirs(kept, mode=0o700, exist_ok=True)
+        for digest, source in keep:
+            target = os.path.join(kept, digest)
+            if not os.path.exists(target):
+                shutil.copyfile(source, target + ".part")
+                os.chmod(target + ".part", 0o600)
+                os.replace(target + ".part", target)
+    _write(path, document, exclusive=True)
     return len(entries(directory))
 
 
+def record_inputs(directory, name, inputs):
+    """Add what the run resolved (stage3, snapshot) to the state ``name`` saved for it."""
+    for _, found, path in entries(directory):
+        if found == name:
+            with open(path, encoding="utf-8") as f:
+                doc = yaml.safe_load(f)
+            doc.setdefault("inputs", {}).update(inputs)
+            _write(path, doc, exclusive=False)
+            return True
+    return False
+
+
+@dataclass
+class Saved:
+    """A state as loaded: what a replay needs."""
+
+    number: int
+    name: str
+    path: str
+    format: int
+    options: dict
+    config: Config
+    answers: dict = field(default_factory=dict)
+    files: list = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)
+
+    @property
+    def files_dir(self):
+        return files_dir(self.path)
+
+
 def load(directory, number):
-    """Return (options, Config with the snapshot) of state N."""
+    """Return state N as a Saved (options, the Config of its snapshot, answers, kept files, inputs)."""
     _require_root()
     name, path = _pick(directory, number)
     try:
         with open(path, encoding="utf-8") as f:
             doc = yaml.safe_load(f)
+        version = doc.get("format", 1)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValueError("its format is %s" % _shown(version))
+        if version > FORMAT:
+            raise UsageError("time state %d (%s) was saved by a newer gse (format %d); this gse reads "
+                             "formats 1 to %d" % (number, name, version, FORMAT))
         options = dict(doc["options"])
         for dest, value in options.items():
             opt = BY_DEST.get(dest)
-            if opt is None or dest in SESSION_DESTS or dest in ("time_state", "time_warp"):
+            if opt is None or dest in SESSION_DESTS or dest in NOT_SAVED:
                 raise ValueError("it holds the unknown option %s" % _shown(dest))
             values = value if opt.repeat else [value]
             if not isinstance(values, list) or not all(
@@ -162,11 +250,35 @@ def load(directory, number):
                 if not isinstance(fname, str) or not _CONFIG_FILE.fullmatch(fname):
                     raise ValueError("it names the configuration file %s" % _shown(fname))
                 cfg.files.append(ConfigFile(layer["dir"], fname, check_data(fname, data)))
+        answers, files, inputs = _extras(doc)
     except UsageError as exc:
+        if "saved by a newer gse" in str(exc):
+            raise
         raise UsageError("time state %d (%s) is damaged: %s" % (number, name, exc)) from None
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise UsageError("time state %d (%s) is damaged: %s" % (number, name, _shown(str(exc))[1:-1])) from None
-    return options, cfg
+    return Saved(number, name, path, version, options, cfg, answers, files, inputs)
+
+
+def _extras(doc):
+    """The answers, kept files and inputs of a format 2 document, checked (format 1 has none)."""
+    answers = doc.get("answers") or {}
+    if not isinstance(answers, dict) or not all(
+            isinstance(k, str) and k.startswith("gse_") and isinstance(v, bool) for k, v in answers.items()):
+        raise ValueError("its answers are %s" % _shown(answers))
+    files = doc.get("files") or []
+    if not isinstance(files, list):
+        raise ValueError("its files are %s" % _shown(files))
+    for entry in files:
+        if not (isinstance(entry, dict) and isinstance(entry.get("kind"), str)
+                and isinstance(entry.get("path"), str) and os.path.isabs(entry["path"])
+                and isinstance(entry.get("sha512"), str) and _DIGEST.fullmatch(entry["sha512"])
+                and isinstance(entry.get("mode", 0o644), int)):
+            raise ValueError("it keeps the file %s" % _shown(entry))
+    inputs = doc.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise ValueError("its inputs are %s" % _shown(inputs))
+    return dict(answers), list(files), dict(inputs)
 
 
 def materialize(cfg, target):

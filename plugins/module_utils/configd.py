@@ -46,6 +46,7 @@ CATEGORIES = (
     ("runlevels", "Runlevels", ("gse_runlevels", "gse_client_health")),
     ("kernel", "Kernel, initramfs and boot loader", (
         "gse_kernel_build", "gse_kernel_packages", "gse_kernel_config", "gse_kernel_genkernel_args",
+        "gse_kernel_menuconfig", "gse_kernel_sources",
         "gse_initramfs_build", "gse_initramfs_packages", "gse_initramfs_tool", "gse_initramfs_dracut_args",
         "gse_bootloader", "gse_bootloader_packages")),
     ("minimal", "Cleanup and --build-minimal", (

@@ -147,6 +147,17 @@ PARTS = (
                 "`gse-health` service the controller reads"),
     )),
     Part("gparth", "kernel", "B", True, "Kernel", "Building the kernel", (
+        SubPart("gkconfig", "Extra kernel configuration: menuconfig at the terminal, before genkernel builds",
+                "Configuring the kernel", "menuconfig.yml",
+                "`gse_kernel_config` (when given) copied to `<gse_kernel_sources>/.config`, then the run stops "
+                "for `gse`, which opens `make menuconfig` there in the chroot (the failure loop's shell "
+                "machinery) and re-enters at `gker`; a playbook run without `gse` ends here with a message "
+                "instead of waiting",
+                when="gse_kernel_menuconfig and gse_kernel_build and gse_kernel_path | length == 0 "
+                     "and not %s" % _enforced("gker"),
+                question="extra kernel configuration (menuconfig)?", variable="gse_kernel_menuconfig",
+                default="no", reason="it needs a person at the terminal; with --enforce=gker genkernel builds "
+                "its general modular kernel, as the concept document says"),
         SubPart("gker", "Build a kernel with genkernel, or install --kernel=PATH", "Building the kernel",
                 "kernel.yml", "install `--kernel=PATH`, or genkernel",
                 when="gse_kernel_path | length > 0 or gse_kernel_build or %s" % _enforced("gker"),

@@ -8,9 +8,13 @@ from conftest import GSE
 PROMPT = r"\[a\] abort: "
 
 
-def _spawn(gse_env, *args, env=None):
+def _spawn(gse_env, *args, env=None, questions=4):
     child = pexpect.spawn(GSE, list(args), env=env or gse_env.env, cwd=str(gse_env.tmp),
                           encoding="utf-8", timeout=300, dimensions=(50, 200))
+    # The questions of parts D, H, I and L (tests/cli/test_questions.py): their defaults.
+    for _ in range(questions):
+        child.expect(r"\[y/N\] ")
+        child.sendline("")
     return child
 
 
@@ -115,7 +119,7 @@ def test_abort_ends_with_1_and_no_mounts(gse_env):
 
 
 def test_verbose_is_refused_on_a_terminal(gse_env):
-    child = _spawn(gse_env, "--base=precomp", "-v")
+    child = _spawn(gse_env, "--base=precomp", "-v", questions=0)
     child.expect("--verbose cannot run with an interactive run")
     assert _finish(child) == 2
     assert gse_env.written() == []
@@ -123,7 +127,7 @@ def test_verbose_is_refused_on_a_terminal(gse_env):
 
 def test_over_ssh_outside_tmux_asks(gse_env):
     env = dict(gse_env.env, SSH_CONNECTION="10.0.0.1 50000 10.0.0.2 22")
-    child = _spawn(gse_env, "--base=precomp", env=env)
+    child = _spawn(gse_env, "--base=precomp", env=env, questions=0)
     child.expect("started over SSH outside tmux/screen")
     child.expect(r"Continue anyway\? \[y/N\] ")
     child.sendline("n")

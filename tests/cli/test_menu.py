@@ -88,6 +88,10 @@ def test_main_menu(gse_env):
         pane.keys("2")
         assert "Build a system: Precomp" in pane.wait("gse --base=precomp --quiet")
         pane.keys("1")
+        # The questions of parts D, H, I and L: their defaults (tests/cli/test_questions.py).
+        for hook in ("grebuild", "gker", "ginitrd", "gmark"):
+            pane.wait("(%s): " % hook)
+            pane.keys("Enter")
         screen = pane.wait("[exit code 0] Press Enter to return to the menu")
         assert "[12/12] Publishing the image" in screen
         assert gse_env.mounts() == []

@@ -11,7 +11,7 @@ from gse.errors import UsageError
 
 # What must be equal between a run and its warp (identity and paths of the run differ;
 # the live log follows each run's -q, which is how it is shown, not what it builds).
-PER_RUN = ("gse_build_id", "gse_configd_dirs", "mount_owner", "gse_live_log")
+PER_RUN = ("gse_build_id", "gse_configd_dirs", "mount_owner", "gse_live_log", "gse_stage3_pin")
 
 
 def _same_run(rec):
@@ -21,6 +21,10 @@ def _same_run(rec):
 def test_save_list_warp_delete_round_trip(gse_env):
     gse_env.write_config("etc", {"gse_hostname": "one"})
     gse_env.write_config("users", {"gse_users": [{"name": "lab", "password": "s3cret-pw"}]})
+    # The stand-in's part A resolves this "stage3" (tests/cli/test_time_warp.py has the details).
+    stage3 = gse_env.tmp / "stage3.tar.xz"
+    stage3.write_text("stage3")
+    gse_env.switch({"gse_test_stage3": str(stage3)})
     r = gse_env.gse("--base=precomp", "--build-minimal", "--enforce=gparte", "--time-state=first")
     assert r.returncode == 0, r.stderr
     assert "TASK [" in r.stdout and "PLAY RECAP" in r.stdout  # the default mode streams everything
@@ -47,6 +51,7 @@ def test_save_list_warp_delete_round_trip(gse_env):
     assert r.returncode == 0, r.stderr
     warped = gse_env.records()[0]
     assert _same_run(warped) == dict(_same_run(saved), gse_users=warped["gse_users"])
+    assert warped["gse_stage3_pin"]["path"] == str(stage3)
     [user] = warped["gse_users"]
     assert user["name"] == "lab" and "password" not in user
     assert sha512_crypt.verify("s3cret-pw", user["password_hash"])
@@ -83,6 +88,6 @@ def test_numbering_follows_creation_and_survives_deletes(tmp_path):
     states.delete(d, 2)
     states.save(d, states.build_document("again", {"base": "catalyst"}, cfg))
     assert states.listing(d) == "1:first_state\n2:test_build\n3:again\n"
-    assert states.load(d, 3)[0] == {"base": "catalyst"}
+    assert states.load(d, 3).options == {"base": "catalyst"}
     with pytest.raises(UsageError, match="exists already"):
         states.save(d, states.build_document("again", {}, cfg))
