@@ -30,10 +30,11 @@ class Client:
         # Format 2: every image also as a casync index + chunk store.
         self.casync = casync
 
-    def publish(self, version, behaviour="healthy", payload=0, payload_seed=None, extra=None, **pointer):
+    def publish(self, version, behaviour="healthy", payload=0, payload_seed=None, extra=None, image=None, **pointer):
         """Build and publish version (the next serial); pointer overrides
-        fields of version.txt.  The image root stays in root(version)."""
-        tarball = testimage.make_image(self.work, version, behaviour, payload, extra, payload_seed)
+        fields of version.txt; image: more arguments of testimage.make_root.
+        The image root stays in root(version)."""
+        tarball = testimage.make_image(self.work, version, behaviour, payload, extra, payload_seed, **(image or {}))
         pubtree.add_image(self.gnupghome, self.tree, version, tarball,
                           root=self.root(version) if self.casync else None)
         self.serial += 1
