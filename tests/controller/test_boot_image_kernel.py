@@ -2,9 +2,11 @@
 linux-image package, unpacked into the image as /boot/vmlinuz-KVER with its
 modules under /lib/modules/KVER) with an initramfs that dracut built against
 that image's /lib/modules; after switch_root a module that is not built into
-the kernel loads from the image.  Then an image without the running kernel's
-modules is installed, refused at switch_root with a log line, and the
-backup boots instead.
+the kernel loads from the image.  The first boot is a network boot: QEMU's
+iPXE fetches the tree's boot.ipxe (part L's generator), which loads the
+kernel and initramfs published in the version's directory.  Then an image
+without the running kernel's modules is installed, refused at switch_root
+with a log line, and the backup boots instead.
 
 Two boots, as one client's life: keep it that way under TCG.
 
@@ -72,9 +74,13 @@ def test_controller_is_the_images_kernel_with_its_modules(client, kernel_tree):
 
 def test_module_loads_from_the_images_lib_modules_after_switch_root(client, kernel_tree):
     kver = kernel_tree["kver"]
-    client.publish("v1", image={"kernel_tree": kernel_tree["root"], "kvers": (), "modprobe": MODULE})
-    out, secs, rc = client.boot()
+    client.publish("v1", image={"kernel_tree": kernel_tree["root"], "kvers": (), "modprobe": MODULE},
+                   pair=client.controller)
+    assert client.pointer["kernel"] == "images/v1/vmlinuz" and client.pointer["initramfs"] == "images/v1/initramfs"
+    out, secs, rc = client.boot(netboot=True, timeout=600)
     assert "gse: installed v1 (serial 1) on /dev/vda2" in out, out[-3000:]
+    # The kernel iPXE loaded is the published one, with boot.ipxe's command line.
+    assert f"Linux version {kver}" in out and "root=gse" in out
     assert booted(out) == "v1"
     assert f"GSETEST kernel {kver}" in out
     assert f"GSETEST module {MODULE} loaded from /lib/modules/{kver}" in out, out[-3000:]
