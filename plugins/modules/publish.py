@@ -29,7 +29,7 @@ description:
     dracut against the image's C(/lib/modules); both or neither, both covered by C(SHA512SUMS)) gets a pointer
     that also names them (C(kernel), C(kernel_sha512), C(kernel_size), C(initramfs), C(initramfs_sha512),
     C(initramfs_size)), in the same format (clients ignore keys they do not know). With the pointer, the
-    iPXE script C(boot.ipxe) at the top of the tree is replaced atomically: it boots that kernel and
+    iPXE script C(boot.ipxe) at the top of the tree is replaced atomically; it boots that kernel and
     initramfs with O(boot_cmdline), for network boot.
   - 'When C(version.txt) already names identical content (the same tarball SHA512, or the same index SHA512)
     under another version, nothing is published and the pointer does not move; the result has
