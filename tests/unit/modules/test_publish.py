@@ -14,7 +14,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.gse.stateless.plugins.module_utils import pubtree
-from ansible_collections.gse.stateless.plugins.module_utils.checksums import parse_sums
+from ansible_collections.gse.stateless.plugins.module_utils.checksums import format_sums, parse_sums
 from ansible_collections.gse.stateless.plugins.modules import publish
 from fake_gpg import MARK, FakeGpg, make_image
 
