@@ -351,7 +351,6 @@ class Publisher:
                 res["boot_script"] = written
         return res
 
-
     # -- the public key --------------------------------------------------
     def public_key(self):
         """publication-key.asc: the keyring, armored; replaced atomically when it differs."""
