@@ -179,12 +179,23 @@ gse_state_write() {
         && sync
 }
 
-# gse_state_append NAME LINE
+# gse_state_append NAME LINE [KEEP]: append LINE to state file NAME.  With
+# KEEP (a positive number of lines, 9 digits at most) only the newest KEEP
+# lines stay, so a record written at every failed boot cannot fill the state
+# area; any other KEEP (a bad setting) keeps every line rather than lose
+# this one.  2 when the state area is not mounted or the write failed.
 gse_state_append() {
     gse_state_ok || return 2
     _gse_f=$GSE_STATE_MNT/$1
     [ -d "${_gse_f%/*}" ] || mkdir -p "${_gse_f%/*}"
-    printf '%s\n' "$2" >> "$GSE_STATE_MNT/$1" && sync
+    if ! gse_decimal "$3" || [ "$_gse_dec" = 0 ] || [ ${#_gse_dec} -gt 9 ]; then
+        printf '%s\n' "$2" >> "$_gse_f" && sync
+        return
+    fi
+    # Rewritten whole (tmp + rename): a power cut leaves the old file or
+    # the new one, never a cut one.
+    { cat "$_gse_f" 2> /dev/null; printf '%s\n' "$2"; } | tail -n "$_gse_dec" > "$_gse_f.tmp" \
+        && mv "$_gse_f.tmp" "$_gse_f" && sync
 }
 
 # gse_serial_seen SERIAL: remember SERIAL as the highest verified serial

@@ -48,12 +48,15 @@ gse_curl_bounds() {
 # bounded (gse_curl_bounds).  Returns 1 when the server says 404 (nothing
 # published), 2 on any other failure, a stall or a timeout included (a
 # warning names it, unless quiet).  GSE_FETCH_CODE is the HTTP status, 000
-# when no server answered.
+# when no server answered; GSE_FETCH_RC curl's exit status (28: a time bound
+# was hit, the answer's status may still be 200).
 gse_fetch() {
     # shellcheck disable=SC2046
     curl -sS $(gse_curl_bounds) -o "$2" -w '%{http_code}' "$GSE_SERVER/$1" \
         > "$GSE_RUN/curl.code" 2> "$GSE_RUN/curl.err"
     _gse_crc=$?
+    # shellcheck disable=SC2034 # read by the network check
+    GSE_FETCH_RC=$_gse_crc
     # -w prints no newline: read fails at EOF yet sets the variable.
     GSE_FETCH_CODE=
     read -r GSE_FETCH_CODE < "$GSE_RUN/curl.code"
@@ -280,12 +283,14 @@ gse_watch() {
     GSE_WATCH_REASON=
     _gse_win=${GSE_STALL_TIME:-20} _gse_t=0 _gse_w=0
     _gse_last=$(gse_io_bytes "$1")
+    # Ticks of a tenth of a second: a short run (a staging fetch, a small
+    # update) is not held up to the next whole second.
     while gse_running "$1"; do
-        sleep 1
+        sleep 0.1
         _gse_t=$((_gse_t + 1)) _gse_w=$((_gse_w + 1))
-        if [ $_gse_t -ge "${GSE_IMAGE_TIMEOUT:-3600}" ]; then
+        if [ $_gse_t -ge $((${GSE_IMAGE_TIMEOUT:-3600} * 10)) ]; then
             GSE_WATCH_REASON="not done after ${GSE_IMAGE_TIMEOUT:-3600} s"
-        elif [ $_gse_w -ge "$_gse_win" ]; then
+        elif [ $_gse_w -ge $((_gse_win * 10)) ]; then
             _gse_now=$(gse_io_bytes "$1")
             if [ $((_gse_now - _gse_last)) -lt $((${GSE_STALL_SPEED:-1024} * _gse_win)) ] && gse_running "$1"; then
                 GSE_WATCH_REASON="less than ${GSE_STALL_SPEED:-1024} bytes/s over the last $_gse_win s"
@@ -303,10 +308,13 @@ gse_watch() {
 
 # gse_casync_extract INDEX DIR [SEED...]: extract the verified casync index
 # INDEX into DIR, the chunks from $GSE_SERVER/$GSE_STORE_PATH, the seeds
-# (installed system roots) first: only the chunks they lack travel.  casync
-# checks every chunk against its id in the index before it is written.  On
-# failure (2) $GSE_RUN/stream/verdict names the class (stall, digest,
-# missing, space, extract) and GSE_VERIFY_REASON casync's error.
+# (installed system roots) first: only the chunks they lack travel.  With
+# GSE_CHUNK_STAGING set, the local store there (gse_chunks_stage) is read
+# before the server's.  casync checks every chunk against its id in the
+# index before it is written, from whichever store it came.  On failure (2)
+# $GSE_RUN/stream/verdict names the class (stall, digest: a forged, altered
+# or cut chunk, missing, network, space, extract) and GSE_VERIFY_REASON
+# casync's error.
 gse_casync_extract() {
     _f=$GSE_RUN/stream
     rm -rf "$_f"
@@ -315,10 +323,13 @@ gse_casync_extract() {
     shift 2
     _seeds=""
     for _s; do _seeds="$_seeds --seed=$_s"; done
-    gse_log "casync extract ${GSE_STORE_PATH:-store} into $_dir (seeds: ${*:-none})"
-    # --delete=no: lost+found stays.
+    gse_log "casync extract ${GSE_STORE_PATH:-store} into $_dir (seeds: ${*:-none}${GSE_CHUNK_STAGING:+, staged: $GSE_CHUNK_STAGING})"
+    # --delete=no: lost+found (and the staging store) stay.  --seed-output=no:
+    # the wiped target holds nothing of the image (only the staging store,
+    # which casync would otherwise read and chunk as a seed).
     # shellcheck disable=SC2086
-    casync extract --store="$GSE_SERVER/${GSE_STORE_PATH:-store}" $_seeds --delete=no \
+    casync extract --store="$GSE_SERVER/${GSE_STORE_PATH:-store}" \
+        ${GSE_CHUNK_STAGING:+--extra-store="$GSE_CHUNK_STAGING"} $_seeds --delete=no --seed-output=no \
         "$_idx" "$_dir" > "$_f/casync.out" 2> "$_f/casync.err" &
     gse_watch $!
     _rc=$?
@@ -336,9 +347,20 @@ gse_casync_extract() {
     elif grep -q 'Bad message' "$_f/casync.err"; then
         echo digest > "$_f/verdict"
         gse_warn "image refused: a chunk does not match the signed index: $GSE_VERIFY_REASON"
-    elif grep -qi 'not found\|404\|No such file' "$_f/casync.err"; then
+    elif grep -q 'Failed to acquire' "$_f/casync.err"; then
+        # The helper names the chunk whose download broke off.
+        echo network > "$_f/verdict"
+        gse_warn "image download failed: $GSE_VERIFY_REASON"
+    elif grep -q 'No such file or directory' "$_f/casync.err"; then
+        # casync's word for a chunk the server did not give: a 404, or any
+        # other error status.  (Not "404": a chunk's hex URL can hold it.)
         echo missing > "$_f/verdict"
         gse_warn "image refused: a chunk is missing from the store: $GSE_VERIFY_REASON"
+    elif grep -q 'Broken pipe' "$_f/casync.err"; then
+        # casync's word for a chunk whose compressed bytes end too soon: the
+        # store holds a cut chunk (its id cannot even be checked).
+        echo digest > "$_f/verdict"
+        gse_warn "image refused: a chunk of the store does not decompress (truncated): $GSE_VERIFY_REASON"
     else
         echo extract > "$_f/verdict"
         gse_warn "image refused: casync extract failed: $GSE_VERIFY_REASON"

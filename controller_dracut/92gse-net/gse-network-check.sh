@@ -27,6 +27,9 @@ gse_network_check() {
         gse_log "network: server $GSE_SERVER unreachable: $(gse_curl_error)"
         return 1
     fi
+    # It answered, then stopped sending in the middle of version.txt: the
+    # version check names the stall (curl's own words kept for it).
+    [ "$GSE_FETCH_RC" = 28 ] && gse_result version_fetch "$_rc $GSE_FETCH_CODE stall $(gse_curl_error)"
     gse_log "network: server $GSE_SERVER reachable"
     return 0
 }

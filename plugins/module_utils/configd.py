@@ -52,7 +52,7 @@ CATEGORIES = (
         "gse_clean_entries", "gse_clean_usr_share", "gse_minimal_entries", "gse_minimal_keep_locales",
         "gse_compression", "gse_compression_level", "gse_source_date_epoch", "gse_image_excludes")),
     ("publish", "Publication", ("gse_mark_default", "gse_publish_keyring", "gse_client_configd", "gse_publish_keep",
-                                "gse_boot_cmdline")),
+                                "gse_verify_entries", "gse_boot_cmdline")),
 )
 
 # What config.d may hold.  The other settings of the roles' argument specs are

@@ -5,6 +5,7 @@ import contextlib
 import functools
 import http.server
 import os
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -87,15 +88,17 @@ def booted(out):
 
 @contextlib.contextmanager
 def loopback_http(directory=None, error_status=500, error_prefix=None, stall_after=None, stall_prefix="/",
-                  served=None):
+                  served=None, stalled=None, cut=False):
     """A threaded HTTP server on 127.0.0.1 (a free port); yields its port.
     Paths under error_prefix ("/" for all) get error_status; the others are
     the files of directory (404 without one).  With stall_after, a file
     under stall_prefix is answered with its full Content-Length but only
     its first stall_after bytes, then the connection stays open and silent
     until the server stops (a server that stalls in the middle of an
-    object).  served (a list) receives (path, bytes sent) of every file
-    answered."""
+    object); stalled (a threading.Event) is set when the first such answer
+    starts to stall.  With cut, the connection is closed there instead (a
+    server that breaks off).  served (a list) receives (path, bytes sent)
+    of every file answered."""
     stop = threading.Event()
 
     class Handler(http.server.SimpleHTTPRequestHandler):
@@ -110,6 +113,12 @@ def loopback_http(directory=None, error_status=500, error_prefix=None, stall_aft
                     with f:
                         self.wfile.write(f.read(stall_after))
                         self.wfile.flush()
+                    if cut:
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    if stalled is not None:
+                        stalled.set()
                     stop.wait(600)
             else:
                 super().do_GET()

@@ -3,12 +3,14 @@ loopback, and check the serial console and the disk afterwards.
 
 The scenarios share one client disk and run in order, as one client's life:
 blank disk -> first install -> no new version (backup made) -> refused
-images (corrupt, truncated, bad signature, replayed pointer; a refused image
-is not downloaded again) -> update with a new config.d -> unhealthy version
--> fallback -> server down -> server errors -> power cut while writing ->
+images and pointers (corrupt, truncated, bad signature, forged by an unknown
+key, cut; a refused image is not downloaded again at the next boot) ->
+update with a new config.d -> unhealthy version -> fallback -> replayed
+older pointer -> server down -> server errors -> power cut while writing ->
 recovery.
 """
 import os
+import subprocess
 
 import pytest
 
@@ -52,13 +54,31 @@ def test_no_new_version_makes_backup_after_healthy_cycle(client):
     assert vm.by_label(client.disk) == {"GSESTATE": None, "SYSFS": "v1", "BACKUPFS": "v1"}
 
 
+@pytest.fixture(scope="module")
+def stranger(tmp_path_factory):
+    """A GNUPGHOME whose key the controller does not trust."""
+    home = str(tmp_path_factory.mktemp("stranger"))
+    pubtree.make_key(home, uid="Stranger <stranger@localhost>")
+    yield home
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], check=False)
+
+
+# A pointer that is refused must not raise the highest serial this client
+# accepts (or a forged pointer with a huge serial would lock out every genuine
+# one); those damages leave `serial` as it was.
+POINTER_DAMAGES = ("badsig", "forged", "cut")
+
+
 @pytest.mark.parametrize("damage, reason", [
     ("corrupt", "image refused: SHA512 mismatch"),
     ("truncated", "image refused: size"),
     ("badsig", "version refused: version.txt: bad signature"),
+    ("forged", "version refused: version.txt: unknown key "),
+    ("cut", "version refused: version.txt: no signature (not signed or truncated)"),
     ("sums", "image refused: SHA512SUMS signature: bad signature"),
 ])
-def test_damaged_publication_is_refused(client, damage, reason):
+def test_damaged_publication_is_refused(client, stranger, damage, reason):
+    serial_before = vm.state_file(client.disk, "serial")
     image = client.publish(f"bad-{damage}")
     if damage == "corrupt":
         # Same size, one byte changed after the pointer was signed.
@@ -74,6 +94,15 @@ def test_damaged_publication_is_refused(client, damage, reason):
         p = os.path.join(client.tree, "version.txt")
         text = open(p).read().replace(f"version: bad-{damage}", "version: bad-forged")
         open(p, "w").write(text)
+    elif damage == "forged":
+        # A well-formed pointer to a published image, with a serial far
+        # above any genuine one, signed by a key the controller does not hold.
+        pubtree.set_version(stranger, client.tree, 10 ** 30, f"bad-{damage}")
+    elif damage == "cut":
+        # An upload that stopped half-way.
+        p = os.path.join(client.tree, "version.txt")
+        data = open(p, "rb").read()
+        open(p, "wb").write(data[:len(data) // 2])
     elif damage == "sums":
         sums = os.path.join(os.path.dirname(image), "SHA512SUMS")
         with open(sums, "a") as f:
@@ -85,6 +114,9 @@ def test_damaged_publication_is_refused(client, damage, reason):
     assert labels["SYSFS"] == "v1"
     assert f"bad-{damage}" not in labels.values()
     assert reason in vm.state_file(client.disk, "log/controller.log")
+    if damage in POINTER_DAMAGES:
+        assert vm.state_file(client.disk, "serial") == serial_before
+        assert "gse: installing" not in out
     if damage in ("corrupt", "truncated"):
         # The refusal names the bytes received; the signed image is not
         # blacklisted but backs off: the next boot does not fetch it, the

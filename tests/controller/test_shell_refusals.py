@@ -9,7 +9,7 @@ import pytest
 
 import pubtree
 from client import loopback_http
-from test_shell_lib import sh
+from test_shell_lib import LIB, sh
 
 BIG = "18446744073709551617"  # 2^64 + 1: wraps in shell arithmetic
 
@@ -198,10 +198,10 @@ def test_stalled_server_is_given_up_within_the_bounds(tmp_path):
     with loopback_http(tmp_path / "www", stall_after=4096) as port:
         r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; GSE_STALL_TIME=2; GSE_STALL_SPEED=1000;"
                "GSE_FETCH_TIMEOUT=3600; GSE_IMAGE_TIMEOUT=3600;"
-               f"gse_fetch image.tar.zst $T/out; echo fetch=$?;"
+               f"gse_fetch image.tar.zst $T/out; echo fetch=$? curl=$GSE_FETCH_RC;"
                f"gse_stream_image image.tar.zst {dest} {'0' * 128} {1 << 20} zstd; echo stream=$?;"
                "cat $GSE_RUN/stream/verdict", tmp_path, timeout=300)
-    assert r.stdout.split() == ["fetch=2", "stream=2", "stall"], r.stdout + r.stderr
+    assert r.stdout.split() == ["fetch=2", "curl=28", "stream=2", "stall"], r.stdout + r.stderr
     log = (tmp_path / "run" / "log").read_text()
     assert "fetch image.tar.zst: stalled or timed out (HTTP 200): curl: (28) Operation too slow" in log, log
     assert "image download stalled or timed out: curl: (28) Operation too slow" in log, log
@@ -223,8 +223,19 @@ def casync_tree(tmp_path, seed=1):
     return root, www, idx
 
 
-@pytest.mark.parametrize("damage, verdict", [(None, None), ("forged", "digest"), ("missing", "missing")])
-def test_casync_extract_checks_every_chunk(tmp_path, damage, verdict):
+@pytest.mark.parametrize("damage, verdict, says", [
+    (None, None, None),
+    ("forged", "digest", "a chunk does not match the signed index"),
+    ("altered", "digest", "a chunk does not match the signed index"),
+    ("truncated", "digest", "a chunk of the store does not decompress (truncated)"),
+    ("missing", "missing", "a chunk is missing from the store"),
+    ("error", "missing", "a chunk is missing from the store"),
+    ("cut", "network", "image download failed: casync: Failed to acquire http://"),
+])
+def test_casync_extract_checks_every_chunk(tmp_path, damage, verdict, says):
+    """Each way a store can be damaged, or a chunk fail to arrive, is told
+    apart from casync's own words (a double of the server: loopback_http;
+    the chunks and the extract are the real casync's)."""
     need_casync()
     import vm
     root, www, idx = casync_tree(tmp_path)
@@ -233,18 +244,31 @@ def test_casync_extract_checks_every_chunk(tmp_path, damage, verdict):
         # Another chunk's (valid, compressed) bytes under this chunk's id.
         (tmp_path / "x").write_bytes(open(chunks[1], "rb").read())
         os.replace(tmp_path / "x", chunks[0])
+    elif damage == "altered":
+        # The chunk's own bytes, one changed, compressed again: it still
+        # decompresses, to other bytes than its id says.
+        raw = bytearray(subprocess.run(["zstd", "-dc", chunks[0]], check=True, capture_output=True).stdout)
+        raw[len(raw) // 2] ^= 0xFF
+        data = subprocess.run(["zstd", "-q", "-c"], input=bytes(raw), check=True, capture_output=True).stdout
+        open(chunks[0], "wb").write(data)
+    elif damage == "truncated":
+        data = open(chunks[0], "rb").read()
+        open(chunks[0], "wb").write(data[:len(data) // 2])
     elif damage == "missing":
         os.unlink(chunks[0])
     dest = tmp_path / "dest"
     dest.mkdir()
-    with loopback_http(www) as port:
+    server = {"error": dict(error_prefix="/store/"), "cut": dict(stall_after=1000, stall_prefix="/store/", cut=True)}
+    with loopback_http(www, **server.get(damage, {})) as port:
         r = sh(f"mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; gse_casync_extract {idx} {dest}; echo rc=$?;"
                "cat $GSE_RUN/stream/verdict 2>/dev/null", tmp_path)
     if damage is None:
         assert r.stdout.split() == ["rc=0"], r.stdout + r.stderr
         assert vm.tree_digest(str(dest)) == vm.tree_digest(str(root))
     else:
-        assert r.stdout.split() == ["rc=2", verdict], r.stdout + r.stderr + (tmp_path / "run" / "log").read_text()
+        log = (tmp_path / "run" / "log").read_text()
+        assert r.stdout.split() == ["rc=2", verdict], r.stdout + r.stderr + log
+        assert says in log, log
         # Nothing of the chunk that did not verify was written.
         big = dest / "d" / "big"
         assert not big.exists() or big.read_bytes() != (root / "d" / "big").read_bytes()
@@ -297,3 +321,63 @@ def need_casync():
 def shutil_copytree(a, b):
     import shutil
     shutil.copytree(a, b, symlinks=True)
+
+
+# ---- the refusal record, bounded -------------------------------------------------
+
+@pytest.mark.parametrize("keep, kept", [("3", 3), ("1", 1), ("007", 7), ("50", 9), ("", 9), ("0", 9), ("x", 9),
+                                        ("-2", 9), ("1234567890", 9)])
+def test_state_append_keeps_the_newest_lines(tmp_path, state, keep, kept):
+    """8 old lines and a new one: with a positive KEEP only the newest KEEP
+    stay, the new one last; a KEEP that is no positive number (of at most 9
+    digits) keeps every line rather than lose the new one."""
+    (state / "refused").write_text("".join(f"old {i}\n" for i in range(1, 9)))
+    r = shs(f"gse_state_append refused 'new line' '{keep}'; echo rc=$?", tmp_path, state)
+    assert r.stdout.strip() == "rc=0", r.stdout + r.stderr
+    lines = (state / "refused").read_text().splitlines()
+    assert lines == ([f"old {i}" for i in range(1, 9)] + ["new line"])[-kept:]
+    assert not (state / "refused.tmp").exists()
+
+
+def test_state_append_without_a_state_area_is_an_error(tmp_path):
+    r = sh("mkdir -p $GSE_RUN; GSE_STATE_MNT=$T/nostate; gse_state_append refused x 3; echo rc=$?", tmp_path)
+    assert r.stdout.strip() == "rc=2"
+    assert not (tmp_path / "nostate").exists()
+
+
+VERSION_CHECK = os.path.join(os.path.dirname(__file__), "..", "..", "controller_dracut", "92gse-net",
+                             "gse-version-check.sh")
+
+
+def install_failed():
+    """gse_install_failed, the function as the hook defines it (the hook
+    itself runs the version check when sourced)."""
+    text = open(VERSION_CHECK).read()
+    start = text.index("gse_install_failed() {")
+    return text[start:text.index("\n}\n", start) + 3]
+
+
+@pytest.mark.parametrize("setting, kept", [("GSE_REFUSED_LINES=3", 3), ("unset GSE_REFUSED_LINES", 100)])
+def test_failed_install_keeps_the_newest_refusals(tmp_path, state, setting, kept):
+    """150 refusals recorded before (a client failing for months); one more
+    failed attempt: the refused file keeps the newest GSE_REFUSED_LINES
+    (default 100), the new one last with its class and reason; the target's
+    record is gone and the image backs off."""
+    sha = "b" * 128
+    (state / "refused").write_text("".join(f"2026-01-01T00:00:00Z v{i} signed={'a' * 128} stall: x\n"
+                                           for i in range(150)))
+    (state / "installed").mkdir()
+    (state / "installed" / "vdz3").write_text("uuid=x\nversion=old\n")
+    r = shs(f". {LIB}/91gse-disk/gse-disk-lib.sh; {install_failed()}\n"
+            f"{setting}; mkdir -p $GSE_RUN/stream; echo digest > $GSE_RUN/stream/verdict;"
+            "GSE_VERIFY_REASON='received 10 bytes with SHA512 cc'; gse_install_failed /dev/vdz3 v9 " + sha +
+            "; echo rc=$?", tmp_path, state)
+    assert r.stdout.strip() == "rc=2", r.stdout + r.stderr
+    lines = (state / "refused").read_text().splitlines()
+    assert len(lines) == kept
+    assert lines[-1].endswith(f" v9 signed={sha} digest: received 10 bytes with SHA512 cc"), lines[-1]
+    assert lines[-2].split()[1] == "v149" and lines[0].split()[1] == f"v{150 - kept + 1}"
+    assert not (state / "installed" / "vdz3").exists()
+    assert (state / "backoff" / sha).read_text().split() == ["1", "1"]
+    assert "version v9 not installed (digest); /dev/vdz3 holds no complete system" in \
+        (tmp_path / "run" / "log").read_text()

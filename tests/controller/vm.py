@@ -17,14 +17,15 @@ def make_disk(path, size="1G"):
 
 
 def boot(kernel, initrd, disk, cmdline="", net=True, timeout=300, log=None, kill_on=None, kill_after=0.0,
-         base=BASE_CMDLINE, times=None, qemu_args=(), bootfile=None):
+         base=BASE_CMDLINE, times=None, qemu_args=(), kill_when=None, bootfile=None):
     """Boot once; return (console text, seconds, rc).  With kill_on, QEMU is
     killed kill_after seconds after that text appears on the console (power
-    cut).  With times (a list), (seconds since start, line) of every console
-    line is appended to it.  With bootfile (a URL) instead of a kernel, the
-    firmware boots from the network: QEMU's iPXE ROM of the virtio NIC gets
-    the URL from QEMU's DHCP server and runs that script (the kernel command
-    line is the script's)."""
+    cut); with kill_when (a threading.Event), as soon as it is set (a server
+    that holds the guest's download says when).  With times (a list),
+    (seconds since start, line) of every console line is appended to it.
+    With bootfile (a URL) instead of a kernel, the firmware boots from the
+    network: QEMU's iPXE ROM of the virtio NIC gets the URL from QEMU's DHCP
+    server and runs that script (the kernel command line is the script's)."""
     load = ["-boot", "n"] if bootfile else [
         "-kernel", kernel, "-initrd", initrd, "-append", f"{base} {cmdline}".strip()]
     argv = [
@@ -54,6 +55,16 @@ def boot(kernel, initrd, disk, cmdline="", net=True, timeout=300, log=None, kill
         except ProcessLookupError:
             pass
 
+    watcher = None
+    if kill_when is not None:
+        def watch():
+            # Polled, so that the thread ends with the boot either way.
+            while proc.poll() is None:
+                if kill_when.wait(0.2):
+                    power_cut()
+                    return
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
     try:
         for raw in proc.stdout:
             line = raw.decode(errors="replace")
@@ -71,6 +82,8 @@ def boot(kernel, initrd, disk, cmdline="", net=True, timeout=300, log=None, kill
     finally:
         if cut is not None:
             cut.join()
+        if watcher is not None:
+            watcher.join()
     rc = proc.wait()
     return "".join(out), time.monotonic() - t0, rc
 
