@@ -335,3 +335,17 @@ gse_state_mount() {
     mount -t ext4 "$_dev" "$GSE_STATE_MNT" || { gse_warn "cannot mount state area $_dev"; return 2; }
     return 0
 }
+
+# gse_has_modules ROOT: 0 when the system mounted on ROOT holds the modules
+# of the running kernel (depmod's ROOT/lib/modules/KVER/modules.dep, or
+# under usr/lib for a merged /usr), or when the running kernel loads no
+# modules at all (no /proc/modules: nothing to find); 1 when it lacks them.
+# A symlinked ROOT/lib is not followed: an absolute link would resolve in
+# the initramfs, which holds the running kernel's modules itself.
+gse_has_modules() {
+    [ -e /proc/modules ] || return 0
+    read -r _gse_kv < /proc/sys/kernel/osrelease || _gse_kv=$(uname -r)
+    [ -e "$1/usr/lib/modules/$_gse_kv/modules.dep" ] && return 0
+    [ ! -L "$1/lib" ] && [ -e "$1/lib/modules/$_gse_kv/modules.dep" ] && return 0
+    return 1
+}

@@ -52,7 +52,10 @@ gse_state_handover() {
     return 0
 }
 
-_v=$(gse_installed_get "$(gse_find_label "$GSE_LABEL_SYSFS")" version)
+# The system on $NEWROOT: SYSFS, or BACKUPFS when SYSFS lacked the running
+# kernel's modules (gse-mount-root.sh).
+_root=$(gse_result root) || _root=$(gse_find_label "$GSE_LABEL_SYSFS")
+_v=$(gse_installed_get "$_root" version)
 if gse_state_ok; then
     gse_cycle_open "$_v"
     gse_log "handing over to $_v"
@@ -60,4 +63,4 @@ if gse_state_ok; then
     sync
     gse_state_handover || gse_warn "cannot hand the state area over on /var/lib/gse/state"
 fi
-unset _d _v
+unset _d _v _root

@@ -48,12 +48,12 @@ CATEGORIES = (
         "gse_kernel_build", "gse_kernel_packages", "gse_kernel_config", "gse_kernel_genkernel_args",
         "gse_kernel_menuconfig", "gse_kernel_sources",
         "gse_initramfs_build", "gse_initramfs_packages", "gse_initramfs_tool", "gse_initramfs_dracut_args",
-        "gse_bootloader", "gse_bootloader_packages")),
+        "gse_bootloader", "gse_bootloader_packages", "gse_image_controller", "gse_image_controller_configd")),
     ("minimal", "Cleanup and --build-minimal", (
         "gse_clean_entries", "gse_clean_usr_share", "gse_minimal_entries", "gse_minimal_keep_locales",
         "gse_compression", "gse_compression_level", "gse_source_date_epoch", "gse_image_excludes")),
     ("publish", "Publication", ("gse_mark_default", "gse_publish_keyring", "gse_client_configd", "gse_publish_keep",
-                                "gse_verify_entries")),
+                                "gse_verify_entries", "gse_boot_cmdline")),
 )
 
 # What config.d may hold.  The other settings of the roles' argument specs are

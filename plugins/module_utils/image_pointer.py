@@ -16,6 +16,7 @@ import os
 
 from ansible_collections.gse.stateless.plugins.module_utils import pubhistory
 from ansible_collections.gse.stateless.plugins.module_utils import pubtree as tree
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.image_verify import VerifyError
 from ansible_collections.gse.stateless.plugins.module_utils.pointers import read_verified, write_pointer
 
@@ -46,6 +47,11 @@ def fields(directory, version, names, tarball, sums):
         out.update(format=tree.FORMAT_INDEX, index="%s/%s/%s" % (tree.IMAGES, version, tree.INDEX),
                    index_sha512=sums[tree.INDEX], index_size=os.path.getsize(os.path.join(directory, tree.INDEX)),
                    store=tree.STORE, root_bytes=root_bytes(directory))
+    if tree.KERNEL in names:
+        # The image's controller (product II): named with digest and size.
+        for key, name in (("kernel", tree.KERNEL), ("initramfs", tree.INITRAMFS)):
+            out.update({key: "%s/%s/%s" % (tree.IMAGES, version, name), key + "_sha512": sums[name],
+                        key + "_size": os.path.getsize(os.path.join(directory, name))})
     return out
 
 
@@ -65,7 +71,8 @@ def move(run, pub, keyring, new, signer, check, action="publish"):
     than anything clients saw) and is recorded in the history.
     """
     named = current(run, pub, keyring)
-    same = ("version", "path", "sha512") + (("index", "index_sha512") if "index" in new else ())
+    same = ("version", "path", "sha512") + (("index", "index_sha512") if "index" in new else ()) \
+        + (("kernel_sha512", "initramfs_sha512") if "kernel" in new else ())
     if named and all(named.get(k) == str(new[k]) for k in same):
         return False, int(named["serial"])
     floor = int(named["serial"]) if named else 0
@@ -78,3 +85,30 @@ def move(run, pub, keyring, new, signer, check, action="publish"):
     write_pointer(run, pub, tree.VERSION_POINTER, body, home, key, passphrase, keyring)
     pubhistory.append(pub, serial, new["version"], stamp, action)
     return True, serial
+
+
+def boot_script(pub, fields, cmdline, check):
+    """Write boot.ipxe for the controller the pointer ``fields`` name (with
+    its serial), atomically, when it differs; returns its path when it was
+    (or, in check mode, would be) written, else None.  A pointer without a
+    controller leaves boot.ipxe as it is.  cmdline None (a rollback) keeps
+    the command line of the script there, else the default."""
+    if "kernel" not in fields:
+        return None
+    path = os.path.join(pub, tree.BOOT_SCRIPT)
+    try:
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = None
+    if cmdline is None:
+        cmdline = tree.BOOT_CMDLINE
+        for line in (old or "").splitlines():
+            if line.startswith("kernel ") and " initrd=" in line:
+                cmdline = line.split(" initrd=", 1)[1].partition(" ")[2] or cmdline
+    text = tree.boot_script(fields, cmdline)
+    if old == text:
+        return None
+    if not check:
+        write_atomic(path, text, mode=0o644)
+    return path

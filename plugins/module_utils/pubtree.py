@@ -36,9 +36,20 @@ CONFIG_TARBALL = "config.d.tar.gz"
 SUMS = "SHA512SUMS"
 TARBALLS = {"image.tar.zst": "zstd", "image.tar.xz": "xz"}
 REPORT = "build-report.json"
-OPTIONAL = ("vmlinuz", "initramfs")
+# The controller of the image (product II): its own kernel and the
+# initramfs built against its /lib/modules.  Published as a pair or not at all.
+KERNEL = "vmlinuz"
+INITRAMFS = "initramfs"
+OPTIONAL = (KERNEL, INITRAMFS)
 POINTER_KEYS = ("format", "serial", "version", "path", "sha512", "size", "compression", "published")
 INDEX_KEYS = ("index", "index_sha512", "index_size", "store", "root_bytes")
+# Added to a format 1 or 2 pointer when the image carries the controller:
+# older clients ignore keys they do not know, so the format stays.
+CONTROLLER_KEYS = ("kernel", "kernel_sha512", "kernel_size", "initramfs", "initramfs_sha512", "initramfs_size")
+# The network boot script (iPXE) of the default version's controller, moved
+# with version.txt; not signed (iPXE cannot check OpenPGP).
+BOOT_SCRIPT = "boot.ipxe"
+BOOT_CMDLINE = "root=gse panic=-1 rd.emergency=reboot"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
 
@@ -110,8 +121,9 @@ def take_serial(pub, pointer, floor=0):
 
 
 def pointer_body(fields):
-    """The signed body: POINTER_KEYS, then INDEX_KEYS when the pointer names an index (format 2)."""
-    keys = POINTER_KEYS + (INDEX_KEYS if "index" in fields else ())
+    """The signed body: POINTER_KEYS, then INDEX_KEYS when the pointer names
+    an index (format 2), then CONTROLLER_KEYS when it names the controller."""
+    keys = POINTER_KEYS + (INDEX_KEYS if "index" in fields else ()) + (CONTROLLER_KEYS if "kernel" in fields else ())
     missing = [k for k in keys if k not in fields]
     if missing:
         raise TreeError("pointer lacks %s" % ", ".join(missing))
@@ -146,8 +158,24 @@ def image_names(src):
     missing = [n for n in required if n not in present]
     if missing:
         raise TreeError("%s lacks %s" % (src, ", ".join(missing)))
-    names = required + [n for n in OPTIONAL if n in present]
+    pair = [n for n in OPTIONAL if n in present]
+    if pair and len(pair) != len(OPTIONAL):
+        raise TreeError("%s holds %s without %s: the controller is published as a pair (kernel and initramfs)"
+                        % (src, pair[0], ", ".join(n for n in OPTIONAL if n not in present)))
+    names = required + pair
     for n in names:
         if not os.path.isfile(os.path.join(src, n)) or os.path.islink(os.path.join(src, n)):
             raise TreeError("%s/%s must be a regular file" % (src, n))
     return sorted(names), tarball
+
+
+def boot_script(fields, cmdline=BOOT_CMDLINE):
+    """The iPXE script that boots the controller a pointer names (its kernel
+    and initramfs, relative to the tree: iPXE resolves them against the
+    script's own URL)."""
+    return ("#!ipxe\n"
+            "# GSE network boot: the controller of version %(version)s (version.txt serial %(serial)s).\n"
+            "# Written by part L with version.txt; not signed: serve it over a network you trust, or HTTPS.\n"
+            "kernel %(kernel)s initrd=%(initrd)s %(cmdline)s\n"
+            "initrd %(initramfs)s\n"
+            "boot\n") % dict(fields, initrd=os.path.basename(fields["initramfs"]), cmdline=cmdline)

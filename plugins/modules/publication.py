@@ -221,6 +221,9 @@ class Publication:
         moved, serial = image_pointer.move(self.run, self.pub, self.keyring, fields,
                                            (self.p["gnupghome"], self.p["signing_key"], self.p["passphrase"]),
                                            self.check, action="rollback")
+        # Network-booted clients follow the pointer: boot.ipxe names the
+        # rolled-back version's controller (with the command line it had).
+        image_pointer.boot_script(self.pub, dict(fields, serial=serial), None, self.check)
         if not moved:
             msg = "%s is already the default (serial %d)" % (version, serial)
         else:

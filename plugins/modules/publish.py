@@ -25,6 +25,12 @@ description:
     taken under C(flock(2)) on C(.gse/lock) from C(.gse/serial). When the image has a chunk index the pointer
     has format 2 and also names the index (C(index), C(index_sha512), C(index_size)), the chunk store
     (C(store)) and the space the unpacked root needs (C(root_bytes), from C(build-report.json)).
+  - An image directory with the controller (C(vmlinuz), the image's own kernel, and C(initramfs), built by
+    dracut against the image's C(/lib/modules); both or neither, both covered by C(SHA512SUMS)) gets a pointer
+    that also names them (C(kernel), C(kernel_sha512), C(kernel_size), C(initramfs), C(initramfs_sha512),
+    C(initramfs_size)), in the same format (clients ignore keys they do not know). With the pointer, the
+    iPXE script C(boot.ipxe) at the top of the tree is replaced atomically; it boots that kernel and
+    initramfs with O(boot_cmdline), for network boot.
   - 'When C(version.txt) already names identical content (the same tarball SHA512, or the same index SHA512)
     under another version, nothing is published and the pointer does not move; the result has
     C(changed=false), C(image.unchanged=true) and C(msg) "unchanged: <version> is already published".'
@@ -80,6 +86,10 @@ options:
   passphrase:
     description: Passphrase of the signing key, given to gpg on stdin.
     type: str
+  boot_cmdline:
+    description: The kernel command line C(boot.ipxe) gives the controller (after C(initrd=initramfs)).
+    type: str
+    default: root=gse panic=-1 rd.emergency=reboot
 attributes:
   check_mode:
     support: full
@@ -122,7 +132,9 @@ RETURN = r"""
 image:
   description:
     - What happened to the image (version, path, published, pointer_moved, serial, sha512, size, files; with
-      an index also index_sha512, index_size, root_bytes, chunks, chunks_added, chunk_bytes_added).
+      an index also index_sha512, index_size, root_bytes, chunks, chunks_added, chunk_bytes_added; with the
+      controller also kernel_sha512, kernel_size, initramfs_sha512, initramfs_size and boot_script, the path of
+      C(boot.ipxe) when this run wrote it).
     - C(unchanged) is true when the default already named identical content; C(version) then names the
       published version and C(requested) the one that was not published.
   type: dict
@@ -329,8 +341,14 @@ class Publisher:
         if tree.INDEX in names:
             res.update(index_sha512=fields["index_sha512"], index_size=fields["index_size"],
                        root_bytes=fields["root_bytes"])
+        if tree.KERNEL in names:
+            res.update({k: fields[k] for k in ("kernel_sha512", "kernel_size", "initramfs_sha512", "initramfs_size")})
         if self.p["default"]:
             res["pointer_moved"], res["serial"] = self.move_pointer(fields)
+            written = image_pointer.boot_script(self.pub, dict(fields, serial=res["serial"]), self.p["boot_cmdline"],
+                                                self.check)
+            if written:
+                res["boot_script"] = written
         return res
 
     # -- the public key --------------------------------------------------
@@ -419,7 +437,7 @@ class Publisher:
             out["image"] = self.image()
         if self.p["config_dir"]:
             out["config"] = self.config()
-        changed = any(v.get("published") or v.get("pointer_moved") for v in out.values())
+        changed = any(v.get("published") or v.get("pointer_moved") or v.get("boot_script") for v in out.values())
         out["public_key"] = self.public_key()
         if out.get("image", {}).get("unchanged"):
             out["msg"] = "unchanged: %s is already published" % out["image"]["version"]
@@ -439,6 +457,7 @@ def main():
             # A key id or fingerprint names the key; it is no secret.
             signing_key=dict(type="str", no_log=False),
             passphrase=dict(type="str", no_log=True),
+            boot_cmdline=dict(type="str", default="root=gse panic=-1 rd.emergency=reboot"),
             chunk_store=dict(type="path"),
             casync=dict(type="path", default="casync"),
         ),

@@ -16,11 +16,13 @@ KVER = os.environ.get("GSE_TEST_KVER") or sorted(
     if os.path.isdir("/lib/modules") else ""
 
 
-def run_controller_playbook(output, keyring, *extra, env=None):
-    """ansible-playbook playbooks/controller.yml for KVER; ``extra`` are more arguments (-e ...)."""
+def run_controller_playbook(output, keyring, *extra, env=None, kver=KVER):
+    """ansible-playbook playbooks/controller.yml for kver (None: the role
+    chooses); ``extra`` are more arguments (-e ...)."""
+    kv = ["-e", f"gse_controller_kver={kver}"] if kver else []
     return subprocess.run(
         [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), os.path.join(ROOT, "playbooks", "controller.yml"),
-         "-e", f"gse_controller_modules_dir={ROOT}/controller_dracut", "-e", f"gse_controller_kver={KVER}",
+         "-e", f"gse_controller_modules_dir={ROOT}/controller_dracut", *kv,
          "-e", f"gse_controller_output={output}", "-e", f"gse_controller_keyring={keyring}", *extra],
         capture_output=True, text=True, cwd=ROOT, env=env)
 
@@ -69,6 +71,35 @@ def cached_controller(keyring):
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.exists(os.path.join(out, "initramfs.img")):
             res = run_controller_playbook(out + ".new", keyring)
+            assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+            shutil.rmtree(out, ignore_errors=True)
+            os.rename(out + ".new", out)
+    return {"kernel": os.path.join(out, "vmlinuz"), "initrd": os.path.join(out, "initramfs.img"),
+            "dir": out, "keyring": keyring}
+
+
+def image_controller(keyring, image_root, tree_key):
+    """{"kernel", "initrd", "dir", "keyring"} of a controller built for an
+    image: its kernel and dracut against its /lib/modules
+    (gse_controller_image_root, no kernel version given: the role finds it);
+    cached by content hash, tree_key naming the kernel tree the image
+    carries."""
+    role = os.path.join(ROOT, "roles", "controller")
+    h = hashlib.sha256(tree_key.encode())
+    for d, dirs, files in os.walk(role):
+        dirs.sort()
+        for n in sorted(files):
+            with open(os.path.join(d, n), "rb") as f:
+                h.update(n.encode() + f.read())
+    with open(keyring, "rb") as k:
+        h.update(k.read())
+    out = os.path.join(CACHE, f"image-initramfs-{content_hash(extra=h.digest())[:16]}")
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(os.path.join(out, "initramfs.img")):
+            res = run_controller_playbook(out + ".new", keyring, "-e", f"gse_controller_image_root={image_root}",
+                                          kver=None)
             assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
             shutil.rmtree(out, ignore_errors=True)
             os.rename(out + ".new", out)

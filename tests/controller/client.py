@@ -28,25 +28,33 @@ class Client:
         self.disk = vm.make_disk(os.path.join(workdir, "disk.img"), "1G")
         self.serial = 0
         self.boots = 0
+        # version.txt's fields (what boot.ipxe is written from).
+        self.pointer = None
         # Format 2: every image also as a casync index + chunk store.
         self.casync = casync
 
-    def publish(self, version, behaviour="healthy", payload=0, payload_seed=None, extra=None, **pointer):
+    def publish(self, version, behaviour="healthy", payload=0, payload_seed=None, extra=None, image=None, pair=None,
+                **pointer):
         """Build and publish version (the next serial); pointer overrides
-        fields of version.txt.  The image root stays in root(version)."""
-        tarball = testimage.make_image(self.work, version, behaviour, payload, extra, payload_seed)
+        fields of version.txt; image: more arguments of testimage.make_root;
+        pair: the image's controller ({"kernel", "initrd"}) published with it.
+        The image root stays in root(version)."""
+        tarball = testimage.make_image(self.work, version, behaviour, payload, extra, payload_seed, **(image or {}))
         pubtree.add_image(self.gnupghome, self.tree, version, tarball,
-                          root=self.root(version) if self.casync else None)
+                          root=self.root(version) if self.casync else None, pair=pair)
         self.serial += 1
-        pubtree.set_version(self.gnupghome, self.tree, self.serial, version, **pointer)
+        self.pointer = pubtree.set_version(self.gnupghome, self.tree, self.serial, version, **pointer)
         return os.path.join(self.tree, "images", version, "image.tar.zst")
 
     def root(self, version):
         return os.path.join(self.work, f"root-{version}")
 
-    def boot(self, cmdline="", server=True, limit_rate="", port=None, **kw):
+    def boot(self, cmdline="", server=True, limit_rate="", port=None, netboot=False, **kw):
         """Boot once against the tree served by nginx; server=False: nothing
-        listens on the port; port: a server of the caller's on that port."""
+        listens on the port; port: a server of the caller's on that port.
+        netboot: the firmware (iPXE) boots the controller version.txt names
+        through the tree's boot.ipxe, written here as part L writes it (with
+        this boot's server URL on the kernel command line)."""
         self.boots += 1
         log = open(os.path.join(self.work, f"boot-{self.boots}.log"), "w")
         try:
@@ -57,6 +65,14 @@ class Client:
                         stack.enter_context(srv)
                     # Not started (server=False): a port nothing listens on.
                     port = srv.port
+                if netboot:
+                    # Part L's own generator of boot.ipxe.
+                    from ansible_collections.gse.stateless.plugins.module_utils import pubtree as tree
+                    with open(os.path.join(self.tree, tree.BOOT_SCRIPT), "w") as f:
+                        f.write(tree.boot_script(self.pointer, f"{vm.BASE_CMDLINE} gse.server=http://10.0.2.2:{port} "
+                                                              f"{cmdline}".strip()))
+                    return vm.boot(None, None, self.disk, log=log,
+                                   bootfile=f"http://10.0.2.2:{port}/{tree.BOOT_SCRIPT}", **kw)
                 return vm.boot(self.controller["kernel"], self.controller["initrd"], self.disk,
                                f"gse.server=http://10.0.2.2:{port} {cmdline}", log=log, **kw)
         finally:

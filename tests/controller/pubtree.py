@@ -81,12 +81,16 @@ def make_index(tree, version, root):
     return idx
 
 
-def add_image(gnupghome, tree, version, tarball, root=None):
+def add_image(gnupghome, tree, version, tarball, root=None, pair=None):
     """images/<version>/: image.tar.zst, its signature, SHA512SUMS(.asc);
     with root (format 2): image.caidx and its signature too, the chunks in
-    store/."""
+    store/; with pair ({"kernel", "initrd"} paths): the image's controller
+    as vmlinuz and initramfs, covered by SHA512SUMS."""
     d = os.path.join(tree, "images", version)
     os.makedirs(d, exist_ok=True)
+    if pair:
+        _copy(pair["kernel"], os.path.join(d, "vmlinuz"))
+        _copy(pair["initrd"], os.path.join(d, "initramfs"))
     img = os.path.join(d, "image.tar.zst")
     os.replace(tarball, img) if os.path.dirname(tarball) == d else _copy(tarball, img)
     detach_sign(gnupghome, img)
@@ -126,9 +130,16 @@ def set_version(gnupghome, tree, serial, version, relpath=None, **override):
     fields = pointer_fields(serial, version, relpath, tree)
     if os.path.exists(os.path.join(tree, "images", version, "image.caidx")):
         fields.update(index_fields(tree, version))
+    for key, name in (("kernel", "vmlinuz"), ("initramfs", "initramfs")):
+        # The controller's keys, as part L adds them (docs/publication.md).
+        path = os.path.join(tree, "images", version, name)
+        if os.path.exists(path):
+            fields.update({key: f"images/{version}/{name}", key + "_sha512": sha512(path),
+                           key + "_size": os.path.getsize(path)})
     fields.update(override)
     fields = {k: v for k, v in fields.items() if v is not None}
     clearsign_pointer(gnupghome, os.path.join(tree, "version.txt"), fields)
+    return fields
 
 
 def add_config(gnupghome, tree, serial, files):

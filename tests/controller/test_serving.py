@@ -54,6 +54,19 @@ def test_nginx_serves_the_publication_tree(tree):
         assert get(f"{srv.url}/.gse/serial")[0] == 404
 
 
+def test_nginx_serves_the_network_boot_script_uncached(tree):
+    # boot.ipxe moves with version.txt: revalidated like the pointers.
+    with open(os.path.join(tree, "boot.ipxe"), "w") as f:
+        f.write("#!ipxe\nkernel images/v1/vmlinuz\n")
+    try:
+        with Server(tree) as srv:
+            status, headers, body = get(f"{srv.url}/boot.ipxe")
+            assert status == 200 and body.startswith(b"#!ipxe\n")
+            assert headers["Cache-Control"] == "no-cache"
+    finally:
+        os.unlink(os.path.join(tree, "boot.ipxe"))
+
+
 def test_unfinished_publications_are_not_served(tree):
     # A publication in progress (images/.staging-*, config/.staging-*) is
     # never visible, though images/ and config/ are prefix locations.

@@ -10,10 +10,12 @@ import random
 import shutil
 import subprocess
 
+from builds import KVER
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEALTH = os.path.join(ROOT, "roles", "client_health", "files", "gse-health")
 APPLETS = ("sh mount umount cat echo awk touch sync poweroff readlink sleep mkdir rm mv "
-           "date grep ls stat").split()
+           "date grep ls stat uname modprobe").split()
 
 INIT = r"""#!/bin/sh
 export PATH=/bin:/usr/bin:/sbin
@@ -22,6 +24,19 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 exec >/dev/console 2>&1
 echo "GSETEST booted version=$(cat /usr/share/gse-test/version)"
+echo "GSETEST kernel $(uname -r)"
+# A module that is not built into the kernel: loaded from this system's
+# /lib/modules after switch_root (busybox modprobe reads depmod's modules.dep).
+if [ -r /usr/share/gse-test/modprobe ]; then
+    m=$(cat /usr/share/gse-test/modprobe)
+    if [ -e "/sys/module/$m" ]; then
+        echo "GSETEST module $m present before modprobe"
+    elif modprobe "$m" && [ -e "/sys/module/$m" ]; then
+        echo "GSETEST module $m loaded from /lib/modules/$(uname -r)"
+    else
+        echo "GSETEST module $m failed"
+    fi
+fi
 case " $(cat /proc/cmdline) " in
     *" gsetest.calibrate "*) /usr/lib/gse-test/calibrate ;;
 esac
@@ -75,10 +90,15 @@ def calibrate_on_host():
     return time.monotonic() - t0
 
 
-def make_root(root, version, behaviour="healthy", payload_bytes=0, extra=None, payload_seed=None):
+def make_root(root, version, behaviour="healthy", payload_bytes=0, extra=None, payload_seed=None,
+              kernel_tree=None, kvers=(KVER,), modprobe=None):
     """Write the image root in `root` (extra: {relative path: bytes} more
     files; payload_seed: the same payload for the same seed, for images
-    that share most of their bytes)."""
+    that share most of their bytes).  kernel_tree: a directory (boot/,
+    lib/modules/) copied in, the image's own kernel; kvers: kernels whose
+    lib/modules/KVER the image claims with an empty modules.dep (the
+    controller switches only into a system with the running kernel's
+    modules); modprobe: a module the booted system loads."""
     for d in ("bin", "sbin", "usr/bin", "usr/lib/gse", "usr/share/gse-test", "proc", "sys", "dev",
               "etc/init.d", "etc/runlevels/default", "var/log", "var/lib/gse/state", "tmp", "run"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
@@ -102,6 +122,14 @@ def make_root(root, version, behaviour="healthy", payload_bytes=0, extra=None, p
             f.write(text + "\n")
     with open(os.path.join(root, "etc", "gse-test-seed"), "w") as f:
         f.write("seeded-" + version + "\n")
+    for kv in kvers:
+        os.makedirs(os.path.join(root, "lib", "modules", kv), exist_ok=True)
+        open(os.path.join(root, "lib", "modules", kv, "modules.dep"), "a").close()
+    if kernel_tree:
+        shutil.copytree(kernel_tree, root, symlinks=True, dirs_exist_ok=True)
+    if modprobe:
+        with open(os.path.join(root, "usr", "share", "gse-test", "modprobe"), "w") as f:
+            f.write(modprobe + "\n")
     for rel, data in (extra or {}).items():
         p = os.path.join(root, rel)
         os.makedirs(os.path.dirname(p), exist_ok=True)
@@ -127,7 +155,7 @@ def pack(root, tarball):
     return tarball
 
 
-def make_image(workdir, version, behaviour="healthy", payload_bytes=0, extra=None, payload_seed=None):
+def make_image(workdir, version, behaviour="healthy", payload_bytes=0, extra=None, payload_seed=None, **kw):
     root = os.path.join(workdir, f"root-{version}")
-    make_root(root, version, behaviour, payload_bytes, extra, payload_seed)
+    make_root(root, version, behaviour, payload_bytes, extra, payload_seed, **kw)
     return pack(root, os.path.join(workdir, f"{version}.tar.zst"))

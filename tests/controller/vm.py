@@ -17,26 +17,31 @@ def make_disk(path, size="1G"):
 
 
 def boot(kernel, initrd, disk, cmdline="", net=True, timeout=300, log=None, kill_on=None, kill_after=0.0,
-         base=BASE_CMDLINE, times=None, qemu_args=(), kill_when=None):
+         base=BASE_CMDLINE, times=None, qemu_args=(), kill_when=None, bootfile=None):
     """Boot once; return (console text, seconds, rc).  With kill_on, QEMU is
     killed kill_after seconds after that text appears on the console (power
     cut); with kill_when (a threading.Event), as soon as it is set (a server
     that holds the guest's download says when).  With times (a list),
-    (seconds since start, line) of every console line is appended to it."""
+    (seconds since start, line) of every console line is appended to it.
+    With bootfile (a URL) instead of a kernel, the firmware boots from the
+    network: QEMU's iPXE ROM of the virtio NIC gets the URL from QEMU's DHCP
+    server and runs that script (the kernel command line is the script's)."""
+    load = ["-boot", "n"] if bootfile else [
+        "-kernel", kernel, "-initrd", initrd, "-append", f"{base} {cmdline}".strip()]
     argv = [
         "timeout", "-k", "5", str(timeout),
         "qemu-system-x86_64", "-accel", "tcg", "-m", "768", "-smp", "1", "-no-reboot",
         "-nographic", "-serial", "stdio", "-monitor", "none", "-nodefaults",
-        "-kernel", kernel, "-initrd", initrd,
-        "-append", f"{base} {cmdline}".strip(),
+        *load,
         "-drive", f"file={disk},format=raw,if=virtio,cache=unsafe",
         # Entropy for the guest: without it getrandom() blocks udev and mkfs
         # for a minute under TCG.
         "-device", "virtio-rng-pci",
         *qemu_args,
     ]
-    if net:
-        argv += ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]
+    if net or bootfile:
+        argv += ["-netdev", "user,id=n0" + (f",bootfile={bootfile}" if bootfile else ""),
+                 "-device", "virtio-net-pci,netdev=n0"]
     t0 = time.monotonic()
     # A session of its own: a power cut kills timeout and QEMU together.
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

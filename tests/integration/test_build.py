@@ -20,9 +20,9 @@ from tests.integration import gitrepo
 from tests.integration.buildrun import ROOT, BuildEnv
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "controller"))
-import builds  # noqa: E402
 import vm  # noqa: E402
 from gse.serve import Server  # noqa: E402
+from tests.fixture import kernel as kernel_fixture  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds chroot and mount: root only")
 
@@ -105,11 +105,23 @@ def write_client_configd(path):
     return path
 
 
+# The image's own kernel: Debian's, given as --kernel (part H installs it in
+# /boot), its modules injected (part B) as a kernel package would install
+# them; part K builds the controller against them.
+KERNEL_MODULES = ("virtio_blk virtio_pci virtio_net virtio_scsi sd_mod ahci nvme e1000 e1000e virtio_rng ext4 btrfs "
+                  "af_packet").split()
+
+
 @pytest.fixture(scope="module")
 def precomp(gse_fixture, fixture_http, signing):
     env = make_env(gse_fixture, fixture_http, signing)
     env.vars["gse_users"] = [{"name": "student", "comment": "Lab student", "groups": ["users"], "password": SECRET}]
     env.vars["gse_client_configd"] = write_client_configd(os.path.join(env.dir, "client-config.d"))
+    kt = kernel_fixture.tree(KERNEL_MODULES)
+    env.kernel = kt
+    env.vars["gse_kernel_path"] = os.path.join(kt["root"], "boot", "vmlinuz-" + kt["kver"])
+    env.vars["gse_inject_custom"] = [{"src": os.path.join(kt["root"], "lib", "modules", kt["kver"]) + "/",
+                                      "dest": "/lib/modules/" + kt["kver"] + "/"}]
     rc, res = env.run()
     env.first = (rc, res)
     yield env
@@ -151,15 +163,42 @@ def test_published_and_marked_default(precomp):
     assert os.path.isfile(os.path.join(precomp.publish, "publication-key.asc"))
 
 
+def test_published_pointer_names_the_images_controller(precomp):
+    """Product II: part K built the image's kernel with an initramfs against
+    its /lib/modules into the image directory; SHA512SUMS covers both and
+    version.txt names them (digest, size)."""
+    keyring = os.path.join(precomp.cdist, "publication-keyring.gpg")
+    p = subprocess.run(["gpgv", "--keyring", keyring, "--output", "-", "version.txt"],
+                       cwd=precomp.publish, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    body = dict(line.split(": ", 1) for line in p.stdout.splitlines() if ": " in line)
+    version = body["version"]
+    for key, name in (("kernel", "vmlinuz"), ("initramfs", "initramfs")):
+        path = os.path.join(precomp.publish, "images", version, name)
+        assert body[key] == f"images/{version}/{name}"
+        assert body[key + "_sha512"] == subprocess.run(["sha512sum", path], capture_output=True, text=True,
+                                                       check=True).stdout.split()[0]
+        assert int(body[key + "_size"]) == os.path.getsize(path)
+    with open(os.path.join(precomp.publish, "images", version, "vmlinuz"), "rb") as a, \
+            open(os.path.join(precomp.kernel["root"], "boot", "vmlinuz-" + precomp.kernel["kver"]), "rb") as b:
+        assert a.read() == b.read()
+    script = open(os.path.join(precomp.publish, "boot.ipxe")).read()
+    assert f"kernel images/{version}/vmlinuz initrd=initramfs root=gse" in script
+    assert f"initrd images/{version}/initramfs" in script
+
+
 def test_published_image_boots_under_the_controller(precomp):
     """The whole chain: the image part K packed and part L published (with
-    its client config.d), served by nginx, installed on a blank disk by a
-    controller that trusts the publication keyring, booted under the image's
-    own OpenRC (the stand-in stage3 has no /sbin/init: init= names
-    openrc-init), its gse-health service recording a healthy life cycle."""
+    its client config.d and its controller), served by nginx, installed on a
+    blank disk by the published controller (the image's kernel, an
+    initramfs built against the image's modules, trusting the publication
+    keyring), booted under the image's own OpenRC (the stand-in stage3 has
+    no /sbin/init: init= names openrc-init), its gse-health service
+    recording a healthy life cycle."""
     need_boot_tools()
-    ctl = builds.cached_controller(os.path.join(precomp.cdist, "publication-keyring.gpg"))
     version = os.path.basename(image_dir(precomp))
+    ctl = {"kernel": os.path.join(precomp.publish, "images", version, "vmlinuz"),
+           "initrd": os.path.join(precomp.publish, "images", version, "initramfs")}
     disk = vm.make_disk(os.path.join(precomp.dir, "client.img"), "2G")
     try:
         with Server(precomp.publish) as srv, open(os.path.join(precomp.dir, "client-boot.log"), "w") as log:
@@ -168,6 +207,7 @@ def test_published_image_boots_under_the_controller(precomp):
                                     timeout=1500, log=log)
         assert "gse: config.d: serial 1 fetched and exported" in out
         assert f"gse: installed {version} (serial 1) on /dev/vda2" in out
+        assert "kernel: refusing" not in out
         assert "gse: runlevels: add gse-chain-test default" in out
         assert "GSECHAIN up" in out
         assert "GSECHAIN mount / ext4 ro," in out
@@ -404,11 +444,13 @@ def test_distcc_and_ccache_wait_for_their_install_and_the_binary_cache_is_on(pre
 
 
 def test_kernel_and_initramfs_built_or_taken_from_paths(precomp, tmp_path):
-    # Enforced: genkernel and dracut (the fixture's stand-ins) build them.
-    rc, res = precomp.run(tags=["gmount", "gess", "gker", "ginitrd"], extra={"gse_enforce": ["gker", "ginitrd"]})
+    # Enforced: genkernel and dracut (the fixture's stand-ins) build them
+    # (without the --kernel this module's build was given).
+    rc, res = precomp.run(tags=["gmount", "gess", "gker", "ginitrd"],
+                          extra={"gse_enforce": ["gker", "ginitrd"], "gse_kernel_path": ""})
     assert rc == 0, res.failed()
     boot = os.listdir(os.path.join(precomp.workdir(), "boot"))
-    assert any(f.startswith("vmlinuz-") for f in boot), boot
+    assert any(f.startswith("vmlinuz-") and f.endswith("-gentoo-dist") for f in boot), boot
     assert any(f.startswith("initramfs-") for f in boot), boot
     # --kernel=PATH / --initrd=PATH: taken as they are.
     kernel = tmp_path / "vmlinuz-6.6.0-site"

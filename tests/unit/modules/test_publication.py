@@ -200,3 +200,30 @@ def test_a_lost_serial_counter_never_gives_clients_a_lower_serial(capsys, monkey
     res = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="rollback", version="v3"))
     assert res["serial"] == 5 and pointer(pub)["serial"] == "5"
     assert (pub / ".gse/serial").read_text() == "5\n"
+
+
+def test_rollback_moves_boot_script_to_the_versions_controller(capsys, monkeypatch, tmp_path):
+    """Network-booted clients follow the pointer: after a rollback boot.ipxe
+    names the rolled-back version's kernel and initramfs, with the command
+    line the script had."""
+    ring = tmp_path / "keyring.gpg"
+    ring.write_text("pub")
+    pub = tmp_path / "pub"
+    common = dict(publish_dir=str(pub), keyring=str(ring), gnupghome=str(tmp_path / "home"), signing_key="KEY")
+    for n, version in enumerate(("k1", "k2")):
+        src = tmp_path / "build" / version
+        make_image(src, payload=b"image %d" % n)
+        (src / "vmlinuz").write_bytes(b"kernel %d" % n)
+        (src / "initramfs").write_bytes(b"initramfs %d" % n)
+        names = ("image.tar.zst", "build-report.json", "vmlinuz", "initramfs")
+        (src / "SHA512SUMS").write_text(format_sums({m: hashlib.sha512((src / m).read_bytes()).hexdigest()
+                                                     for m in names}))
+        call(capsys, monkeypatch, FakeGpg(), publish, dict(common, src=str(src), version=version, default=True,
+                                                           boot_cmdline="root=gse gse.site=lab"))
+    assert "kernel images/k2/vmlinuz initrd=initramfs root=gse gse.site=lab\n" in (pub / "boot.ipxe").read_text()
+    res = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="rollback", version="k1"))
+    assert res["changed"] and pointer(pub)["kernel"] == "images/k1/vmlinuz"
+    assert pointer(pub)["kernel_sha512"] == hashlib.sha512(b"kernel 0").hexdigest()
+    script = (pub / "boot.ipxe").read_text()
+    assert "kernel images/k1/vmlinuz initrd=initramfs root=gse gse.site=lab\n" in script
+    assert "initrd images/k1/initramfs\n" in script and "serial 3" in script

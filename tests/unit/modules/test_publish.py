@@ -14,7 +14,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.gse.stateless.plugins.module_utils import pubtree
-from ansible_collections.gse.stateless.plugins.module_utils.checksums import parse_sums
+from ansible_collections.gse.stateless.plugins.module_utils.checksums import format_sums, parse_sums
 from ansible_collections.gse.stateless.plugins.modules import publish
 from fake_gpg import MARK, FakeGpg, make_image
 
@@ -189,3 +189,54 @@ def test_public_key_published_armored_and_replaced_when_it_changes(capsys, monke
     res = run_module(capsys, monkeypatch, FakeGpg(), args)
     assert res["changed"] and res["public_key"]["changed"] and not res["image"]["published"]
     assert "cHViMg==\n" in (pub / "publication-key.asc").read_text()
+
+
+def add_controller(d, kernel=b"kernel-bytes", initramfs=b"initramfs-bytes", only=None):
+    """vmlinuz and initramfs in the image directory, covered by SHA512SUMS (only: just that one)."""
+    for name, data in (("vmlinuz", kernel), ("initramfs", initramfs)):
+        if only in (None, name):
+            (d / name).write_bytes(data)
+    names = [n for n in sorted(os.listdir(d)) if n in ("image.tar.zst", "build-report.json", "vmlinuz", "initramfs")]
+    (d / "SHA512SUMS").write_text(format_sums({n: hashlib.sha512((d / n).read_bytes()).hexdigest() for n in names}))
+
+
+def test_controller_pair_is_named_by_the_pointer_and_boot_script(capsys, monkeypatch, env):
+    tmp_path, args, sha = env
+    pub = tmp_path / "pub"
+    add_controller(tmp_path / "build" / "v1")
+    res = run_module(capsys, monkeypatch, FakeGpg(), dict(args, boot_cmdline="root=gse console=ttyS0"))
+    assert res["changed"] and res["image"]["pointer_moved"], res
+    body = pubtree.parse_pointer((pub / "version.txt").read_text()[len(MARK):])
+    assert body["format"] == "1"  # clients of format 1 ignore the added keys
+    for key, data in (("kernel", b"kernel-bytes"), ("initramfs", b"initramfs-bytes")):
+        name = "vmlinuz" if key == "kernel" else "initramfs"
+        assert body[key] == "images/v1/" + name
+        assert body[key + "_sha512"] == hashlib.sha512(data).hexdigest()
+        assert body[key + "_size"] == str(len(data))
+        assert (pub / "images/v1" / name).read_bytes() == data
+    script = (pub / "boot.ipxe").read_text()
+    assert script.startswith("#!ipxe\n")
+    assert "kernel images/v1/vmlinuz initrd=initramfs root=gse console=ttyS0\n" in script
+    assert "initrd images/v1/initramfs\n" in script and script.endswith("boot\n")
+    assert res["image"]["boot_script"] == str(pub / "boot.ipxe")
+
+    # Published again, unchanged: neither the pointer nor the script moves.
+    res2 = run_module(capsys, monkeypatch, FakeGpg(), dict(args, boot_cmdline="root=gse console=ttyS0"))
+    assert not res2["changed"] and "boot_script" not in res2["image"]
+
+
+@pytest.mark.parametrize("only", ["vmlinuz", "initramfs"])
+def test_half_a_controller_is_refused(capsys, monkeypatch, env, only):
+    tmp_path, args, _sha = env
+    add_controller(tmp_path / "build" / "v1", only=only)
+    res = run_module(capsys, monkeypatch, FakeGpg(), args)
+    assert res.get("failed") and "published as a pair" in res["msg"], res
+    assert not os.path.exists(tmp_path / "pub" / "version.txt")
+
+
+def test_image_without_controller_writes_no_boot_script(capsys, monkeypatch, env):
+    tmp_path, args, _sha = env
+    res = run_module(capsys, monkeypatch, FakeGpg(), args)
+    assert res["image"]["pointer_moved"]
+    body = pubtree.parse_pointer((tmp_path / "pub" / "version.txt").read_text()[len(MARK):])
+    assert "kernel" not in body and not os.path.exists(tmp_path / "pub" / "boot.ipxe")
