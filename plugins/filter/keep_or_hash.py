@@ -17,7 +17,7 @@ description:
     the same C(/etc/shadow) (a reproducible image). Such a salt still differs between users and between
     sites, so a table made for one user of one site is of no use for another; as with a random salt, anyone
     who has the image can try guesses against that one hash.
-positional: existing
+positional: existing, user, site
 options:
   _input:
     description: The plain password.
