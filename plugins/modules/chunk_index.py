@@ -23,11 +23,11 @@ description:
     --xattrs --xattrs-include=* --acls --same-permissions --same-owner)) into a view next to the root, and
     the view is indexed. So the index holds exactly what the tarball holds, with the same excludes and the
     same modification times clamped to SOURCE_DATE_EPOCH, and a client installing from the index gets
-    the system a tarball install gives. The root itself is only read, never touched: its inodes keep their
+    the system a tarball install gives. The root itself is only read, never touched; its inodes keep their
     change times, so M(gse.stateless.pack) can take over an unchanged root's tarball at the next build.
     The view is removed afterwards.
   - With O(tarball), the index is reused when the same tarball (by SHA-512) was indexed with the same casync
-    options before: the recorded index (C(<root>.indexed.json), beside the root) is hard-linked (copied across
+    options before; the recorded index (C(<root>.indexed.json), beside the root) is hard-linked (copied across
     filesystems) to O(dest) when it is still the very file made then (inode, size, modification and change
     time) and the store still holds every chunk it names. casync's index is a function of the tree it reads,
     and the view is a function of the tarball's bytes, so the index would come out byte for byte the same.
