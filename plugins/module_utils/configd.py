@@ -51,7 +51,8 @@ CATEGORIES = (
     ("minimal", "Cleanup and --build-minimal", (
         "gse_clean_entries", "gse_clean_usr_share", "gse_minimal_entries", "gse_minimal_keep_locales",
         "gse_compression", "gse_compression_level", "gse_source_date_epoch", "gse_image_excludes")),
-    ("publish", "Publication", ("gse_mark_default", "gse_publish_keyring", "gse_client_configd", "gse_publish_keep")),
+    ("publish", "Publication", ("gse_mark_default", "gse_publish_keyring", "gse_client_configd", "gse_publish_keep",
+                                "gse_verify_entries")),
 )
 
 # What config.d may hold.  The other settings of the roles' argument specs are

@@ -233,6 +233,22 @@ def expand(hooks):
     return out
 
 
+def is_skipped(hook, lawful_good):
+    """True when ``hook`` or its part is named by lawful-good: its work is not done.
+
+    The roles read this (``gse.stateless.lawful_good``) besides the tags, so
+    that lawful-good given as a variable alone (an AWX survey answer, which
+    cannot set a job's skip tags) skips the same work as ``--skip-tags``.
+    """
+    skipped = expand(lawful_good)
+    return hook in skipped or PARENT.get(hook) in skipped
+
+
+def skip_condition(hook):
+    """The Jinja condition under which a role includes ``hook``'s task file: not skipped by lawful-good."""
+    return "not (gse_lawful_good | gse.stateless.lawful_good('%s'))" % hook
+
+
 def is_enforced(hook, enforce, lawful_good=()):
     """True when ``hook`` (or its part) is enforced and not also skipped by lawful-good."""
     skipped = expand(lawful_good)
