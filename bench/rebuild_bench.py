@@ -62,6 +62,19 @@ def newest_tarball(env):
     return path, h.hexdigest()
 
 
+def where_time_goes(res, top=12):
+    """(seconds per role, the slowest tasks) of a build, from the test callback's per-task wall times."""
+    roles, tasks = {}, []
+    for play in res.data.get("plays", []):
+        for t in play.get("tasks", []):
+            seconds = t.get("seconds", 0.0)
+            name = t["task"]["name"]
+            role = name.split(" : ", 1)[0] if " : " in name else "(play)"
+            roles[role] = roles.get(role, 0.0) + seconds
+            tasks.append((seconds, name))
+    return sorted(roles.items(), key=lambda kv: -kv[1]), sorted(tasks, reverse=True)[:top], len(tasks)
+
+
 def skipped(res, name):
     return all(r.get("skipped") for n, _h, r in res.tasks() if n.endswith(name))
 
@@ -90,19 +103,29 @@ def main():
                     again_wall, again_cpu, res = timed(env)
                     again_path, again_sha = newest_tarball(env)
                     (pack,) = [r for name, _h, r in res.tasks() if name.endswith("Pack the system")]
+                    (index,) = [r for name, _h, r in res.tasks() if name.endswith("Make the chunk index of the system")]
                     r = dict(first=first_wall, first_cpu=first_cpu, rebuild=again_wall, rebuild_cpu=again_cpu,
                              identical=first_sha == again_sha and first_path != again_path,
-                             pack_reused=bool(pack.get("reused")),
+                             pack_reused=bool(pack.get("reused")), index_reused=bool(index.get("reused")),
                              eix_skipped=skipped(res, "Install eix"),
                              depclean_skipped=skipped(res, "Remove what nothing needs any more (depclean)"),
                              load=(load0, loadavg()))
                     rounds.append(r)
                     print("round %d  first build %6.1f s (cpu %6.1f s)  rebuild %6.1f s (cpu %6.1f s)  "
-                          "ratio %.2f (cpu %.2f)  same tarball %s  pack reused %s  eix skipped %s  "
+                          "ratio %.2f (cpu %.2f)  same tarball %s  pack reused %s  index reused %s  eix skipped %s  "
                           "depclean skipped %s  load %.1f..%.1f"
                           % (n, first_wall, first_cpu, again_wall, again_cpu, again_wall / first_wall,
-                             again_cpu / first_cpu, r["identical"], r["pack_reused"], r["eix_skipped"],
-                             r["depclean_skipped"], r["load"][0], r["load"][1]), flush=True)
+                             again_cpu / first_cpu, r["identical"], r["pack_reused"], r["index_reused"],
+                             r["eix_skipped"], r["depclean_skipped"], r["load"][0], r["load"][1]), flush=True)
+                    roles, slowest, count = where_time_goes(res)
+                    r["rebuild_roles"], r["rebuild_slowest"] = roles, slowest
+                    print("  where the rebuild's %.1f s went (%d tasks, wall seconds from each task's start "
+                          "to its result):" % (again_wall, count))
+                    for role, seconds in roles:
+                        print("    %-34s %6.1f s" % (role, seconds))
+                    print("  its slowest tasks:")
+                    for seconds, name in slowest:
+                        print("    %6.1f s  %s" % (seconds, name))
                 finally:
                     env.wait_released()
                     shutil.rmtree(env.dir, ignore_errors=True)

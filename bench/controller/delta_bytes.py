@@ -32,6 +32,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "controller"))
 import pubtree  # noqa: E402
 from client import loopback_http  # noqa: E402
 
+sys.path.insert(0, os.path.join(ROOT, ".collections"))
+from ansible_collections.gse.stateless.plugins.module_utils import caindex  # noqa: E402
+
 LIB = os.path.join(ROOT, "controller_dracut")
 EXTRACT = f"""
 . {LIB}/90gse-base/gse-lib.sh
@@ -85,6 +88,25 @@ def tarball_bytes(root, out):
     return os.path.getsize(out)
 
 
+def make_index(tree, version, root):
+    """images/<version>/image.caidx of root made as part K makes it (caindex.make_argv: the same casync
+    options, chunk sizes and compression), its chunks added to the tree's store."""
+    d = os.path.join(tree, "images", version)
+    os.makedirs(d, exist_ok=True)
+    idx = os.path.join(d, "image.caidx")
+    subprocess.run(caindex.make_argv(os.path.join(tree, "store"), idx, root), check=True, capture_output=True)
+    return idx
+
+
+def kernel_bytes(root, kernel, out):
+    """The new kernel's own files (vmlinuz and the modules) as tar | zstd -3: what no delta can go below
+    when none of its bytes are shared with the installed kernel."""
+    rel = [k.lstrip("/") for k in kernel]
+    subprocess.run(["tar", "-C", root, "--numeric-owner", "-cf", out + ".tar"] + rel, check=True)
+    subprocess.run(["zstd", "-q", "-f", "-T0", "-3", "--rm", out + ".tar", "-o", out], check=True)
+    return os.path.getsize(out)
+
+
 def main(argv=None):
     kver = sorted(os.listdir("/lib/modules"))[-1]
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -120,7 +142,7 @@ def main(argv=None):
         res = {"image_files": len(files), "image_root_bytes": pubtree.root_bytes(base),
                "full_image_bytes": full, "kernel": kernel}
         for name, root in variants.items():
-            idx = pubtree.make_index(tree, name, root)
+            idx = make_index(tree, name, root)
             dest = os.path.join(work, "dest")
             shutil.rmtree(dest, ignore_errors=True)
             os.makedirs(dest)
@@ -135,6 +157,9 @@ def main(argv=None):
             res[name] = {"fetched_bytes": fetched, "ratio_to_full": round(fetched / full, 4),
                          "full_tarball_bytes": tarball_bytes(root, os.path.join(work, "v.tar.zst"))
                          if root != base else full}
+        own = kernel_bytes(kern, kernel, os.path.join(work, "kernel.tar.zst"))
+        res["new_kernel"].update(own_zstd_bytes=own, own_ratio_to_full=round(own / full, 4),
+                                 fetched_to_own=round(res["new_kernel"]["fetched_bytes"] / own, 4))
         res["targets"] = {"no_change": 0, "one_percent_files": 0.10, "new_kernel": 0.10}
         print(json.dumps(res, indent=1))
     finally:

@@ -58,6 +58,18 @@ def make_argv(store, index, root, casync="casync"):
     return [casync] + list(SELECTION_ARGS) + list(FEATURE_ARGS) + ["--store=" + store, "make", index, root]
 
 
+def extract_argv(tarball, directory):
+    """tar extracting an image tarball into ``directory`` exactly as packed.
+
+    Numeric owners, permissions, xattrs (file capabilities and ACLs among
+    them) and the stored modification times; the compressor follows the
+    name (``.tar.zst`` or ``.tar.xz``, what pack writes).
+    """
+    compressor = "--xz" if tarball.endswith(".xz") else "--zstd"
+    return ["tar", "--extract", "--file=" + tarball, compressor, "--directory=" + directory, "--numeric-owner",
+            "--xattrs", "--xattrs-include=*", "--acls", "--same-permissions", "--same-owner"]
+
+
 def chunk_path(store, chunk_id):
     """The file of a chunk in a casync store: ``<store>/<first 4 hex>/<hex>.cacnk``."""
     return os.path.join(store, chunk_id[:4], chunk_id + CHUNK_SUFFIX)

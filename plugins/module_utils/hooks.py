@@ -132,7 +132,8 @@ PARTS = (
         SubPart("gfstab", "fstab entries", "Writing fstab", "fstab.yml", "fstab"),
         SubPart("gssh", "SSH public keys", "Installing SSH keys", "ssh.yml", "authorized_keys"),
         SubPart("gusers", "Users and passwords", "Creating users", "users.yml",
-                "users (passwords hashed with passlib, kept when they match, never logged)"),
+                "users (passwords hashed with passlib, kept when they match, a new hash salted from the "
+                "password, the user and the signing key so that fresh builds agree; never logged)"),
         SubPart("getc", "Other files under /etc", "Writing /etc files", "etc.yml", "other `/etc` files"),
     )),
     Part("gpartf", "essentials", "B", True, "Emerge essentials", "Emerging packages", (
@@ -189,8 +190,10 @@ PARTS = (
                 "keeps them)",
                 when="gse_build_minimal"),
         SubPart("garchive", "Pack the system as a tarball with SHA512SUMS", "Packing the tarball", "archive.yml",
-                "`tar --numeric-owner --xattrs --acls` piped to zstd (default) or xz, SHA-512 computed on the "
-                "way, `SHA512SUMS`, `build-report.json`"),
+                "clamp the build times recorded in Portage's package database and `/etc/shadow` to "
+                "SOURCE_DATE_EPOCH; `tar --numeric-owner --xattrs --acls` piped to zstd (default) or xz, SHA-512 "
+                "computed on the way; the casync chunk index of the tarball's tree; `build-report.json`, "
+                "`SHA512SUMS`. An unchanged root takes over the last tarball, its signature and its index"),
         SubPart("gsign", "Sign the tarball and its digests", "Signing the tarball", "sign.yml",
                 "detached armored OpenPGP signatures of the tarball and `SHA512SUMS`"),
     )),

@@ -88,6 +88,13 @@ options:
       - Seconds since the epoch (SOURCE_DATE_EPOCH); every modification time later than it is stored as it.
         Part K passes the stage3's date (see C(gse_source_date_epoch)). Without it the times are stored as they are.
     type: int
+  sums:
+    description:
+      - Write (and with O(signing_key) sign) C(SHA512SUMS). Part K packs with V(false) first, makes the chunk
+        index and the report, and then calls the module again (nothing is packed, as the record matches) with
+        O(checksum_files) to write C(SHA512SUMS) once over all of them.
+    type: bool
+    default: true
   checksum_files:
     description: Further files in the directory of O(dest) (for example C(build-report.json)) that SHA512SUMS covers.
     type: list
@@ -516,6 +523,8 @@ def run(module):
         write_atomic(record_path(dest), json.dumps(record, indent=1) + "\n")
         write_root_record(root, fp, manifest, dest, record, signer)
     result.update(size=record["size"], sha512=record["sha512"])
+    if not p["sums"]:
+        module.exit_json(**result)
 
     try:
         with open(sums_path, encoding="utf-8") as f:
@@ -560,6 +569,7 @@ def main():
             source_date_epoch=dict(type="int"),
             excludes=dict(type="list", elements="str", default=[]),
             checksum_files=dict(type="list", elements="str", default=[]),
+            sums=dict(type="bool", default=True),
             force=dict(type="bool", default=False),
             # A key name or fingerprint, not a secret.
             signing_key=dict(type="str", no_log=False, aliases=["sign_key"]),

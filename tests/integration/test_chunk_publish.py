@@ -121,6 +121,50 @@ def test_published_index_extracts_over_http_to_the_tarball_content(build, keys):
     assert extracted["usr/bin/tool"][5] == [("user.gse", b"kept")]
 
 
+def test_the_index_of_the_tarball_holds_its_clamped_times_and_extracts_to_its_content(build, keys):
+    """Part K's way: pack (clamped to SOURCE_DATE_EPOCH), then index the tarball's tree; the root is only read."""
+    b, tmp = build, build["tmp"]
+    vdir = tmp / "images" / "v1"
+    epoch = int(os.stat(b["root"] / "etc/hostname").st_mtime) - 3600  # every file of the root is newer
+    pack = module("pack", tmp, dict(root=str(b["root"]), dest=str(vdir / "image.tar.zst"), excludes=EXCLUDES,
+                                    source_date_epoch=epoch, sums=False))
+    assert pack["packed"] and not (vdir / "SHA512SUMS").exists(), pack
+    before = {n: os.lstat(b["root"] / n).st_ctime_ns for n in ("etc/hostname", "usr/bin/tool", "usr")}
+    args = dict(root=str(b["root"]), tarball=str(vdir / "image.tar.zst"), dest=str(vdir / "image.caidx"),
+                store=str(tmp / "chunks"))
+    idx = module("chunk_index", tmp, args)
+    assert idx["changed"] and "reused" not in idx, idx
+    assert {n: os.lstat(b["root"] / n).st_ctime_ns for n in before} == before
+    assert not os.path.lexists(b["root"].parent / ".workdir-precomp.index-view")
+    # The next build of the same root: the same tarball, the index taken over.
+    v2 = tmp / "images" / "v2"
+    again = module("pack", tmp, dict(root=str(b["root"]), dest=str(v2 / "image.tar.zst"), excludes=EXCLUDES,
+                                     source_date_epoch=epoch, sums=False))
+    assert again["reused"] == str(vdir / "image.tar.zst"), again
+    taken = module("chunk_index", tmp, dict(args, tarball=str(v2 / "image.tar.zst"), dest=str(v2 / "image.caidx")))
+    assert taken["reused"] == str(vdir / "image.caidx") and taken["sha512"] == idx["sha512"], taken
+
+    from_tar, client = tmp / "from-tar", tmp / "client"
+    from_tar.mkdir()
+    assert sh("tar", "--zstd", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "-xpf",
+              str(vdir / "image.tar.zst"), "-C", str(from_tar)).returncode == 0
+    pub = tmp / "pub"
+    (pub / "images/v1").mkdir(parents=True)
+    shutil.copy(vdir / "image.caidx", pub / "images/v1/image.caidx")
+    _flags, _size, chunks = caindex.read_index(str(vdir / "image.caidx"))
+    for c in set(chunks):
+        os.makedirs(os.path.dirname(caindex.chunk_path(str(pub / "store"), c)), exist_ok=True)
+        shutil.copy(caindex.chunk_path(str(tmp / "chunks"), c), caindex.chunk_path(str(pub / "store"), c))
+    with FixtureServer(str(pub)) as server:
+        got = sh("casync", "--store=%s/store" % server.url, "extract", server.url + "/images/v1/image.caidx",
+                 str(client))
+        assert got.returncode == 0, got.stderr
+    extracted, packed = tree(client), tree(from_tar)
+    assert extracted == packed
+    assert extracted["etc/hostname"][4] == epoch * 10**9  # the tarball's clamped time, not the root's
+    assert "usr/share/doc" not in extracted
+
+
 def test_unchanged_content_publishes_nothing(build, keys):
     b, tmp = build, build["tmp"]
     v1, _ = image(b, keys, "v1")

@@ -1,18 +1,20 @@
-"""The same inputs give the same image: a build and a rebuild of the fixture through playbooks/build.yml.
+"""The same inputs give the same image, through playbooks/build.yml on the fixture.
 
-The first build starts from nothing; the second runs in the same directory
-with the same inputs (the fixture's stage3 and repository, the same
-settings), at another time and under another build id.  Their tarballs must
-be byte-identical: what differs between the runs (the time the build wrote
-each file, the directories' times after temporary files came and went, the
-build id, tar's process) must not reach the image.  The rebuild must also
-skip the build-tool round trip (eix in part C, deselect and depclean in
-part J), whose inputs did not change.
+Two cases:
 
-Two builds in two fresh directories are not compared: Portage records build
-times in its package database (BUILD_TIME, the vdb metadata cache, the file
-times in CONTENTS) and user passwords get a random salt, so such images
-differ in those files.
+- a build and a rebuild in the same directory, at another time and under
+  another build id: their tarballs must be byte-identical, and the rebuild
+  skips the work whose inputs did not change (eix in part C, deselect and
+  depclean in part J, the pack and its signature, the chunk index);
+- two builds in two fresh directories (fresh work directory, binary package
+  cache and chunk store each), the second started only once the first has
+  merged a package, so their merges happen at other seconds: the tarballs and
+  the chunk indexes must be byte-identical.  Portage records build times in
+  its package database (BUILD_TIME, CONTENTS, the metadata file), useradd the
+  day and passlib a random salt in /etc/shadow; part K and part G must keep
+  all of them out of the image's bytes.  When they differ, the failure names
+  the differing entries, from the tarballs' members and from ``casync mtree``
+  of the two indexes.
 """
 import hashlib
 import json
@@ -21,11 +23,13 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 
 import pytest
 
 from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mounts_under
 
+from tests.fixture.pytest_plugin import signing_home_copy
 from tests.integration.buildrun import BuildEnv
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds chroot and mount: root only")
@@ -99,10 +103,12 @@ def test_a_rebuild_of_the_same_inputs_gives_the_same_tarball(gse_fixture, fixtur
         assert task(res, "Install eix") == [] and task(res, "Build the eix cache") == []
         assert task(res, "Deselect the build-only tools") == []
         assert task(res, "Remove what nothing needs any more (depclean)") == []
-        # The pack is not taken over here: part K's chunk index makes its view of the root with
-        # cp -a --link whenever something is left out, which sets every inode's change time, so
-        # the root's digest differs (see bench/README.md); the tests of the pack module cover
-        # the taking over.
+        # Nothing in the root changed, so the signed tarball and its index are taken over.
+        (pack,) = task(res, "Pack the system")
+        assert pack["reused"] == first and not pack["packed"], pack
+        (index,) = task(res, "Make the chunk index of the system")
+        assert index["reused"] == os.path.join(os.path.dirname(first), "image.caidx"), index
+        assert sha512(index["path"]) == sha512(index["reused"])
         check = subprocess.run(["gpgv", "--keyring", gse_fixture.keyring, second + ".asc", second],
                                capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
@@ -110,3 +116,63 @@ def test_a_rebuild_of_the_same_inputs_gives_the_same_tarball(gse_fixture, fixtur
         env.wait_released()
         assert mounts_under(env.dir) == []
         shutil.rmtree(env.dir)
+
+
+def index_of(env):
+    return os.path.join(os.path.dirname(tarball(env)), "image.caidx")
+
+
+def mtree(env):
+    """{path: casync's mtree line} of the newest build's index, read through its chunk store."""
+    out = subprocess.run(["casync", "--store=" + os.path.join(env.cdist, "chunks"), "mtree", index_of(env)],
+                         capture_output=True, text=True, check=True).stdout
+    return {line.split(" ", 1)[0]: line for line in out.splitlines()}
+
+
+def index_differences(first, second):
+    a, b = mtree(first), mtree(second)
+    return sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
+
+
+def merged_a_package(env):
+    vdb = os.path.join(env.workdir(), "var/db/pkg")
+    try:
+        return any(os.listdir(os.path.join(vdb, c)) for c in os.listdir(vdb))
+    except OSError:
+        return False
+
+
+def test_two_builds_in_fresh_directories_give_the_same_tarball_and_index(gse_fixture, fixture_http):
+    with signing_home_copy(gse_fixture) as home1, signing_home_copy(gse_fixture) as home2:
+        envs = [BuildEnv(tempfile.mkdtemp(prefix="gse-repro-fresh-", dir="/var/tmp"), gse_fixture, fixture_http,
+                         home, gse_fixture.fingerprint) for home in (home1, home2)]
+        procs = []
+        try:
+            procs.append(envs[0].start())
+            # Side by side, but the second starts once the first has merged a
+            # package: its merges happen seconds later, so every build time
+            # that reached the image would differ.
+            deadline = time.monotonic() + 1500
+            while not merged_a_package(envs[0]) and procs[0].poll() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            procs.append(envs[1].start())
+            for env, proc in zip(envs, procs):
+                assert proc.wait(timeout=1800) == 0, open(os.path.join(env.dir, "started.log")).read()[-3000:]
+            first, second = tarball(envs[0]), tarball(envs[1])
+            assert sha512(first) == sha512(second), "the tarballs differ in: %s" % differences(first, second)
+            assert sha512(index_of(envs[0])) == sha512(index_of(envs[1])), \
+                "the chunk indexes differ in: %s" % index_differences(*envs)
+            # The index holds the tarball's clamped times, not the root's.
+            with open(envs[0].workdir() + ".extracted.json", encoding="utf-8") as f:
+                epoch = json.load(f)["source_date_epoch"]
+            times = [float(line.rsplit("time=", 1)[1].split()[0]) for line in mtree(envs[0]).values()]
+            assert max(times) == epoch
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            for env in envs:
+                env.wait_released()
+                assert mounts_under(env.dir) == []
+                shutil.rmtree(env.dir)

@@ -4,6 +4,7 @@ Shaped like ansible.posix's json callback (plays → tasks → hosts, stats),
 which ansible-core does not ship; only what the tests read.
 """
 import json
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -30,7 +31,8 @@ class CallbackModule(CallbackBase):
     def _task(self, task):
         tasks = self.plays[-1]["tasks"]
         if not tasks or tasks[-1]["task"]["id"] != str(task._uuid):
-            tasks.append({"task": {"name": task.get_name(), "id": str(task._uuid)}, "hosts": {}})
+            tasks.append({"task": {"name": task.get_name(), "id": str(task._uuid)}, "hosts": {},
+                          "start": time.monotonic()})
         return tasks[-1]
 
     def v2_playbook_on_task_start(self, task, is_conditional):
@@ -41,6 +43,8 @@ class CallbackModule(CallbackBase):
         res = dict(result._result)
         res.update(extra)
         entry["hosts"][result._host.get_name()] = res
+        # Wall seconds from the task's start to its last host's result (the rebuild bench sums them).
+        entry["seconds"] = round(time.monotonic() - entry.get("start", time.monotonic()), 3)
 
     def v2_runner_on_ok(self, result):
         self._record(result)

@@ -1,8 +1,9 @@
-"""chunk_index: the exact casync and cp argv, the exclusion view, idempotency and refusals.
+"""chunk_index: the exact casync, cp and tar argv, the views, idempotency, reuse and refusals.
 
-``run_command`` is replaced by a recorder: ``cp`` runs for real (the view is
-a real hard-linked copy), ``casync`` is a stand-in that looks at the tree it
-was given and writes a well-formed index of two chunks.  The integration test
+``run_command`` is replaced by a recorder: ``cp`` and ``tar`` run for real
+(the views are a real hard-linked copy and a real extraction), ``casync`` is
+a stand-in that looks at the tree it was given and writes a well-formed
+index of two chunks (it adds no chunk files: the reuse tests write them).  The integration test
 (tests/integration/test_chunk_publish.py) runs the real casync.
 """
 import json
@@ -40,7 +41,7 @@ class Recorder:
 
     def __call__(self, argv):
         self.calls.append(list(argv))
-        if argv[0] == "cp":
+        if argv[0] in ("cp", "tar"):
             p = subprocess.run(argv, capture_output=True, text=True)
             return p.returncode, p.stdout, p.stderr
         tree = sorted(os.path.relpath(os.path.join(d, n), argv[-1]) for d, ds, fs in os.walk(argv[-1])
@@ -160,3 +161,86 @@ def test_read_index_refuses_malformed(tmp_path):
         with pytest.raises(caindex.CaIndexError):
             caindex.read_index(str(path))
     assert caindex.chunk_path("/s", "abcd" + "0" * 60) == "/s/abcd/abcd%s.cacnk" % ("0" * 60)
+
+
+def packed(root, tarball, epoch):
+    """The root packed as pack packs it (clamped to ``epoch``), without usr/share/doc."""
+    from ansible_collections.gse.stateless.plugins.module_utils import tar_stream
+    argv = tar_stream.tar_argv(str(root), ["usr/share/doc"], epoch)
+    with open(tarball, "wb") as out:
+        tar = subprocess.Popen(argv, stdout=subprocess.PIPE)
+        subprocess.run(["zstd", "-q", "-c"], stdin=tar.stdout, stdout=out, check=True)
+        assert tar.wait() == 0
+
+
+def root_ids(root):
+    return {os.path.join(d, n): os.lstat(os.path.join(d, n)).st_ctime_ns
+            for d, ds, fs in os.walk(root) for n in ds + fs}
+
+
+def test_tarball_view_holds_the_clamped_times_and_leaves_the_root_alone(capsys, monkeypatch, env):
+    root, img, store, _info = env
+    img.mkdir(parents=True)
+    tarball = img / "image.tar.zst"
+    packed(root, tarball, 1000000000)  # usr's time (2009) is later: clamped to 2001
+    before = root_ids(root)
+    args = dict(root=str(root), dest=str(img / "image.caidx"), store=str(store), tarball=str(tarball))
+    rec = Recorder()
+    res = run_module(capsys, monkeypatch, args, rec)
+    view = str(root.parent / ".workdir.index-view")
+    assert rec.calls[0][:2] == ["tar", "--extract"] and rec.calls[0][2:4] == ["--file=%s" % tarball, "--zstd"]
+    assert rec.calls[1] == CASYNC + ["--store=%s" % store, "make", str(img / ".partial-image.caidx"), view]
+    assert rec.seen[0]["mtime"] == 1000000000 * 10**9, "casync saw the root's time, not the tarball's"
+    assert "usr/share/doc" not in rec.seen[0]["tree"] and "usr/bin/tool" in rec.seen[0]["tree"]
+    assert res["root_bytes"] == 6 * 4096 + 4 + 300 and "reused" not in res
+    assert not os.path.lexists(view)
+    assert root_ids(root) == before, "the root's inodes were touched"
+
+
+def test_the_same_tarball_reuses_its_index_while_it_and_its_chunks_are_intact(capsys, monkeypatch, env):
+    root, img, store, _info = env
+    img.mkdir(parents=True)
+    packed(root, img / "image.tar.zst", None)
+    args = dict(root=str(root), dest=str(img / "image.caidx"), store=str(store), tarball=str(img / "image.tar.zst"))
+    rec = Recorder()
+    first = run_module(capsys, monkeypatch, args, rec)
+    for chunk in caindex.read_index(first["path"])[2]:
+        os.makedirs(os.path.dirname(caindex.chunk_path(str(store), chunk)), exist_ok=True)
+        open(caindex.chunk_path(str(store), chunk), "wb").close()
+    # The next build: another image directory, the same tarball bytes.
+    img2 = img.parent / "v2"
+    img2.mkdir()
+    packed(root, img2 / "image.tar.zst", None)
+    args2 = dict(args, dest=str(img2 / "image.caidx"), tarball=str(img2 / "image.tar.zst"))
+    second = run_module(capsys, monkeypatch, args2, rec)
+    assert len(rec.calls) == 2, "indexed again: %s" % rec.calls[2:]
+    assert second["reused"] == first["path"] and second["changed"]
+    assert os.path.samefile(first["path"], second["path"])
+    assert {k: second[k] for k in ("sha512", "chunks", "root_bytes")} == \
+        {k: first[k] for k in ("sha512", "chunks", "root_bytes")}
+    # A chunk gone from the store, or another tarball: indexed again.
+    os.unlink(caindex.chunk_path(str(store), caindex.read_index(first["path"])[2][1]))
+    img3 = img.parent / "v3"
+    img3.mkdir()
+    packed(root, img3 / "image.tar.zst", None)
+    third = run_module(capsys, monkeypatch, dict(args, dest=str(img3 / "image.caidx"),
+                                                tarball=str(img3 / "image.tar.zst")), rec)
+    assert "reused" not in third and rec.calls[-1][-2].endswith(".partial-image.caidx")
+    (root / "etc/hostname").write_text("other\n")
+    packed(root, img3 / "image.tar.zst", None)
+    calls = len(rec.calls)
+    run_module(capsys, monkeypatch, dict(args, dest=str(img3 / "image.caidx"), tarball=str(img3 / "image.tar.zst")),
+               rec)
+    assert len(rec.calls) == calls + 2  # tar and casync again
+
+
+def test_a_tarball_carrying_the_controller_record_is_refused(capsys, monkeypatch, env):
+    root, img, store, _info = env
+    img.mkdir(parents=True)
+    (root / ".gse-installed").write_text("version: forged\n")
+    packed(root, img / "image.tar.zst", None)
+    (root / ".gse-installed").unlink()
+    res = run_module(capsys, monkeypatch, dict(root=str(root), dest=str(img / "image.caidx"), store=str(store),
+                                               tarball=str(img / "image.tar.zst")), Recorder())
+    assert res["failed"] and ".gse-installed" in res["msg"]
+    assert not os.path.lexists(root.parent / ".workdir.index-view") and not (img / "image.caidx").exists()
