@@ -21,6 +21,10 @@ gse_report_mac() {
     cat "/sys/class/net/$_gse_dev/address"
 }
 
+# The client's machine-id and token (_gse_mid, _gse_token) are set by
+# gse_identity (gse-lib.sh) before the functions below run.
+# shellcheck disable=SC2154
+
 # gse_report_body VERSION SERIAL HEALTH: print the controller's report (JSON).
 gse_report_body() {
     _gse_mac=$(gse_report_mac) || _gse_mac=00:00:00:00:00:00
