@@ -1,6 +1,9 @@
 #!/bin/sh
-# gse-report-lib.sh: the client's identity and its fleet report.
+# gse-report-lib.sh: the client's fleet report (its identity is gse_identity, gse-lib.sh).
 # Return codes as in gse-lib.sh (0 ok, 1 no, 2 error).
+# The client's machine-id and token (_gse_mid, _gse_token) are set by
+# gse_identity (gse-lib.sh) before these functions run.
+# shellcheck disable=SC2154
 
 # Reports are at most this many bytes of the controller log.
 GSE_REPORT_LOG_BYTES=${GSE_REPORT_LOG_BYTES:-12000}
@@ -20,10 +23,6 @@ gse_report_mac() {
     [ -n "$_gse_dev" ] && [ -r "/sys/class/net/$_gse_dev/address" ] || return 1
     cat "/sys/class/net/$_gse_dev/address"
 }
-
-# The client's machine-id and token (_gse_mid, _gse_token) are set by
-# gse_identity (gse-lib.sh) before the functions below run.
-# shellcheck disable=SC2154
 
 # gse_report_body VERSION SERIAL HEALTH: print the controller's report (JSON).
 gse_report_body() {
