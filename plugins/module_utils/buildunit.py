@@ -81,6 +81,24 @@ def create(workdir):
     return path
 
 
+def why_no_cgroup(mount=None):
+    """Why no unit can be made in cgroup v2 here (for the message that names the fallback)."""
+    mount = mount or cgroup2_mount()
+    if not mount:
+        return "cgroup v2 is not mounted"
+    if not os.access(mount, os.W_OK):
+        return "cgroup v2 at %s is read-only or not delegated" % mount
+    return "cgroup v2 at %s offers no cgroup.kill (Linux before 5.14) or refused a new cgroup" % mount
+
+
+def mechanism(unit):
+    """What holds the build's processes together, said in words: the cgroup, or the fallback and why."""
+    if unit:
+        return "cgroup v2 %s" % unit
+    return ("process tree (%s): the owner's descendants and the processes rooted in the chroot"
+            % why_no_cgroup())
+
+
 def cgroup_of(pid):
     """The cgroup v2 directory ``pid`` is in, or None."""
     mount = cgroup2_mount()
