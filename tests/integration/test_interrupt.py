@@ -275,18 +275,10 @@ def _new_content(bench, case):
 
 
 def _compile_gate(bench, on):
-    """Clear the gate's files; and Portage forgets dev-util/slow-build (its record in the
-    chroot's /var/db/pkg), so the next emerge of it compiles again."""
     for name in ("gse-test-compiling", "gse-test-go"):
         path = os.path.join(bench.workdir(), "tmp", name)
         if os.path.exists(path):
             os.unlink(path)
-    if on:
-        vdb = os.path.join(bench.workdir(), "var/db/pkg/dev-util")
-        assert mounts_under(vdb) == []
-        for name in os.listdir(vdb) if os.path.isdir(vdb) else []:
-            if name.startswith("slow-build-"):
-                shutil.rmtree(os.path.join(vdb, name))
 
 
 SYNC = {"gse_sync_method": "emerge"}
@@ -404,48 +396,8 @@ def interrupt(bench, part, n, sig, target):
     return pids, build_id
 
 
-@pytest.mark.parametrize("part", list(MATRIX), ids=["%s-%s" % (p, PARTSPEC[p]["what"].replace(" ", "-"))
-                                                   for p in MATRIX])
-def test_interrupted_part_ends_whole_and_goes_on(bench, part):
-    spec = PARTSPEC[part]
-    try:
-        for n, (sig, target) in enumerate(MATRIX[part], 1):
-            pids, _build_id = interrupt(bench, part, n, sig, target)
-            if spec["rerun"].get("gse") and sig == KILL:
-                rerun_right_after_kill(bench, spec)
-            settled(bench, pids)
-        rerun = spec["rerun"]
-        if not rerun.get("gse"):
-            # K and L go on with the interrupted build's id: its image directory, and for L
-            # the version the interrupted publish was staging.
-            build_id = spec.get("build_id") or "rerun-%s" % part.lower()
-            rc, res = bench.env.run(tags=rerun["tags"], extra=dict(rerun.get("extra", {}), gse_build_id=build_id))
-            assert rc == 0, res.failed()
-            assert mounts_under(bench.dir) == []
-            body = publication_verifies(bench.env)
-            if part == "L":
-                assert body["version"] == build_id  # the rerun published the interrupted version
-                leftovers = [n for n in os.listdir(os.path.join(bench.env.publish, "images")) if n.startswith(".")]
-                assert leftovers == []
-    finally:
-        if spec.get("prepare"):
-            spec["prepare"](bench, False)
-
-
-def rerun_right_after_kill(bench, spec):
-    """Right after the SIGKILL, no hand work: gse completes, or refuses naming the one command that
-    fixes it (which is then run, as given, and gse completes)."""
-    r = bench.gse(spec["parts"], spec["rerun"].get("hooks", ()))
-    if r.returncode == 2:
-        m = re.search(r"release its mounts with:\n  (.+)\n", r.stderr)
-        assert m, r.stderr
-        done = run_release(bench.env.cdist, m.group(1))
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        r = bench.gse(spec["parts"], spec["rerun"].get("hooks", ()))
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert os.path.isfile(os.path.join(bench.workdir(), "usr/share/slow-build/version"))
-
-
+# These two come before the matrix: they need a compile of dev-util/slow-build, and once part F's
+# rerun has merged it, its binary package (gse_binpkg_dir) is used and nothing compiles.
 def test_guard_gone_while_the_build_runs(bench):
     """The guard is killed while a build compiles: gse refuses to start another build on the work
     directory and names the one command that releases it; that command, run as given, ends the
@@ -518,6 +470,48 @@ def test_without_cgroup_v2_the_unit_still_ends_every_descendant(bench):
             proc.wait()
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize("part", list(MATRIX), ids=["%s-%s" % (p, PARTSPEC[p]["what"].replace(" ", "-"))
+                                                   for p in MATRIX])
+def test_interrupted_part_ends_whole_and_goes_on(bench, part):
+    spec = PARTSPEC[part]
+    try:
+        for n, (sig, target) in enumerate(MATRIX[part], 1):
+            pids, _build_id = interrupt(bench, part, n, sig, target)
+            if spec["rerun"].get("gse") and sig == KILL:
+                rerun_right_after_kill(bench, spec)
+            settled(bench, pids)
+        rerun = spec["rerun"]
+        if not rerun.get("gse"):
+            # K and L go on with the interrupted build's id: its image directory, and for L
+            # the version the interrupted publish was staging.
+            build_id = spec.get("build_id") or "rerun-%s" % part.lower()
+            rc, res = bench.env.run(tags=rerun["tags"], extra=dict(rerun.get("extra", {}), gse_build_id=build_id))
+            assert rc == 0, res.failed()
+            assert mounts_under(bench.dir) == []
+            body = publication_verifies(bench.env)
+            if part == "L":
+                assert body["version"] == build_id  # the rerun published the interrupted version
+                leftovers = [n for n in os.listdir(os.path.join(bench.env.publish, "images")) if n.startswith(".")]
+                assert leftovers == []
+    finally:
+        if spec.get("prepare"):
+            spec["prepare"](bench, False)
+
+
+def rerun_right_after_kill(bench, spec):
+    """Right after the SIGKILL, no hand work: gse completes, or refuses naming the one command that
+    fixes it (which is then run, as given, and gse completes)."""
+    r = bench.gse(spec["parts"], spec["rerun"].get("hooks", ()))
+    if r.returncode == 2:
+        m = re.search(r"release its mounts with:\n  (.+)\n", r.stderr)
+        assert m, r.stderr
+        done = run_release(bench.env.cdist, m.group(1))
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        r = bench.gse(spec["parts"], spec["rerun"].get("hooks", ()))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert os.path.isfile(os.path.join(bench.workdir(), "usr/share/slow-build/version"))
 
 
 def test_plain_route_skipfirst_continues_only_the_emerge_that_failed(bench):
