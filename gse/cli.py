@@ -16,6 +16,12 @@ def main(argv=None):
     if argv[:1] == ["serve"]:
         from . import serve
         return serve.main(argv[1:])
+    if argv[:1] == ["fleet"]:
+        from . import fleet
+        return fleet.main(argv[1:])
+    if argv[:1] == ["publish"]:
+        from . import publication
+        return publication.main(argv[1:])
     if argv[:1] == ["wake"]:
         from . import wake
         return wake.main(argv[1:])

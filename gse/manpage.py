@@ -24,6 +24,18 @@ def _head(section, title):
     return ['.TH GSE %d "%s" "gse %s" "%s"' % (section, DATE, __version__, title)]
 
 
+def parser_options(parser):
+    """The options of a subcommand's argparse parser as .TP entries."""
+    out = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        names = ", ".join("\\fB%s\\fR \\fI%s\\fR" % (esc(n), esc(action.metavar)) if action.metavar
+                          else "\\fB%s\\fR" % esc(n) for n in action.option_strings)
+        out += [".TP", names, esc(action.help[0].upper() + action.help[1:]) + "."]
+    return out
+
+
 def wake_section():
     """gse wake, its options from its own parser."""
     from . import wake
@@ -36,13 +48,38 @@ def wake_section():
                "the first packet leaves; bad input is refused with one line and exit status 2. A "
                "failure to send exits with 1. The Ansible module gse.stateless.wake does the same "
                "for AWX.")]
-    for action in wake.parser()._actions:
-        if not action.option_strings or action.dest == "help":
-            continue
-        names = ", ".join("\\fB%s\\fR \\fI%s\\fR" % (esc(n), esc(action.metavar))
-                          for n in action.option_strings)
-        out += [".TP", names, esc(action.help[0].upper() + action.help[1:]) + "."]
-    return out
+    return out + parser_options(wake.parser())
+
+
+def publish_section():
+    """gse publish, its options from its own parser."""
+    from . import publication
+    out = [".SH PUBLISHED IMAGES",
+           esc("gse publish works on the publication tree (gse_publish_dir) through "
+               "playbooks/publication.yml and the module gse.stateless.publication, which AWX runs "
+               "too. Every published image is kept until a prune removes it; the tree's history "
+               "(.gse/history) records each move of version.txt. A rollback verifies the earlier "
+               "image (its signatures with the publication keyring, its digests, its chunks in the "
+               "store) before version.txt moves, and signs version.txt with the next serial, so "
+               "clients' anti-rollback check accepts it. A prune never removes the default image or "
+               "its fallback (the image the default replaced). Bad input exits with 2 and changes "
+               "nothing; a refused rollback or prune exits with 1 and changes nothing.")]
+    return out + parser_options(publication.parser())
+
+
+def fleet_section():
+    """gse fleet, its options from its own parser."""
+    from . import fleet
+    out = [".SH FLEET",
+           esc("gse fleet lists every client that reported to the server after boot: host, group, version "
+               "and serial, health, when it was last seen, its last refusal and flags (stale: not seen for "
+               "--stale-days; duplicate id: a report with another token for a known host id, or one "
+               "machine-id behind several MACs). Reports are POSTed to /report of the server (gse serve "
+               "receives them itself; the server role passes them to gse fleet --receive), at most 64 KiB, "
+               "authenticated by the client's own token (the first report of a host enrols it), checked "
+               "field by field and stored atomically under .gse/fleet/ of the publication tree, never "
+               "executed. See docs/fleet.md.")]
+    return out + parser_options(fleet.parser())
 
 
 def page1():
@@ -56,7 +93,10 @@ def page1():
             ".B gse \\-\\-time\\-warp=\\fIN\\fR", ".br",
             ".B gse \\-\\-build\\-controller=\\fIDIR\\fR", ".br",
             ".B gse serve", "[\\fIoptions\\fR]", ".br",
-            ".B gse wake \\-\\-group", "\\fIROOM\\fR|\\fB\\-\\-mac\\fR \\fIMAC\\fR [\\fIoptions\\fR]",
+            ".B gse wake \\-\\-group", "\\fIROOM\\fR|\\fB\\-\\-mac\\fR \\fIMAC\\fR [\\fIoptions\\fR]", ".br",
+            ".B gse publish \\-\\-list", "|", "\\fB\\-\\-rollback\\fR \\fIVERSION\\fR", "|",
+            "\\fB\\-\\-prune\\fR [\\fIoptions\\fR]", ".br",
+            ".B gse fleet", "[\\fIoptions\\fR]",
             ".SH DESCRIPTION",
             esc("gse runs the build sequence of the gse.stateless Ansible collection (parts A to L, "
                 "see gse(5)) through ansible-runner. Without arguments, or with -mm, it opens the "
@@ -98,6 +138,8 @@ def page1():
         out += [".TP", "\\fB%s\\fR=\\fI%s\\fR" % (esc(flag), esc(metavar)),
                 esc("%s%s." % (text[0].upper() + text[1:], "; default %s" % default if default else ""))]
     out += wake_section()
+    out += publish_section()
+    out += fleet_section()
     out += [".SH THE FAILURE LOOP",
             esc("When a part fails, gse shows the failed command, its stderr and the related items "
                 "(for emerge: the failed package, the resume list and the tail of the build log). "

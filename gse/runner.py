@@ -22,7 +22,7 @@ def environment():
 
 
 def run(name, private_dir, extravars, tags=None, skip_tags=None, verbose=False, quiet=False,
-        event_handler=None, cancel=None, ident=None):
+        event_handler=None, cancel=None, ident=None, cmdline=None):
     """Run playbook ``name``; return the ansible_runner.Runner."""
     os.makedirs(private_dir, mode=0o700, exist_ok=True)
     inventory = os.path.join(layout.find_collection(), "inventories", "default", "hosts.yml")
@@ -37,6 +37,7 @@ def run(name, private_dir, extravars, tags=None, skip_tags=None, verbose=False, 
         event_handler=event_handler,
         cancel_callback=cancel,
         ident=ident,
+        cmdline=cmdline,
     )
     if tags:
         kwargs["tags"] = ",".join(tags)

@@ -6,7 +6,6 @@ configuration touched) and the same server block as the `server` role
 role (playbooks/server.yml).
 """
 import argparse
-import ipaddress
 import os
 import re
 import shutil
@@ -18,6 +17,8 @@ import tempfile
 import time
 
 import jinja2
+
+from . import listen
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SITE_TEMPLATE = os.path.join(ROOT, "roles", "server", "templates", "gse-site.conf.j2")
@@ -40,12 +41,13 @@ http {{
 """
 
 
-def render_site(publish_dir, listen, server_name="_", limit_rate=""):
+def render_site(publish_dir, listen, server_name="_", limit_rate="", fleet_upstream=""):
     """The server block for publish_dir, from the server role's template."""
     with open(SITE_TEMPLATE) as f:
         tmpl = jinja2.Template(f.read(), trim_blocks=True, keep_trailing_newline=True)
     return tmpl.render(gse_publish_dir=os.path.abspath(publish_dir), gse_server_listen=listen,
-                       gse_server_name=server_name, gse_server_limit_rate=limit_rate)
+                       gse_server_name=server_name, gse_server_limit_rate=limit_rate,
+                       gse_server_fleet_upstream=fleet_upstream)
 
 
 def worker_user(publish_dir):
@@ -68,8 +70,9 @@ def free_port(host="127.0.0.1"):
 class Server:
     """nginx serving publish_dir on host:port (port 0: a free one)."""
 
-    def __init__(self, publish_dir, host="127.0.0.1", port=0, limit_rate="", nginx="nginx"):
+    def __init__(self, publish_dir, host="127.0.0.1", port=0, limit_rate="", nginx="nginx", fleet_upstream=""):
         self.publish_dir = publish_dir
+        self.fleet_upstream = fleet_upstream
         self.host = host
         self.port = port or free_port(host)
         self.limit_rate = limit_rate
@@ -84,7 +87,8 @@ class Server:
     def write_conf(self):
         self.prefix = tempfile.mkdtemp(prefix="gse-serve-")
         with open(os.path.join(self.prefix, "site.conf"), "w") as f:
-            f.write(render_site(self.publish_dir, f"{self.host}:{self.port}", limit_rate=self.limit_rate))
+            f.write(render_site(self.publish_dir, f"{self.host}:{self.port}", limit_rate=self.limit_rate,
+                                fleet_upstream=self.fleet_upstream))
         conf = os.path.join(self.prefix, "nginx.conf")
         with open(conf, "w") as f:
             f.write(MAIN_CONF.format(prefix=self.prefix, user=worker_user(self.publish_dir)))
@@ -139,40 +143,23 @@ OPTIONS = (
      "empty: no limit"),
 )
 
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 _RATE = re.compile(r"[1-9][0-9]{0,11}[kKmMgG]?")
 # Characters that end or change an nginx directive: never in a path written into the configuration.
 _UNSAFE_PATH = re.compile(r"[\s;{}'\"\\#$]")
 
 
-def _shown(value, limit=60):
-    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(value))
-    return "'%s'" % (text if len(text) <= limit else text[:limit] + "...")
-
-
 def check_listen(text):
     """(host, port) of a --listen value; raises ServeUsageError."""
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = "", text
-    if host.startswith("[") and host.endswith("]"):
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            raise ServeUsageError("--listen=%s: %s is not an IPv6 address" % (_shown(text), _shown(host))) from None
-        host = host[1:-1]
-    elif host and not _HOST.fullmatch(host):
-        raise ServeUsageError("--listen=%s: expected HOST:PORT (an IPv4 address, [IPv6] or a host name)"
-                              % _shown(text))
-    if not (port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
-        raise ServeUsageError("--listen=%s: the port must be a number from 1 to 65535" % _shown(text))
-    return host or "127.0.0.1", int(port)
+    try:
+        return listen.parse(text, "--listen")
+    except listen.ListenError as exc:
+        raise ServeUsageError(str(exc)) from None
 
 
 def check_rate(text):
     if text and not _RATE.fullmatch(text):
         raise ServeUsageError("--limit-rate=%s: expected bytes per second, optionally with k, m or g (e.g. 10m)"
-                              % _shown(text))
+                              % listen.shown(text))
     return text
 
 
@@ -180,9 +167,9 @@ def check_dir(text):
     path = os.path.abspath(text)
     if _UNSAFE_PATH.search(path) or not path.isprintable():
         raise ServeUsageError("--dir=%s: a path with blanks, quotes or ; { } # $ \\ cannot be served"
-                              % _shown(text))
+                              % listen.shown(text))
     if not os.path.isdir(path):
-        raise ServeUsageError("--dir=%s: no such directory" % _shown(text))
+        raise ServeUsageError("--dir=%s: no such directory" % listen.shown(text))
     return path
 
 
@@ -209,9 +196,17 @@ def main(argv=None):
     except ServeUsageError as exc:
         print("gse serve: %s" % " ".join(str(exc).split()), file=sys.stderr)
         return 2
-    srv = Server(args.dir, args.host, args.port, args.limit_rate)
+    from .fleet import Receiver
+    # The clients' fleet reports (docs/fleet.md) are received beside nginx.
+    with Receiver(args.dir) as receiver:
+        return _serve(Server(args.dir, args.host, args.port, args.limit_rate,
+                             fleet_upstream="127.0.0.1:%d" % receiver.port))
+
+
+def _serve(srv):
+    """Run nginx for srv in the foreground until it exits, Ctrl-C, SIGTERM or SIGHUP."""
     srv.write_conf()
-    print(f"gse serve: {os.path.abspath(args.dir)} on {srv.url} (Ctrl-C stops)", file=sys.stderr)
+    print(f"gse serve: {os.path.abspath(srv.publish_dir)} on {srv.url} (Ctrl-C stops)", file=sys.stderr)
 
     def stop(signum, frame):
         raise KeyboardInterrupt
@@ -238,7 +233,6 @@ def main(argv=None):
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         shutil.rmtree(srv.prefix, ignore_errors=True)
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -280,12 +280,14 @@ gse_watch() {
     GSE_WATCH_REASON=
     _gse_win=${GSE_STALL_TIME:-20} _gse_t=0 _gse_w=0
     _gse_last=$(gse_io_bytes "$1")
+    # Ticks of a tenth of a second: a short run (a staging fetch, a small
+    # update) is not held up to the next whole second.
     while gse_running "$1"; do
-        sleep 1
+        sleep 0.1
         _gse_t=$((_gse_t + 1)) _gse_w=$((_gse_w + 1))
-        if [ $_gse_t -ge "${GSE_IMAGE_TIMEOUT:-3600}" ]; then
+        if [ $_gse_t -ge $((${GSE_IMAGE_TIMEOUT:-3600} * 10)) ]; then
             GSE_WATCH_REASON="not done after ${GSE_IMAGE_TIMEOUT:-3600} s"
-        elif [ $_gse_w -ge "$_gse_win" ]; then
+        elif [ $_gse_w -ge $((_gse_win * 10)) ]; then
             _gse_now=$(gse_io_bytes "$1")
             if [ $((_gse_now - _gse_last)) -lt $((${GSE_STALL_SPEED:-1024} * _gse_win)) ] && gse_running "$1"; then
                 GSE_WATCH_REASON="less than ${GSE_STALL_SPEED:-1024} bytes/s over the last $_gse_win s"
@@ -303,8 +305,10 @@ gse_watch() {
 
 # gse_casync_extract INDEX DIR [SEED...]: extract the verified casync index
 # INDEX into DIR, the chunks from $GSE_SERVER/$GSE_STORE_PATH, the seeds
-# (installed system roots) first: only the chunks they lack travel.  casync
-# checks every chunk against its id in the index before it is written.  On
+# (installed system roots) first: only the chunks they lack travel.  With
+# GSE_CHUNK_STAGING set, the local store there (gse_chunks_stage) is read
+# before the server's.  casync checks every chunk against its id in the
+# index before it is written, from whichever store it came.  On
 # failure (2) $GSE_RUN/stream/verdict names the class (stall, digest,
 # missing, space, extract) and GSE_VERIFY_REASON casync's error.
 gse_casync_extract() {
@@ -315,10 +319,13 @@ gse_casync_extract() {
     shift 2
     _seeds=""
     for _s; do _seeds="$_seeds --seed=$_s"; done
-    gse_log "casync extract ${GSE_STORE_PATH:-store} into $_dir (seeds: ${*:-none})"
-    # --delete=no: lost+found stays.
+    gse_log "casync extract ${GSE_STORE_PATH:-store} into $_dir (seeds: ${*:-none}${GSE_CHUNK_STAGING:+, staged: $GSE_CHUNK_STAGING})"
+    # --delete=no: lost+found (and the staging store) stay.  --seed-output=no:
+    # the wiped target holds nothing of the image (only the staging store,
+    # which casync would otherwise read and chunk as a seed).
     # shellcheck disable=SC2086
-    casync extract --store="$GSE_SERVER/${GSE_STORE_PATH:-store}" $_seeds --delete=no \
+    casync extract --store="$GSE_SERVER/${GSE_STORE_PATH:-store}" \
+        ${GSE_CHUNK_STAGING:+--extra-store="$GSE_CHUNK_STAGING"} $_seeds --delete=no --seed-output=no \
         "$_idx" "$_dir" > "$_f/casync.out" 2> "$_f/casync.err" &
     gse_watch $!
     _rc=$?

@@ -2,7 +2,8 @@
 # pre-mount hook 40: version check, and on a new version "fetch new system":
 # wipe the target partition, make its filesystem when configured, extract the
 # image from the casync chunk store (the installed systems as seeds, every
-# chunk checked against the signed index) or stream the tarball in while
+# chunk checked against the signed index; without a seed the chunks are
+# staged in parallel on the target first) or stream the tarball in while
 # verifying it, and only then record it as complete.
 # Refused, each with its reason logged: a pointer that does not verify
 # (unknown key, bad signature, clock, expired), a serial lower than the
@@ -21,6 +22,7 @@
 . /lib/gse/gse-verify-lib.sh
 . /lib/gse/gse-disk-lib.sh
 . /lib/gse/gse-net-lib.sh
+. /lib/gse/gse-chunks-lib.sh
 . /lib/gse/gse-health-lib.sh
 gse_env_load
 
@@ -160,6 +162,21 @@ gse_version_check() {
             _transfer=tarball
         fi
     fi
+    # No seed: every chunk travels.  They are fetched in parallel into a
+    # staging store on the target (gse-chunks-lib.sh) when it fits beside
+    # the image, else casync fetches them one at a time.
+    _stage=""
+    if [ $_transfer = casync ] && [ -z "$_seeds" ]; then
+        _cs=$(gse_caidx_chunks "$GSE_RUN/image.caidx" "$GSE_RUN/chunks.list") \
+            || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
+        # shellcheck disable=SC2086 # "COUNT BYTES"
+        _need=$((${_root_bytes:-0} + $(gse_staging_bytes $_cs)))
+        if gse_fits "$_need" "$_target"; then
+            _stage=$GSE_STAGING_NAME
+        else
+            gse_log "version: no room for a staging store of ${_cs% *} chunks beside the image: casync fetches them one at a time"
+        fi
+    fi
 
     gse_log "installing $_version on $_target ($_transfer)"
     # Not BACKUPFS while unverified bytes go in.
@@ -172,8 +189,17 @@ gse_version_check() {
     _root=$(gse_sysroot "$_m")
     _rc=0
     if [ $_transfer = casync ]; then
+        if [ -n "$_stage" ]; then
+            GSE_CHUNK_STAGING=$_m/$_stage
+            gse_chunks_stage "$GSE_RUN/chunks.list" "$GSE_CHUNK_STAGING"
+            [ $? -eq 2 ] && _rc=2
+            [ -d "$GSE_CHUNK_STAGING" ] || GSE_CHUNK_STAGING=
+        fi
         # shellcheck disable=SC2086
-        gse_casync_extract "$GSE_RUN/image.caidx" "$_root" $_seeds || _rc=2
+        [ $_rc -eq 0 ] && { gse_casync_extract "$GSE_RUN/image.caidx" "$_root" $_seeds || _rc=2; }
+        # The staging store is never part of the system.
+        [ -n "$_stage" ] && { gse_chunks_unstage "${_m:?}/$_stage" "$_root" || _rc=2; }
+        GSE_CHUNK_STAGING=
         for _s in $_seeds; do umount "$_s"; done
     else
         gse_stream_image "$_path" "$_root" "$_sha" "$_size" "$(gse_pointer_get "$_b" compression)" || _rc=2

@@ -22,6 +22,7 @@ install() {
     _bb=$(command -v busybox)
     inst_simple "$_bb" /lib/gse/busybox
     inst_simple "$moddir/gse-net-lib.sh" /lib/gse/gse-net-lib.sh
+    inst_simple "$moddir/gse-chunks-lib.sh" /lib/gse/gse-chunks-lib.sh
     inst_simple "$moddir/gse-udhcpc.sh" /lib/gse/gse-udhcpc.sh
     chmod 0755 "$initdir/lib/gse/gse-udhcpc.sh"
     inst_multiple curl gpgv sha512sum wc tee mkfifo zstd tar gzip ip sleep
@@ -30,6 +31,8 @@ install() {
     # them by path for http:// and https:// stores).
     if inst_multiple -o casync; then
         inst_multiple -o /usr/lib/casync/protocols/casync-http /usr/lib/casync/protocols/casync-https
+        # Reading the index's chunk table (gse-chunks-lib.sh).
+        inst_multiple od
     fi
     # A faster SHA-512 for the image stream than coreutils' (sha512sum is the
     # fallback).

@@ -23,7 +23,11 @@ description:
   - Every command starts from a clean environment made of C(PATH), C(HOME), C(TERM), C(LANG) and the
     entries of O(chroot_env); nothing else from the build host's environment is passed on.
   - Files are copied by C(dd) running inside the chroot, so paths are resolved as the new system sees them.
-  - Needs root on the build host. Refuses a directory that is not a usable root (no shell inside it).
+  - Needs root on the build host. Run by another user (an AWX execution environment runs as uid 1000), it
+    takes the task's become (C(become_method=sudo), C(become_user=root)) for the C(chroot) program itself,
+    as C(sudo -n -- env -i ... chroot DIR sh -c CMD). The command inside the chroot is not wrapped again,
+    as the new system has no sudo. Without become, or with another method or user, it refuses to connect.
+  - Refuses a directory that is not a usable root (no shell inside it).
   - Supports pipelining.
 author:
   - GSE contributors (!UNKNOWN)
@@ -124,7 +128,8 @@ class Connection(ConnectionBase):
 
     transport = "gse.stateless.chroot"
     has_pipelining = True
-    # Commands are run as root in the chroot; become is not meaningful here.
+    # Commands are run as root in the chroot; become applies to the chroot
+    # program on the build host (set_become_plugin), never inside.
     has_tty = False
     default_user = "root"
 
@@ -132,14 +137,38 @@ class Connection(ConnectionBase):
         super().__init__(play_context, new_stdin, *args, **kwargs)
         self.chroot = None
         self._chroot_cmd = None
+        self._host_become = None
+
+    def set_become_plugin(self, plugin):
+        # Kept for the chroot program (_prefix); self.become stays None so
+        # that Ansible does not wrap the command run inside the chroot.
+        self._host_become = plugin
+        self.become = None
+
+    def _prefix(self):
+        """argv before ``chroot``: nothing as root, ``sudo -n -- env -i VAR=...`` through become."""
+        if os.geteuid() == 0:
+            return []
+        plugin = self._host_become
+        name = getattr(plugin, "name", "") if plugin else ""
+        try:
+            user = (plugin.get_option("become_user") if plugin else None) or "root"
+        except KeyError:
+            user = "root"
+        if name.rsplit(".", 1)[-1] != "sudo" or user != "root":
+            raise AnsibleError(
+                "the gse.stateless.chroot connection needs root on the build host: run as root, or become root "
+                "with sudo (become: true, become_method: sudo, become_user: root; docs/awx.md)"
+            )
+        # sudo resets the environment: env -i hands the clean one on.
+        return ["sudo", "-n", "--", "env", "-i"] + ["%s=%s" % kv for kv in sorted(self._environment().items())]
 
     # -- connection ---------------------------------------------------------
 
     def _connect(self):
         if self._connected:
             return self
-        if os.geteuid() != 0:
-            raise AnsibleError("the gse.stateless.chroot connection needs root on the build host")
+        self._prefix()  # refuses early when neither root nor sudo become
         root = self.get_option("remote_addr")
         if not root or not os.path.isabs(root):
             raise AnsibleError("chroot path %r must be an absolute path" % (root,))
@@ -182,7 +211,7 @@ class Connection(ConnectionBase):
 
     def _popen(self, cmd, stdin=subprocess.PIPE):
         shell = self.get_option("executable") or "/bin/sh"
-        argv = [self._chroot_cmd, self.chroot, shell, "-c", cmd]
+        argv = self._prefix() + [self._chroot_cmd, self.chroot, shell, "-c", cmd]
         display.vvv("EXEC %s" % shlex.join(argv), host=self.chroot)
         return subprocess.Popen(
             [to_bytes(a, errors="surrogate_or_strict") for a in argv],

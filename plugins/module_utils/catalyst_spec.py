@@ -110,6 +110,16 @@ def find_seed(storedir, source_subpath):
     return None
 
 
+def pkgcache_path(pkgcache_dir, rel_type, target, subarch):
+    """A stage's package cache under ``pkgcache_dir``.
+
+    The layout of catalyst 4's own default (StageBase.set_pkgcache_path
+    without versioned_cache: <storedir>/packages/<rel_type>/<target>-<subarch>),
+    so every version_stamp of a stage shares one cache.
+    """
+    return os.path.join(pkgcache_dir, rel_type, "%s-%s" % (target, subarch))
+
+
 def snapshot_path(storedir, treeish, repo_name=DEFAULT_REPO_NAME):
     return os.path.join(storedir, "snapshots", "%s-%s.sqfs" % (repo_name, treeish))
 

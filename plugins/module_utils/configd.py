@@ -19,8 +19,9 @@ CATEGORIES = (
         "gse_stage3_mirror", "gse_stage3_arch", "gse_stage3_variant", "gse_stage3_keyring", "gse_downloads_dir",
         "gse_catalyst_executable", "gse_catalyst_storedir", "gse_catalyst_config_dir", "gse_catalyst_repos",
         "gse_catalyst_subarch", "gse_catalyst_profile", "gse_catalyst_rel_type", "gse_catalyst_version_stamp",
-        "gse_catalyst_snapshot_treeish", "gse_catalyst_seed", "gse_catalyst_portage_confdir",
-        "gse_catalyst_compression", "gse_catalyst_options")),
+        "gse_catalyst_repo_url", "gse_catalyst_snapshot_treeish", "gse_catalyst_repo_keyring",
+        "gse_catalyst_repos_storedir", "gse_catalyst_pkgcache_dir", "gse_catalyst_seed",
+        "gse_catalyst_portage_confdir", "gse_catalyst_compression", "gse_catalyst_options")),
     ("system", "System: directories, signing, publication", (
         "gse_cdistdir", "gse_log_root", "gse_clocallg", "gse_workdir", "gse_gnupghome", "gse_signing_key",
         "gse_publish_dir", "gse_repos_dir", "gse_distfiles_dir", "gse_binpkg_dir", "gse_extra_mounts",
@@ -50,7 +51,8 @@ CATEGORIES = (
     ("minimal", "Cleanup and --build-minimal", (
         "gse_clean_entries", "gse_clean_usr_share", "gse_minimal_entries", "gse_minimal_keep_locales",
         "gse_compression", "gse_compression_level", "gse_source_date_epoch", "gse_image_excludes")),
-    ("publish", "Publication", ("gse_mark_default", "gse_publish_keyring", "gse_client_configd")),
+    ("publish", "Publication", ("gse_mark_default", "gse_publish_keyring", "gse_client_configd", "gse_publish_keep",
+                                "gse_verify_entries")),
 )
 
 # What config.d may hold.  The other settings of the roles' argument specs are

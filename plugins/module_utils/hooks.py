@@ -72,11 +72,15 @@ PARTS = (
                 "Fetching the stage3 and the Portage snapshot", "seed.yml",
                 "precomp: `gse.stateless.stage3` fetches `latest-stage3-<variant>.txt` and the tarball "
                 "(resuming), verifies the clearsigned pointer, the `.asc`, the signed DIGESTS and `.sha256`; "
-                "catalyst: when `<storedir>/builds/` holds no seed (`gse_catalyst_seed`), the same fetch and "
-                "verification, the verified tarball linked as the seed; then the snapshot (`catalyst -s`)",
+                "catalyst: first the ebuild repository (`gse.stateless.catalyst_repo`: `gse_catalyst_repo_url` "
+                "fetched into a quarantine, its commit or tag verified against `gse_catalyst_repo_keyring`, "
+                "refused with nothing written, the verified commit returned); when `<storedir>/builds/` holds "
+                "no seed (`gse_catalyst_seed`), the same fetch and verification as precomp, the verified "
+                "tarball linked as the seed; then the snapshot (`catalyst -s <commit>`)",
                 enforce="download / snapshot again"),
         SubPart("gcat", "Build the stages with catalyst", "Building the stages with catalyst", "catalyst.yml",
-                "catalyst stage1–3 (`gse.stateless.catalyst`), skipped when the products exist",
+                "catalyst stage1–3 (`gse.stateless.catalyst`) from the verified commit, each stage with its "
+                "`pkgcache_path` under `gse_catalyst_pkgcache_dir`, skipped when the products exist",
                 when="gse_base == 'catalyst'",
                 enforce="purge (`catalyst -p`) and rebuild"),
         SubPart("gextr", "Extract the stage3 into $CDISTDIR/workdir-<base>", "Extracting tarball", "extract.yml",
@@ -224,6 +228,22 @@ def expand(hooks):
         if p.hook in out:
             out.update(s.hook for s in p.subs)
     return out
+
+
+def is_skipped(hook, lawful_good):
+    """True when ``hook`` or its part is named by lawful-good: its work is not done.
+
+    The roles read this (``gse.stateless.lawful_good``) besides the tags, so
+    that lawful-good given as a variable alone (an AWX survey answer, which
+    cannot set a job's skip tags) skips the same work as ``--skip-tags``.
+    """
+    skipped = expand(lawful_good)
+    return hook in skipped or PARENT.get(hook) in skipped
+
+
+def skip_condition(hook):
+    """The Jinja condition under which a role includes ``hook``'s task file: not skipped by lawful-good."""
+    return "not (gse_lawful_good | gse.stateless.lawful_good('%s'))" % hook
 
 
 def is_enforced(hook, enforce, lawful_good=()):

@@ -95,13 +95,16 @@ def read_serial(pub, pointer):
     return int(text)
 
 
-def take_serial(pub, pointer):
+def take_serial(pub, pointer, floor=0):
     """Increment and durably store the pointer's serial; call with the TreeLock held.
 
     The serial is stored before the pointer is written, so a failed publish
-    burns a number and never hands it out twice.
+    burns a number and never hands it out twice.  ``floor`` is the serial
+    of the pointer clients see now: the new one is always above it, also
+    when ``.gse`` was lost or restored from an older backup (clients refuse
+    a lower serial as a replay, so they would never update again).
     """
-    serial = read_serial(pub, pointer) + 1
+    serial = max(read_serial(pub, pointer), floor) + 1
     write_atomic(serial_path(pub, pointer), "%d\n" % serial, mode=0o600)
     return serial
 

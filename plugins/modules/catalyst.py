@@ -62,6 +62,15 @@ options:
     type: list
     elements: str
     default: [autoresume, bindist, kerncache, pkgcache, seedcache]
+  pkgcache_dir:
+    description:
+      - With C(pkgcache) among O(options), every stage's spec names its binary package cache, C(pkgcache_path)
+        set to C(<pkgcache_dir>/<rel_type>/<target>-<subarch>), the layout of catalyst's own default, so
+        a stage of the next build (another O(version_stamp)) installs what an earlier one built as binary
+        packages (catalyst runs emerge with C(--usepkg --buildpkg --binpkg-respect-use=y --newuse) unless
+        O(update_seed) is set).  Unset, catalyst uses C(<storedir>/packages).  A purge (O(force) with
+        O(force_purge)) empties the caches of the stages it rebuilds.
+    type: path
   digests:
     description: catalyst.conf C(digests) (hashlib names) for the C(.DIGESTS) file next to each product.
     type: list
@@ -207,12 +216,15 @@ snapshot:
   type: dict
   sample: {path: /var/tmp/catalyst/snapshots/gentoo-3f1c0e8a9b.sqfs, made: false}
 stages:
-  description: One entry per stage, in order, saying whether it was built and why.
+  description:
+    - One entry per stage, in order, saying whether it was built and why, and its package cache
+      (C(pkgcache), when O(pkgcache_dir) is set and C(pkgcache) is among O(options)).
   returned: always
   type: list
   elements: dict
   sample:
-    - {target: stage1, built: false, reason: null, product: /var/tmp/catalyst/builds/gse/stage1-amd64-1.tar.xz}
+    - {target: stage1, built: false, reason: null, product: /var/tmp/catalyst/builds/gse/stage1-amd64-1.tar.xz,
+       pkgcache: /var/tmp/catalyst/packages/gse/stage1-amd64}
     - {target: stage2, built: true, reason: missing, cmd: [catalyst, -c, ..., -f, ...]}
 commands:
   description: Every catalyst command run, in order.
@@ -404,6 +416,7 @@ def main():
             port_logdir=dict(type="path"),
             options=dict(type="list", elements="str",
                          default=["autoresume", "bindist", "kerncache", "pkgcache", "seedcache"]),
+            pkgcache_dir=dict(type="path"),
             digests=dict(type="list", elements="str", default=["blake2b", "sha512"]),
             compression_mode=dict(type="str", default="xz"),
             jobs=dict(type="int"),
@@ -440,6 +453,10 @@ def main():
             "catalyst 4 configuration, written by gse.stateless.catalyst.",
             "Edits are overwritten: set the module's options instead."])
         specs = cs.stage_specs(common_spec(p), p["stages"], seed=p["seed"], per_stage=p["stage_extra"])
+        if p["pkgcache_dir"] and "pkgcache" in p["options"]:
+            for target, values in specs:
+                values.setdefault("pkgcache_path", cs.pkgcache_path(
+                    p["pkgcache_dir"], p["rel_type"], target, p["subarch"]))
         spec_texts = [(t, os.path.join(p["config_dir"], "%s.spec" % t), cs.render_spec(v))
                       for t, v in specs]
     except ValueError as exc:
@@ -480,6 +497,8 @@ def main():
     for target, values, product, reason in plan:
         entry = dict(target=target, built=reason is not None, reason=reason,
                      spec=os.path.join(p["config_dir"], "%s.spec" % target))
+        if values.get("pkgcache_path"):
+            entry["pkgcache"] = values["pkgcache_path"]
         result["stages"].append(entry)
         if reason is None:
             entry["product"] = product

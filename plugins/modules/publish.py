@@ -141,15 +141,14 @@ config:
   returned: when config_dir is given
 """
 
-import datetime
 import gzip
-import json
 import os
 import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import caindex
+from ansible_collections.gse.stateless.plugins.module_utils import image_pointer
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign as pgp
 from ansible_collections.gse.stateless.plugins.module_utils import pubtree as tree
@@ -158,10 +157,6 @@ from ansible_collections.gse.stateless.plugins.module_utils.checksums import par
 from ansible_collections.gse.stateless.plugins.module_utils.image_verify import (
     VerifyError, covered, verify_image_dir, verify_signature, verify_sums)
 from ansible_collections.gse.stateless.plugins.module_utils.pointers import read_verified, write_pointer
-
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def copy_durable(src, dst):
@@ -190,20 +185,10 @@ class Publisher:
     def state_dir(self):
         return os.path.join(self.pub, tree.STATE)
 
-    def move_pointer(self, name, fields):
-        """Move a pointer unless it already names this content; returns (moved, serial)."""
-        current = read_verified(self.run, self.keyring, os.path.join(self.pub, name), self.state_dir()) \
-            if os.path.isdir(self.state_dir()) else None
-        same = ("version", "path", "sha512") + (("index", "index_sha512") if "index" in fields else ())
-        if current and all(current.get(k) == str(fields[k]) for k in same):
-            return False, int(current["serial"])
-        if self.check:
-            return True, tree.read_serial(self.pub, name) + 1
-        serial = tree.take_serial(self.pub, name)
-        body = tree.pointer_body(dict(fields, serial=serial, published=now()))
-        write_pointer(self.run, self.pub, name, body, self.p["gnupghome"], self.p["signing_key"],
-                      self.p["passphrase"], self.keyring)
-        return True, serial
+    def move_pointer(self, fields):
+        """Move version.txt to the image unless it already names this content; returns (moved, serial)."""
+        return image_pointer.move(self.run, self.pub, self.keyring, fields,
+                                  (self.p["gnupghome"], self.p["signing_key"], self.p["passphrase"]), self.check)
 
     # -- the image -------------------------------------------------------
     def existing_matches(self, src, final, names):
@@ -294,18 +279,6 @@ class Publisher:
             raise VerifyError("the chunk index does not read back from %s" % store, argv, rc, out, err)
         res.update(chunks=len(set(chunks)), chunks_added=len(added), chunk_bytes_added=nbytes)
 
-    def root_bytes(self, directory):
-        """root_bytes from the (verified) build report of an image directory."""
-        try:
-            with open(os.path.join(directory, tree.REPORT), encoding="utf-8") as f:
-                value = json.load(f).get("root_bytes")
-        except (OSError, ValueError, AttributeError) as e:
-            raise VerifyError("cannot read %s: %s" % (tree.REPORT, e)) from None
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise VerifyError("%s must give root_bytes (a positive integer) for an image with a chunk index; it "
-                              "gives %r" % (tree.REPORT, value))
-        return value
-
     def unchanged(self, src, names, tarball):
         """The verified version.txt when it already names this content (same index or same tarball), else None.
 
@@ -350,17 +323,14 @@ class Publisher:
             else:
                 sums = self.stage_image(src, version, names, tarball, res)
             res["published"] = True
-        res.update(sha512=sums[tarball], size=os.path.getsize(os.path.join(src, tarball)))
-        fields = dict(format=tree.FORMAT, version=version, path="%s/%s/%s" % (tree.IMAGES, version, tarball),
-                      sha512=res["sha512"], size=res["size"], compression=tree.TARBALLS[tarball])
+        # The published copy when there is one: the bytes that were verified there.
+        fields = image_pointer.fields(final if os.path.isdir(final) else src, version, names, tarball, sums)
+        res.update(sha512=fields["sha512"], size=fields["size"])
         if tree.INDEX in names:
-            res.update(index_sha512=sums[tree.INDEX], index_size=os.path.getsize(os.path.join(src, tree.INDEX)),
-                       root_bytes=self.root_bytes(src if self.check or not os.path.exists(final) else final))
-            fields.update(format=tree.FORMAT_INDEX, index="%s/%s/%s" % (tree.IMAGES, version, tree.INDEX),
-                          index_sha512=res["index_sha512"], index_size=res["index_size"], store=tree.STORE,
-                          root_bytes=res["root_bytes"])
+            res.update(index_sha512=fields["index_sha512"], index_size=fields["index_size"],
+                       root_bytes=fields["root_bytes"])
         if self.p["default"]:
-            res["pointer_moved"], res["serial"] = self.move_pointer(tree.VERSION_POINTER, fields)
+            res["pointer_moved"], res["serial"] = self.move_pointer(fields)
         return res
 
     # -- the public key --------------------------------------------------
@@ -427,15 +397,16 @@ class Publisher:
                 serial = int(current["serial"])
                 return dict(serial=serial, sha512=sha, size=size, published=False,
                             path=os.path.join(self.pub, current["path"]))
+            floor = int(current["serial"]) if current else 0  # clients refuse a lower serial
             if self.check:
-                serial = tree.read_serial(self.pub, tree.CONFIG_POINTER) + 1
+                serial = max(tree.read_serial(self.pub, tree.CONFIG_POINTER), floor) + 1
                 return dict(serial=serial, sha512=sha, size=size, published=True,
                             path=os.path.join(self.pub, tree.CONFIG, str(serial), tree.CONFIG_TARBALL))
-            serial = tree.take_serial(self.pub, tree.CONFIG_POINTER)
+            serial = tree.take_serial(self.pub, tree.CONFIG_POINTER, floor)
             self.stage_config(gz, serial)
             rel = "%s/%d/%s" % (tree.CONFIG, serial, tree.CONFIG_TARBALL)
             body = tree.pointer_body(dict(format=tree.FORMAT, serial=serial, version=serial, path=rel, sha512=sha,
-                                          size=size, compression="gzip", published=now()))
+                                          size=size, compression="gzip", published=image_pointer.now()))
             write_pointer(self.run, self.pub, tree.CONFIG_POINTER, body, self.p["gnupghome"],
                           self.p["signing_key"], self.p["passphrase"], self.keyring)
             return dict(serial=serial, sha512=sha, size=size, published=True, path=os.path.join(self.pub, rel))

@@ -97,7 +97,9 @@ def add_image(gnupghome, tree, version, tarball, root=None):
         with open(os.path.join(tree + ".meta", f"{version}.root_bytes"), "w") as f:
             f.write(str(root_bytes(root)))
     with open(os.path.join(d, "build-report.json"), "w") as f:
-        f.write('{"version": "%s"}\n' % version)
+        # root_bytes as part K reports it: the publication module reads it back (a rollback).
+        extra = ', "root_bytes": %s' % root_bytes(root) if root is not None else ""
+        f.write('{"version": "%s"%s}\n' % (version, extra))
     # Every file but SHA512SUMS itself and the signatures (docs/publication.md).
     names = sorted(n for n in os.listdir(d) if not n.startswith("SHA512SUMS") and not n.endswith(".asc"))
     with open(os.path.join(d, "SHA512SUMS"), "w") as f:

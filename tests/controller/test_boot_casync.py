@@ -2,7 +2,7 @@
 index + chunk store, made with the real casync by pubtree.py) and check the
 console and the disk afterwards.  One client's life, in order:
 
-first install from the chunk store -> delta update (only the changed chunks
+first install from the chunk store (no seed: staged in parallel) -> delta update (only the changed chunks
 travel; the installed system equals the image root, as the full install
 did) -> an image that does not fit (refused before anything is wiped) -> an
 in-between serial replayed (refused).
@@ -48,13 +48,22 @@ def test_first_install_from_the_chunk_store(client):
     # no installed system to seed from (test_boot_casync_refusals.py).
     out, served = boot_counting(client, cmdline="gse.transfer=casync")
     assert "gse: installing v1 on /dev/vda2 (casync)" in out
-    assert "gse: casync extract store into /run/gse/mnt.target (seeds: none)" in out
+    # No seed: the chunks are staged in parallel on the target, casync
+    # extracts from there (and checks every chunk against the index).
+    chunks = store_files(client)
+    assert f"gse: staging {len(chunks)} chunks into /run/gse/mnt.target/.gse-chunks (8 in parallel)" in out
+    assert "gse: casync extract store into /run/gse/mnt.target " \
+        "(seeds: none, staged: /run/gse/mnt.target/.gse-chunks)" in out
     assert "gse: installed v1 (serial 1) on /dev/vda2" in out
     assert booted(out) == "v1"
-    # The tarball was not fetched: the chunks were.
+    # The tarball was not fetched: every chunk was, once (casync fetched
+    # nothing itself).
     assert not [p for p, n in served if p.endswith(".tar.zst")]
-    assert sum(n for p, n in served if p.startswith("/store/")) > 4 * MiB
+    fetched = sorted(client.tree + p for p, n in served if p.startswith("/store/"))
+    assert fetched == sorted(chunks)
     assert vm.by_label(client.disk) == {"GSESTATE": None, "SYSFS": "v1", "BACKUPFS": None}
+    # The staging store is gone and the system is the image root, its
+    # top directory's times included.
     assert vm.partition_tree(client.disk, 2) == vm.tree_digest(client.root("v1"))
 
 

@@ -90,7 +90,7 @@ def test_role_runs_dracut_isolated_with_zstd_and_the_role_lists(tmp_path, fake_d
     assert argv[20:] == ["--kver", KVER, str(out / "initramfs.img")]
     # The private dracutbasedir: the system's dracut mirrored, the gse modules linked in.
     assert rec["functions"] == str(system / "dracut-functions.sh")
-    for m in ("90gse-base", "91gse-disk", "92gse-net", "93gse-health", "94gse-system"):
+    for m in ("90gse-base", "91gse-disk", "92gse-net", "93gse-health", "94gse-system", "95gse-report"):
         assert rec["links"][m] == os.path.join(ROOT, "controller_dracut", m)
     assert rec["links"]["99base"] == "directory"   # cp -rs: directories real, files links
     # The controller config.d with the keyring where the controller reads it.

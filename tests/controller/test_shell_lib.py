@@ -16,6 +16,7 @@ GSE_RUN=$T/run; GSE_ENV=$GSE_RUN/env; GSE_LOG=$GSE_RUN/log
 gse_log() {{ echo "gse: $*" >> "$GSE_LOG"; }}
 . {LIB}/90gse-base/gse-verify-lib.sh
 . {LIB}/92gse-net/gse-net-lib.sh
+. {LIB}/92gse-net/gse-chunks-lib.sh
 {script}
 """
     return subprocess.run(["dash", "-c", full], capture_output=True, text=True, env=env, timeout=timeout)

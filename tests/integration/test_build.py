@@ -16,6 +16,7 @@ import pytest
 
 from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mounts_under
 
+from tests.integration import gitrepo
 from tests.integration.buildrun import ROOT, BuildEnv
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "controller"))
@@ -299,34 +300,83 @@ def test_lawful_good_wins_and_enforce_redoes(precomp):
 # --- catalyst base ------------------------------------------------------------------
 
 
-def test_catalyst_base_through_the_double(gse_fixture, fixture_http, signing):
+def test_catalyst_base_from_nothing_through_the_double(gse_fixture, fixture_http, signing):
+    # catalyst runs as tests/doubles/catalyst (catalyst does not run on
+    # Debian).  Real here: the seed stage3 fetch and verification, the git
+    # repository fetched over file:// and its signed commit verified with
+    # git verify-commit, the squashfs snapshot (git archive | tar2sqfs) and
+    # the specs.  What the double cannot show: a real stage1..3 build (its
+    # stages repack the seed with a marker line), real binary packages in
+    # the pkgcache, and catalyst's own chroot mounts.
     env = make_env(gse_fixture, fixture_http, signing)
     try:
-        # From nothing: no catalyst directory, no seed, no snapshot.
+        # From nothing: no catalyst directory, no seed, no snapshot, no repository.
         storedir = os.path.join(env.cdist, "catalyst")
         assert not os.path.exists(storedir)
-        rc, res = env.run(extra={
+        # The ebuild repository, as its mirror serves it: the fixture's test
+        # repository in git, committed first without a signature.
+        upstream = os.path.join(env.dir, "upstream")
+        shutil.copytree(gse_fixture.repo, upstream)
+        unsigned = gitrepo.commit(upstream, {})
+        extra = {
             "gse_base": "catalyst",
             "gse_catalyst_executable": os.path.join(ROOT, "tests/doubles/catalyst"),
+            "gse_catalyst_repo_url": "file://" + upstream,
+            "gse_catalyst_repo_keyring": gse_fixture.keyring,
             "gse_catalyst_compression": "tar",
             "gse_catalyst_profile": "default/linux/amd64",
             "gse_catalyst_version_stamp": "t1",
             "gse_distfiles_dir": os.path.join(env.cdist, "distfiles"),
-        }, skip_tags=["gpartl"])
+        }
+        rc, res = env.run(extra=extra, skip_tags=["gpartl"])
+        assert rc != 0
+        [(name, _host, refused)] = res.failed()
+        assert name.endswith("Fetch and verify the ebuild repository of catalyst's snapshot")
+        assert unsigned in refused["msg"] and "no good signature" in refused["msg"]
+        # Refused before catalyst or the seed fetch ran: nothing was written.
+        assert not os.path.exists(storedir)
+        assert res.ran("Fetch and verify the latest stage3") == []
+
+        # The mirror's next commit is signed with the release key.
+        home, fingerprint = signing
+        commit = gitrepo.commit(upstream, {"metadata/timestamp.chk": "Mon, 30 Nov 2026 00:00:00 +0000\n"},
+                                home, fingerprint)
+        rc, res = env.run(extra=extra, skip_tags=["gpartl"])
         assert rc == 0, res.failed()
+        repo = res.ran("Fetch and verify the ebuild repository of catalyst's snapshot")[0]
+        assert repo["commit"] == commit and repo["signer"] == fingerprint and repo["changed"]
         # The seed is the mirror's stage3, fetched and verified as precomp's is.
         fetched = res.ran("Fetch and verify the latest stage3")[0]
         assert fetched["changed"] and fetched["path"].startswith(os.path.join(env.cdist, "downloads") + "/")
         seed = os.path.join(storedir, "builds", "seeds", "stage3-amd64-openrc-latest.tar.xz")
         assert os.path.realpath(seed) == fetched["path"]
+        # The snapshot is named by the verified commit and made from it.
         snapshot = res.ran("Create the Portage snapshot catalyst builds from")[0]
-        assert snapshot["snapshot"]["made"] and os.path.isfile(snapshot["snapshot"]["path"])
+        assert snapshot["snapshot"]["made"]
+        assert snapshot["snapshot"]["path"] == os.path.join(storedir, "snapshots", "gentoo-%s.sqfs" % commit)
+        assert subprocess.run(["rdsquashfs", "-c", "metadata/timestamp.chk", snapshot["snapshot"]["path"]],
+                              capture_output=True, text=True, check=True).stdout.startswith("Mon, 30 Nov")
         cat = res.ran("Build stage1, stage2 and stage3")[0]
         assert [s["target"] for s in cat["stages"]] == ["stage1", "stage2", "stage3"]
         assert all(s["built"] for s in cat["stages"])
+        # Every spec names that commit and the stage's package cache.
+        for stage in cat["stages"]:
+            spec = open(stage["spec"]).read()
+            assert "snapshot_treeish: %s\n" % commit in spec
+            cache = os.path.join(storedir, "packages", "gse", "%s-amd64" % stage["target"])
+            assert stage["pkgcache"] == cache and "pkgcache_path: %s\n" % cache in spec
+        assert "pkgcache" in open(os.path.join(storedir, "config", "catalyst.conf")).read()
         entries = tar_list(os.path.join(image_dir(env), "image.tar.zst"))
         assert "etc/catalyst-double-stage" in entries
         assert any(e.startswith("var/db/pkg/app-misc/lab-tools-") for e in entries)
+
+        # gcat without gseed: the repository already there is verified in place
+        # (no fetch) and its commit used; the stages exist, nothing is rebuilt.
+        rc, res = env.run(extra=extra, tags=["gparta"], skip_tags=["gseed"])
+        assert rc == 0, res.failed()
+        [again] = res.ran("Fetch and verify the ebuild repository of catalyst's snapshot")
+        assert again["commit"] == commit and again["fetched"] is False and not again["changed"]
+        assert not any(s["built"] for s in res.ran("Build stage1, stage2 and stage3")[0]["stages"])
     finally:
         drop_env(env)
 

@@ -36,6 +36,8 @@ RESOURCES = {
     "inventory": (pages.Inventory, "inventory"),
     "inventory_sources": (pages.InventorySource, "inventory_source"),
     "job_templates": (pages.JobTemplate, "job_template"),
+    "workflow_job_templates": (pages.WorkflowJobTemplate, "workflow_job_template"),
+    "credential_types": (pages.CredentialType, "credential_type"),
     "schedules": (pages.Schedule, "schedule"),
 }
 CLASS_OF_TYPE = {t: cls for cls, t in RESOURCES.values()}
@@ -57,9 +59,15 @@ def assets(data):
 
 
 def schedules(data):
-    for jt in data["job_templates"]:
+    for jt in data["job_templates"] + data.get("workflow_job_templates", []):
         for s in jt.get("related", {}).get("schedules", []):
             yield jt, s
+
+
+def workflow_nodes(data):
+    for wf in data.get("workflow_job_templates", []):
+        for node in wf["related"]["workflow_nodes"]:
+            yield wf, node
 
 
 def references(asset):
@@ -73,13 +81,19 @@ def test_only_resources_awx_import_reads(data):
 
 def test_natural_keys_match_awxkit_and_the_asset(data):
     keys = []
-    for resource, asset in list(assets(data)) + [("schedules", s) for _, s in schedules(data)]:
-        cls, typ = RESOURCES[resource]
+    nodes = [("workflow_nodes", n) for _, n in workflow_nodes(data)]
+    for resource, asset in list(assets(data)) + [("schedules", s) for _, s in schedules(data)] + nodes:
+        if resource == "workflow_nodes":
+            cls, typ = pages.WorkflowJobTemplateNode, "workflow_job_template_node"
+            asset = dict(asset, name=asset["identifier"])
+        else:
+            cls, typ = RESOURCES[resource]
         nk = asset["natural_key"]
         assert nk["type"] == typ, asset["name"]
         # get_natural_key takes the NATURAL_KEY fields the object has (an
         # inventory source's organization comes only with some AWX versions).
-        assert "name" in nk and set(nk) <= set(cls.NATURAL_KEY) | {"type"}, (asset["name"], nk)
+        ident = "identifier" if resource == "workflow_nodes" else "name"
+        assert ident in nk and set(nk) <= set(cls.NATURAL_KEY) | {"type"}, (asset["name"], nk)
         for field in cls.NATURAL_KEY:
             if field in asset:
                 assert asset[field] == nk[field], (asset["name"], field)
@@ -105,6 +119,13 @@ def test_every_reference_resolves_to_an_object_created_before(data):
     for _, s in schedules(data):
         # Related sets are posted after every list: any object may be named.
         assert yaml.safe_dump(s["unified_job_template"], sort_keys=True) in known
+    node_keys = {yaml.safe_dump(n["natural_key"], sort_keys=True) for _, n in workflow_nodes(data)}
+    for wf, n in workflow_nodes(data):
+        assert yaml.safe_dump(n["unified_job_template"], sort_keys=True) in known, n["identifier"]
+        assert n["natural_key"]["workflow_job_template"] == wf["natural_key"]
+        for edge in ("success_nodes", "failure_nodes", "always_nodes"):
+            for child in n["related"].get(edge, []):
+                assert yaml.safe_dump(child, sort_keys=True) in node_keys, (n["identifier"], child)
 
 
 def test_job_template_fields_are_awx_fields(data):
@@ -116,6 +137,17 @@ def test_job_template_fields_are_awx_fields(data):
         scalars = {k: v for k, v in jt.items() if k not in foreign}
         kept = pages.JobTemplate.payload(None, **scalars)
         assert set(scalars) <= set(kept), (jt["name"], set(scalars) - set(kept))
+
+
+def test_workflow_and_credential_type_fields_are_awx_fields(data):
+    for wf in data["workflow_job_templates"]:
+        scalars = {k: v for k, v in wf.items() if k not in {"organization", "inventory", "natural_key", "related"}}
+        kept = pages.WorkflowJobTemplate.payload(None, **scalars)
+        assert set(scalars) <= set(kept), (wf["name"], set(scalars) - set(kept))
+    for ct in data["credential_types"]:
+        scalars = {k: v for k, v in ct.items() if k != "natural_key"}
+        kept = pages.CredentialType.payload(None, **scalars)
+        assert set(scalars) <= set(kept), (ct["name"], set(scalars) - set(kept))
 
 
 def test_project_fields_are_awx_fields(data):
@@ -198,20 +230,72 @@ def test_survey_variables_are_read_by_the_playbooks(data):
             assert reads(jt["playbook"], q["variable"]), (jt["name"], q["variable"])
 
 
-def test_nightly_schedule(data):
+def test_nightly_schedule_runs_the_verifying_workflow(data):
     found = list(schedules(data))
     assert [s["name"] for _, s in found] == ["GSE nightly build"]
-    jt, s = found[0]
+    wf, s = found[0]
+    assert s["unified_job_template"] == wf["natural_key"] and wf["natural_key"]["type"] == "workflow_job_template"
     rule = rrule.rrulestr(s["rrule"].replace(" RRULE:", "\nRRULE:"))
     assert rule._freq == rrule.DAILY and rule._interval == 1
     first = rule[0]
     assert (first.hour, first.minute) == (2, 0)
-    # Its answers must be ones the survey would accept.
-    questions = {q["variable"]: q for q in survey_questions(jt)}
-    for var, value in s["extra_data"].items():
-        assert var in questions, var
-        if "choices" in questions[var]:
-            assert value in questions[var]["choices"], (var, value)
+    nodes = {n["identifier"]: n for _, n in workflow_nodes(data)}
+    templates = {jt["name"]: jt for jt in data["job_templates"]}
+
+    def jt(node):
+        return templates[node["unified_job_template"]["name"]]
+
+    def reaches(src, dst, edge="success_nodes"):
+        return any(c["identifier"] == dst for c in nodes[src]["related"].get(edge, []))
+
+    # Whatever marks default runs only after a successful verify, itself after a successful build;
+    # no failure or always edge leads anywhere.
+    marking = [i for i, n in nodes.items() if (n.get("extra_data") or {}).get("gse_survey_mark_default") == "yes"]
+    assert marking == ["publish"] and "gpartl" in jt(nodes["publish"]).get("job_tags", "")
+    assert jt(nodes["verify"])["playbook"] == "playbooks/verify.yml"
+    assert reaches("build", "verify") and reaches("verify", "publish")
+    assert [i for i in nodes if any(reaches(j, i) for j in nodes)] == ["verify", "publish"]
+    for n in nodes.values():
+        assert not n["related"].get("failure_nodes") and not n["related"].get("always_nodes"), n["identifier"]
+    # The build node publishes nothing itself: part L is left to the publish node.
+    assert "gpartl" in nodes["build"]["extra_data"]["gse_survey_lawful_good"]
+    # Node answers must be ones the template's survey accepts (or the template takes any variable).
+    for n in nodes.values():
+        questions = {q["variable"]: q for q in survey_questions(jt(n))}
+        for var, value in (n.get("extra_data") or {}).items():
+            assert var in questions or jt(n).get("ask_variables_on_launch"), (n["identifier"], var)
+            q = questions.get(var)
+            if q and q["type"] == "multiplechoice":
+                assert value in q["choices"], (var, value)
+            if q and q["type"] == "multiselect":
+                assert set(value) <= set(q["choices"]), (var, value)
+
+
+def test_templates_become_root_and_take_launch_variables(data):
+    # docs/awx.md tells users to pass variables at launch (gse_emerge_resume ...): every template takes them.
+    for jt in data["job_templates"]:
+        assert jt.get("become_enabled") is True, jt["name"]
+        assert jt.get("ask_variables_on_launch") is True, jt["name"]
+        # Lawful-good is asked once, in the survey.
+        assert not jt.get("ask_skip_tags_on_launch") and not jt.get("skip_tags"), jt["name"]
+    docs = open(os.path.join(ROOT, "docs", "awx.md"), encoding="utf-8").read()
+    assert "gse_emerge_resume" in docs
+
+
+def test_signing_key_credential_type(data):
+    ct = [c for c in data["credential_types"] if c["name"] == "GSE signing key"][0]
+    assert ct["kind"] in ("cloud", "net")  # the kinds AWX lets a custom type have
+    fields = {f["id"]: f for f in ct["inputs"]["fields"]}
+    assert fields["secret_key"].get("secret") is True
+    assert set(ct["inputs"]["required"]) == {"fingerprint", "secret_key"}
+    inj = ct["injectors"]
+    # The secret travels as a file only: never in an environment variable or an extra variable.
+    assert inj["file"] == {"template.secret_key": "{{ secret_key }}"}
+    for value in list(inj.get("env", {}).values()) + list(inj.get("extra_vars", {}).values()):
+        assert "secret_key }}" not in value.replace("tower.filename.secret_key", "")
+    assert inj["env"]["GSE_SIGNING_KEY_FILE"] == "{{ tower.filename.secret_key }}"
+    text = open(os.path.join(ROOT, "playbooks", "awx_build.yml"), encoding="utf-8").read()
+    assert "GSE_SIGNING_KEY_FILE" in text
 
 
 def test_playbooks_never_wait_on_a_terminal():
@@ -226,15 +310,14 @@ def test_playbooks_never_wait_on_a_terminal():
                     assert word not in text, os.path.join(root, f)
 
 
-def test_lawful_good_not_in_skip_tags_stops_before_the_build(tmp_path):
+def test_publishing_alone_needs_the_build_id(tmp_path):
     # The build host only (--limit): when its check fails, no later play has a host left.
     argv = [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "inventories/default"),
-            os.path.join(ROOT, "playbooks/awx_build.yml"), "--limit", "buildhost",
-            "-e", '{"gse_base": "precomp", "gse_survey_lawful_good": ["gker", "gpartj"]}',
-            "-e", "gse_cdistdir=%s gse_log_root=%s" % (tmp_path / "cdist", tmp_path / "log"),
-            "--skip-tags", "gpartj"]
+            os.path.join(ROOT, "playbooks/awx_build.yml"), "--limit", "buildhost", "-t", "gpartl",
+            "-e", '{"gse_base": "precomp", "gse_configd_dirs": []}',
+            "-e", "gse_cdistdir=%s gse_log_root=%s" % (tmp_path / "cdist", tmp_path / "log")]
     p = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
     assert p.returncode != 0
-    assert "lawful-good names gker: enter the same hooks in the job's Skip Tags" in p.stdout
+    assert "publishing alone (tags gpartl) needs the image: set gse_build_id" in p.stdout
     assert "TASK [gse.stateless." not in p.stdout, "a part ran"
     assert not (tmp_path / "log").exists() and not (tmp_path / "cdist").exists()

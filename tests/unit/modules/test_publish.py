@@ -1,58 +1,22 @@
 """publish: exact gpg/gpgv argv, staging and refusal, pointers and serials, idempotency.
 
-gpg and gpgv are replaced by a recorder with a transparent stand-in
-signature format (a detached signature is the text ``good``; a clearsigned
-file is the body behind a ``FAKE-CLEARSIGNED`` line) so that the module's
-decisions can be followed argv by argv.  tar for the config.d runs for real.
+gpg and gpgv are replaced by the recorder of fake_gpg.py (a transparent
+stand-in signature format) so that the module's decisions can be followed
+argv by argv.  tar for the config.d runs for real.
 The integration test repeats all of this with real keys.
 """
 import hashlib
 import json
 import os
-import subprocess
 
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.gse.stateless.plugins.module_utils import pubtree
-from ansible_collections.gse.stateless.plugins.module_utils.checksums import format_sums, parse_sums
+from ansible_collections.gse.stateless.plugins.module_utils.checksums import parse_sums
 from ansible_collections.gse.stateless.plugins.modules import publish
-
-FPR = "C" * 40
-MARK = "FAKE-CLEARSIGNED\n"
-
-
-class FakeGpg:
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, module, argv, data=None, binary_data=False, **kw):
-        self.calls.append(argv)
-        if argv[0] == "tar":
-            p = subprocess.run(argv, capture_output=True, text=True)
-            return p.returncode, p.stdout, p.stderr
-        if argv[0] == "gpg" and "--clearsign" in argv:
-            with open(argv[-1]) as src, open(argv[argv.index("--output") + 1], "w") as out:
-                out.write(MARK + src.read())
-            return 0, "", ""
-        if argv[0] == "gpg" and "--detach-sign" in argv:
-            with open(argv[argv.index("--output") + 1], "w") as out:
-                out.write("good")
-            return 0, "", ""
-        if argv[0] == "gpgv" and "--output" in argv:
-            with open(argv[-1]) as f:
-                text = f.read()
-            if not text.startswith(MARK):
-                return 2, "[GNUPG:] NODATA 1\n", "no signature"
-            with open(argv[argv.index("--output") + 1], "w") as out:
-                out.write(text[len(MARK):])
-            return 0, "[GNUPG:] VALIDSIG %s x x x x x x x x %s\n" % (FPR, FPR), ""
-        if argv[0] == "gpgv":
-            with open(argv[-2]) as f:
-                good = f.read() == "good"
-            return (0, "[GNUPG:] VALIDSIG %s x x x x x x x x %s\n" % (FPR, FPR), "") if good else (1, "", "BAD")
-        raise AssertionError(argv)
+from fake_gpg import MARK, FakeGpg, make_image
 
 
 def run_module(capsys, monkeypatch, fake, args, check=False):
@@ -62,18 +26,6 @@ def run_module(capsys, monkeypatch, fake, args, check=False):
     with patch_module_args(args), pytest.raises(SystemExit):
         publish.main()
     return json.loads(capsys.readouterr().out)
-
-
-def make_image(d, payload=b"image-bytes", sig="good"):
-    d.mkdir(parents=True)
-    (d / "image.tar.zst").write_bytes(payload)
-    (d / "build-report.json").write_text('{"parts": []}')
-    (d / ".image.tar.zst.pack.json").write_text("{}")  # pack's record stays behind
-    sums = {n: hashlib.sha512((d / n).read_bytes()).hexdigest() for n in ("image.tar.zst", "build-report.json")}
-    (d / "SHA512SUMS").write_text(format_sums(sums))
-    (d / "image.tar.zst.asc").write_text(sig)
-    (d / "SHA512SUMS.asc").write_text("good")
-    return sums["image.tar.zst"]
 
 
 @pytest.fixture

@@ -1,0 +1,94 @@
+#!/bin/sh
+# gse-report-lib.sh: the client's identity and its fleet report.
+# Return codes as in gse-lib.sh (0 ok, 1 no, 2 error).
+
+# Reports are at most this many bytes of the controller log.
+GSE_REPORT_LOG_BYTES=${GSE_REPORT_LOG_BYTES:-12000}
+
+# gse_random_hex BYTES: print BYTES random bytes as lower-case hex.
+gse_random_hex() {
+    od -An -N "$1" -tx1 /dev/urandom | tr -d ' \n'
+}
+
+# gse_identity: load the client's machine-id and report token into
+# _gse_mid and _gse_token, making them at the first boot (state file
+# "identity": the machine-id names the client in every report, the token
+# proves a report comes from it; the booted system reads the state area
+# read-only).  2 when there is no state area or it cannot be written.
+gse_identity() {
+    _gse_mid='' _gse_token=''
+    if _gse_id=$(gse_state_read identity); then
+        for _gse_l in $_gse_id; do
+            case "$_gse_l" in
+                machine_id=*) _gse_mid=${_gse_l#machine_id=} ;;
+                token=*) _gse_token=${_gse_l#token=} ;;
+            esac
+        done
+    fi
+    case "$_gse_mid" in *[!0-9a-f]* | '') _gse_mid='' ;; esac
+    [ ${#_gse_mid} -eq 32 ] || _gse_mid=''
+    [ ${#_gse_token} -ge 32 ] || _gse_token=''
+    [ -n "$_gse_mid" ] && [ -n "$_gse_token" ] && return 0
+    gse_state_ok || return 2
+    _gse_mid=$(gse_random_hex 16) && _gse_token=$(gse_random_hex 32) || return 2
+    [ ${#_gse_mid} -eq 32 ] && [ ${#_gse_token} -eq 64 ] || return 2
+    gse_state_write identity "$(printf 'machine_id=%s\ntoken=%s' "$_gse_mid" "$_gse_token")" || return 2
+    gse_log "report: new client identity $_gse_mid"
+    return 0
+}
+
+# gse_json_text: read text on stdin, print it as a JSON string (quoted):
+# backslashes and quotes escaped, tabs and newlines as \t and \n, every
+# other control character dropped.
+gse_json_text() {
+    tr -d '\000-\010\013-\037\177' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' \
+        | awk 'BEGIN { printf "\"" } { if (NR > 1) printf "\\n"; printf "%s", $0 } END { printf "\"" }'
+}
+
+# gse_report_mac: the MAC of the interface that holds the IPv4 address; 1
+# when there is none.
+gse_report_mac() {
+    _gse_dev=$(ip -4 -o addr show scope global 2> /dev/null | awk '{ print $2; exit }')
+    [ -n "$_gse_dev" ] && [ -r "/sys/class/net/$_gse_dev/address" ] || return 1
+    cat "/sys/class/net/$_gse_dev/address"
+}
+
+# gse_report_body VERSION SERIAL HEALTH: print the controller's report (JSON).
+gse_report_body() {
+    _gse_mac=$(gse_report_mac) || _gse_mac=00:00:00:00:00:00
+    printf '{"reporter": "controller", "machine_id": "%s", "mac": "%s"' "$_gse_mid" "$_gse_mac"
+    [ -n "$GSE_HOSTNAME" ] && printf ', "hostname": %s' "$(printf '%s' "$GSE_HOSTNAME" | cut -c1-64 | gse_json_text)"
+    [ -n "$GSE_GROUP" ] && printf ', "group": %s' "$(printf '%s' "$GSE_GROUP" | cut -c1-64 | gse_json_text)"
+    [ -n "$1" ] && printf ', "version": %s' "$(printf '%s' "$1" | cut -c1-128 | gse_json_text)"
+    gse_decimal "$2" && printf ', "serial": "%s"' "$2"
+    printf ', "health": "%s", "refusals": [' "$3"
+    # The newest refusals: "<time> <version> signed=<digest> <verdict>: <reason>".
+    gse_state_read refused 2> /dev/null | tail -n 10 | {
+        _gse_sep=''
+        while read -r _gse_t _gse_v _gse_d _gse_rest; do
+            printf '%s{"time": %s, "version": %s, "digest": %s, "reason": %s}' "$_gse_sep" \
+                "$(printf '%s' "$_gse_t" | cut -c1-64 | gse_json_text)" \
+                "$(printf '%s' "$_gse_v" | cut -c1-128 | gse_json_text)" \
+                "$(printf '%s' "${_gse_d#signed=}" | cut -c1-200 | gse_json_text)" \
+                "$(printf '%s' "$_gse_rest" | cut -c1-250 | gse_json_text)"
+            _gse_sep=', '
+        done
+    }
+    printf '], "log": %s}\n' "$(tail -c "$GSE_REPORT_LOG_BYTES" "$GSE_LOG" 2> /dev/null | gse_json_text)"
+}
+
+# gse_report_send FILE: POST FILE to $GSE_SERVER/report with the token,
+# every wait bounded (GSE_REPORT_TIMEOUT seconds in all, default 5).
+# 0 recorded, 2 refused or not delivered (logged).
+gse_report_send() {
+    _gse_code=$(curl -sS -o "$GSE_RUN/report.answer" -w '%{http_code}' \
+        --connect-timeout "${GSE_CONNECT_TIMEOUT:-3}" --max-time "${GSE_REPORT_TIMEOUT:-5}" \
+        -H "Authorization: Bearer $_gse_token" -H 'Content-Type: application/json' \
+        --data-binary "@$1" "$GSE_SERVER/report" 2> "$GSE_RUN/report.err")
+    if [ "$_gse_code" = 200 ]; then
+        gse_log "report: sent ($(head -c 200 "$GSE_RUN/report.answer" | tr -d '\n'))"
+        return 0
+    fi
+    gse_warn "report: not delivered (HTTP $_gse_code: $(head -c 200 "$GSE_RUN/report.answer" "$GSE_RUN/report.err" 2> /dev/null | tr -d '\n'))"
+    return 2
+}

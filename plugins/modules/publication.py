@@ -1,0 +1,316 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: GSE contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""List, roll back and prune the published images of a publication tree (gse publish)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: publication
+short_description: List, roll back and prune the published images of a publication tree
+version_added: 0.2.0
+description:
+  - Works on the publication tree of docs/publication.md that M(gse.stateless.publish) writes. Every image
+    published there is kept until a prune removes it; C(.gse/history) records every move of C(version.txt)
+    (serial, version, time, C(publish) or C(rollback)).
+  - O(action=list) returns the published images, the one C(version.txt) names (verified with O(keyring)) and
+    its fallback (the version C(version.txt) named before, which clients keep in their backup slot).
+  - O(action=rollback) makes the published image O(version) the default again. Its directory is verified
+    as a publication is (signatures of the tarball, the index and C(SHA512SUMS) with O(keyring), every
+    digest of C(SHA512SUMS)) and, with a chunk index, every chunk it names is read back from C(store/)
+    (C(casync digest)) before C(version.txt) moves. The pointer takes the next serial, higher than any
+    serial clients have seen, so their anti-rollback check accepts it.
+  - O(action=prune) removes the published images beyond the O(keep) most recently published or named
+    ones, never the current version or its fallback, then the chunks of C(store/) that no remaining index
+    names. An image directory is first renamed to C(images/.staging-prune-<version>) (servers never serve
+    C(.staging-) names), then deleted; an interrupted prune is finished by the next one. A tree whose
+    C(version.txt) exists but does not verify with O(keyring) is not pruned (the current version could not
+    be told).
+  - Everything that changes the tree runs under the tree's C(flock(2)) lock, as publishing does.
+options:
+  action:
+    description: What to do.
+    type: str
+    choices: [list, rollback, prune]
+    default: list
+  publish_dir:
+    description: The publication tree.
+    type: path
+    default: /var/lib/gse/publish
+  keyring:
+    description: The publication keyring (binary or armored public keys) every signature must verify with.
+    type: path
+    required: true
+  version:
+    description: The published image to make the default again; required with O(action=rollback).
+    type: str
+  keep:
+    description:
+      - With O(action=prune), how many of the most recently published or named images to keep (at least 1).
+        The current version and its fallback are kept in addition when they are older.
+    type: int
+    default: 5
+  casync:
+    description: The casync program (to read a chunk index back from the store).
+    type: path
+    default: casync
+  gnupghome:
+    description: GnuPG home with the secret key that signs C(version.txt); required with O(action=rollback).
+    type: path
+  signing_key:
+    description: The key that signs C(version.txt); required with O(action=rollback).
+    type: str
+  passphrase:
+    description: Passphrase of the signing key, given to gpg on stdin.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: A rollback verifies the image and reports the serial it would take; a prune reports what it would remove.
+author:
+  - GSE contributors (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: List the published images
+  gse.stateless.publication:
+    publish_dir: /var/lib/gse/publish
+    keyring: /var/tmp/gse/publication-keyring.gpg
+  register: published
+
+- name: Take back a bad release
+  gse.stateless.publication:
+    action: rollback
+    version: "20261128-1"
+    publish_dir: /var/lib/gse/publish
+    keyring: /var/tmp/gse/publication-keyring.gpg
+    gnupghome: /root/.gnupg
+    signing_key: releases@lab.example.org
+
+- name: Keep the five most recent images (and always the current one and its fallback)
+  gse.stateless.publication:
+    action: prune
+    keep: 5
+    publish_dir: /var/lib/gse/publish
+    keyring: /var/tmp/gse/publication-keyring.gpg
+"""
+
+RETURN = r"""
+current:
+  description: What the verified C(version.txt) names (version, serial), or null without a valid pointer.
+  type: dict
+  returned: always
+fallback:
+  description: The version C(version.txt) named before the current one, or null.
+  type: str
+  returned: always
+versions:
+  description:
+    - The published images, most recently used first. Each has C(version), C(last_used) (UTC, when it was
+      last published or named by C(version.txt)), C(serials) (the serials that named it), C(current),
+      C(fallback), C(index) (has a chunk index) and C(bytes) (the size of its directory).
+  type: list
+  elements: dict
+  returned: always
+serial:
+  description: The serial C(version.txt) took (or would take in check mode) with O(action=rollback).
+  type: int
+  returned: when action is rollback
+removed:
+  description: With O(action=prune), the versions removed (or that would be).
+  type: list
+  elements: str
+  returned: when action is prune
+chunks_removed:
+  description: With O(action=prune), how many chunk files no remaining index names were removed.
+  type: int
+  returned: when action is prune
+msg:
+  description: One line saying what happened.
+  type: str
+  returned: always
+"""
+
+import os
+import shutil
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gse.stateless.plugins.module_utils import caindex
+from ansible_collections.gse.stateless.plugins.module_utils import image_pointer
+from ansible_collections.gse.stateless.plugins.module_utils import pubhistory
+from ansible_collections.gse.stateless.plugins.module_utils import pubtree as tree
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir
+from ansible_collections.gse.stateless.plugins.module_utils.image_verify import VerifyError, verify_image_dir
+
+PRUNING = ".staging-prune-"
+
+
+def dir_bytes(path):
+    total = 0
+    for top, _dirs, files in os.walk(path):
+        for name in files:
+            total += os.lstat(os.path.join(top, name)).st_size
+    return total
+
+
+def remove_tree(path):
+    """Delete a directory of the publication tree; refuses one with a mount point below it."""
+    for top, dirs, _files in os.walk(path):
+        for d in dirs:
+            if os.path.ismount(os.path.join(top, d)):
+                raise tree.TreeError("%s has a mount point below it; not removed" % path)
+    shutil.rmtree(path)
+
+
+class Publication:
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.pub = os.path.abspath(self.p["publish_dir"])
+        self.keyring = os.path.abspath(self.p["keyring"])
+        self.check = module.check_mode
+
+    def run(self, argv, data=None):
+        return self.module.run_command(argv, data=data, binary_data=True)
+
+    def pointer(self):
+        """(verified version.txt or None, True when a version.txt exists but does not verify)."""
+        named = image_pointer.current(self.run, self.pub, self.keyring)
+        exists = os.path.exists(os.path.join(self.pub, tree.VERSION_POINTER))
+        return named, exists and named is None
+
+    def listing(self):
+        named, _bad = self.pointer()
+        entries = pubhistory.read(self.pub)
+        current = named.get("version") if named else None
+        fallback = pubhistory.fallback(entries, current)
+        used = pubhistory.last_used(self.pub, entries)
+        versions = []
+        for version in sorted(used, key=lambda v: (used[v], v), reverse=True):
+            directory = os.path.join(self.pub, tree.IMAGES, version)
+            versions.append(dict(
+                version=version, last_used=pubhistory.stamp(used[version][0]),
+                serials=[e["serial"] for e in entries if e["version"] == version],
+                current=version == current, fallback=version == fallback,
+                index=os.path.isfile(os.path.join(directory, tree.INDEX)), bytes=dir_bytes(directory)))
+        return dict(current=dict(version=current, serial=int(named["serial"])) if named else None,
+                    fallback=fallback, versions=versions)
+
+    def rollback(self):
+        if not self.p["version"]:
+            raise tree.TreeError("action=rollback needs the version to roll back to")
+        if not (self.p["gnupghome"] and self.p["signing_key"]):
+            raise tree.TreeError("action=rollback needs gnupghome and signing_key to sign version.txt")
+        version = tree.check_version(self.p["version"])
+        directory = os.path.join(self.pub, tree.IMAGES, version)
+        if not os.path.isdir(directory) or os.path.islink(directory):
+            known = ", ".join(pubhistory.image_versions(self.pub)) or "none"
+            raise tree.TreeError("%s is not published here (published: %s)" % (version, known))
+        names, tarball = tree.image_names(directory)
+        sums = verify_image_dir(self.run, directory, names, tarball, self.keyring)
+        if tree.INDEX in names:
+            # Its chunks must all still be there: a client would fail on the first missing one.
+            argv = [self.p["casync"], "--store=" + os.path.join(self.pub, tree.STORE), "digest",
+                    os.path.join(directory, tree.INDEX)]
+            rc, out, err = self.run(argv)
+            if rc != 0:
+                raise VerifyError("the chunk index of %s does not read back from the store" % version,
+                                  argv, rc, out, err)
+        fields = image_pointer.fields(directory, version, names, tarball, sums)
+        moved, serial = image_pointer.move(self.run, self.pub, self.keyring, fields,
+                                           (self.p["gnupghome"], self.p["signing_key"], self.p["passphrase"]),
+                                           self.check, action="rollback")
+        if not moved:
+            msg = "%s is already the default (serial %d)" % (version, serial)
+        else:
+            msg = "%s %s the default with serial %d" % (version, "would become" if self.check else "is", serial)
+        return dict(self.listing(), changed=moved, serial=serial, msg=msg)
+
+    def finish_interrupted(self):
+        images = os.path.join(self.pub, tree.IMAGES)
+        for name in os.listdir(images):
+            if name.startswith(PRUNING):
+                remove_tree(os.path.join(images, name))
+
+    def prune(self):
+        keep = self.p["keep"]
+        if keep < 1:
+            raise tree.TreeError("keep must be at least 1 (got %d)" % keep)
+        named, bad = self.pointer()
+        if bad:
+            raise tree.TreeError("version.txt does not verify with %s: the current version cannot be told, "
+                                 "nothing is pruned" % self.keyring)
+        entries = pubhistory.read(self.pub)
+        current = named.get("version") if named else None
+        kept, removed = pubhistory.retained(self.pub, entries, current, keep)
+        try:
+            wanted = pubhistory.referenced_chunks(self.pub, kept)
+        except (caindex.CaIndexError, OSError) as e:
+            raise tree.TreeError("cannot read a kept chunk index, nothing is pruned: %s" % e) from None
+        unreferenced = {c: p for c, p in pubhistory.stored_chunks(self.pub).items() if c not in wanted}
+        if not self.check:
+            images = os.path.join(self.pub, tree.IMAGES)
+            self.finish_interrupted()
+            for version in sorted(removed):
+                hidden = os.path.join(images, PRUNING + version)
+                os.rename(os.path.join(images, version), hidden)
+                fsync_dir(images)
+                remove_tree(hidden)
+            for path in unreferenced.values():
+                os.unlink(path)
+            if unreferenced:
+                fsync_dir(os.path.join(self.pub, tree.STORE))
+        verb = "would remove" if self.check else "removed"
+        msg = "%s %d image(s)%s and %d unreferenced chunk(s); kept %s" % (
+            verb, len(removed), (" (%s)" % ", ".join(sorted(removed))) if removed else "", len(unreferenced),
+            ", ".join(sorted(kept)) or "nothing")
+        return dict(self.listing(), changed=bool(removed or unreferenced),
+                    removed=sorted(removed), chunks_removed=len(unreferenced), msg=msg)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            action=dict(type="str", choices=["list", "rollback", "prune"], default="list"),
+            publish_dir=dict(type="path", default="/var/lib/gse/publish"),
+            keyring=dict(type="path", required=True),
+            version=dict(type="str"),
+            keep=dict(type="int", default=5),
+            casync=dict(type="path", default="casync"),
+            gnupghome=dict(type="path"),
+            # A key id or fingerprint names the key; it is no secret.
+            signing_key=dict(type="str", no_log=False),
+            passphrase=dict(type="str", no_log=True),
+        ),
+        required_if=[("action", "rollback", ("version", "gnupghome", "signing_key"))],
+        supports_check_mode=True,
+    )
+    if not os.path.isfile(module.params["keyring"]):
+        module.fail_json(msg="keyring %s is not a file" % module.params["keyring"])
+    pub = Publication(module)
+    if not os.path.isdir(os.path.join(pub.pub, tree.IMAGES)):
+        module.fail_json(msg="%s is not a publication tree (no %s/)" % (pub.pub, tree.IMAGES))
+    action = module.params["action"]
+    try:
+        if action == "list":
+            result = pub.listing()
+            n = len(result["versions"])
+            result.update(changed=False, msg="%d published image(s); default %s" % (
+                n, result["current"]["version"] if result["current"] else "none"))
+        elif module.check_mode:
+            # Nothing is written, so no lock is taken (and no .gse/ made).
+            result = pub.rollback() if action == "rollback" else pub.prune()
+        else:
+            tree.make_tree(pub.pub)  # a tree copied without its .gse/ gets one
+            with tree.TreeLock(pub.pub):
+                result = pub.rollback() if action == "rollback" else pub.prune()
+    except VerifyError as e:
+        module.fail_json(**e.fail_args())
+    except (tree.TreeError, OSError) as e:
+        module.fail_json(msg="refusing to %s: %s" % (action, e))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
