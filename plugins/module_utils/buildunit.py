@@ -41,14 +41,17 @@ def _unescape(field):
 
 
 def cgroup2_mount(mountinfo="/proc/self/mountinfo"):
-    """The mount point of the cgroup v2 hierarchy (the shortest, so never one bound into a chroot), or None."""
+    """The mount point of the cgroup v2 hierarchy under /sys/fs/cgroup (never a copy bound into a chroot), or None."""
     found = []
     try:
         with open(mountinfo, "r", encoding="utf-8", errors="surrogateescape") as fh:
             for line in fh:
                 left, _sep, right = line.partition(" - ")
-                if right.split()[:1] == ["cgroup2"]:
-                    found.append(_unescape(left.split()[4]))
+                target = _unescape(left.split()[4]) if right.split()[:1] == ["cgroup2"] else ""
+                # Only where init mounts it: a copy inside some chroot's /sys (another
+                # build's rbind) is not this system's hierarchy to create units in.
+                if target == "/sys/fs/cgroup" or target.startswith("/sys/fs/cgroup/"):
+                    found.append(target)
     except OSError:
         return None
     return min(found, key=len) if found else None

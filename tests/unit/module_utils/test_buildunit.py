@@ -15,6 +15,9 @@ def test_the_cgroup2_mount_is_the_shortest_never_one_bound_into_a_chroot(tmp_pat
                                 ("/sys/fs/cgroup/memory", "cgroup"), ("/sys/fs/cgroup/unified", "cgroup2")])
     assert buildunit.cgroup2_mount(info) == "/sys/fs/cgroup/unified"
     assert buildunit.cgroup2_mount(mountinfo(tmp_path, [("/sys/fs/cgroup/memory", "cgroup")])) is None
+    # Where the system's own mount is gone, another build's copy in its chroot is not taken.
+    assert buildunit.cgroup2_mount(mountinfo(tmp_path, [
+        ("/var/tmp/gse-x/cdist/workdir-precomp/sys/fs/cgroup/unified", "cgroup2")])) is None
 
 
 def test_the_fallback_is_named_with_its_reason(monkeypatch, tmp_path):
