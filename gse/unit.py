@@ -85,6 +85,9 @@ class Unit:
         if self.path:
             self.previous = self.bu.cgroup_of(os.getpid())
             self.bu.join(os.path.join(self.path, "owner"))
+        else:
+            # Said once per build: the fallback holds the build, and the admin learns why.
+            print("gse: the build is held by its %s" % self.bu.mechanism(None), file=sys.stderr)
         self.guard.spawn_guard(sys.executable, workdir.rstrip("/") + ".mounts.json", os.getpid(), workdir)
         return self
 

@@ -41,14 +41,17 @@ def _unescape(field):
 
 
 def cgroup2_mount(mountinfo="/proc/self/mountinfo"):
-    """The mount point of the cgroup v2 hierarchy (the shortest, so never one bound into a chroot), or None."""
+    """The mount point of the cgroup v2 hierarchy under /sys/fs/cgroup (never a copy bound into a chroot), or None."""
     found = []
     try:
         with open(mountinfo, "r", encoding="utf-8", errors="surrogateescape") as fh:
             for line in fh:
                 left, _sep, right = line.partition(" - ")
-                if right.split()[:1] == ["cgroup2"]:
-                    found.append(_unescape(left.split()[4]))
+                target = _unescape(left.split()[4]) if right.split()[:1] == ["cgroup2"] else ""
+                # Only where init mounts it: a copy inside some chroot's /sys (another
+                # build's rbind) is not this system's hierarchy to create units in.
+                if target == "/sys/fs/cgroup" or target.startswith("/sys/fs/cgroup/"):
+                    found.append(target)
     except OSError:
         return None
     return min(found, key=len) if found else None
@@ -79,6 +82,24 @@ def create(workdir):
         remove(path)  # a kernel before 5.14: the fallback ends the build instead
         return None
     return path
+
+
+def why_no_cgroup(mount=None):
+    """Why no unit can be made in cgroup v2 here (for the message that names the fallback)."""
+    mount = mount or cgroup2_mount()
+    if not mount:
+        return "cgroup v2 is not mounted"
+    if not os.access(mount, os.W_OK):
+        return "cgroup v2 at %s is read-only or not delegated" % mount
+    return "cgroup v2 at %s offers no cgroup.kill (Linux before 5.14) or refused a new cgroup" % mount
+
+
+def mechanism(unit):
+    """What holds the build's processes together, said in words: the cgroup, or the fallback and why."""
+    if unit:
+        return "cgroup v2 %s" % unit
+    return ("process tree (%s): the owner's descendants and the processes rooted in the chroot"
+            % why_no_cgroup())
 
 
 def cgroup_of(pid):

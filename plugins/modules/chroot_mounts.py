@@ -21,7 +21,10 @@ description:
     When the guard starts, the owner and everything below it are moved into the unit unless they already run in
     one (the C(gse) command makes its own). When the owner exits, the guard ends every process of the unit and
     every process whose root lies in the chroot (SIGTERM, then SIGKILL), and only then releases the mounts.
-    Without cgroup v2 the guard ends the processes rooted in the chroot and the owner's descendants it saw.
+    Without a usable cgroup v2 (not mounted, read-only, not delegated, or a kernel without C(cgroup.kill)) the
+    unit is the process tree; the guard keeps the owner's descendants as it polls and, when the owner exits, ends
+    them, their descendants and every process whose root lies in the chroot. The result's RV(mechanism) says which
+    of the two holds the build, and why cgroup v2 is not used.
   - Releasing only unmounts (and, with O(end_build), ends the build's processes); this module never deletes a
     file.
 options:
@@ -32,9 +35,12 @@ options:
   state:
     description:
       - V(mounted) mounts what is missing and starts the guard.
+      - V(guarded) mounts nothing; it only makes the build's unit, moves the owner into it and starts the guard,
+        so that a run that mounts nothing (a publish-only run, part K alone) is ended as one too. O(root) need not
+        exist yet. Every build runs it first.
       - V(unmounted) releases every mount at or under O(root), deepest first, recorded or not.
     type: str
-    choices: [mounted, unmounted]
+    choices: [mounted, guarded, unmounted]
     default: mounted
   repos_dir:
     description: Host directory bind-mounted read-only at C(/var/db/repos) inside the chroot. Empty to skip.
@@ -88,6 +94,11 @@ EXAMPLES = r"""
     repos_dir: /var/db/repos
     distfiles_dir: /var/cache/distfiles
 
+- name: Hold the build in its unit before anything is mounted (a publish-only run too)
+  gse.stateless.chroot_mounts:
+    root: /var/tmp/gse/workdir-precomp
+    state: guarded
+
 - name: Release every mount under the chroot
   gse.stateless.chroot_mounts:
     root: /var/tmp/gse/workdir-precomp
@@ -112,7 +123,14 @@ guard_pid:
 unit:
   description: The cgroup of the build's unit; empty where the kernel offers no cgroup v2.
   type: str
-  returned: when state is mounted and the guard is on
+  returned: when state is mounted or guarded and the guard is on
+mechanism:
+  description:
+    - What holds the build's processes together, C(cgroup v2 <path>), or C(process tree) followed by why cgroup v2
+      cannot be used.
+  type: str
+  returned: when state is mounted or guarded and the guard is on
+  sample: "process tree (cgroup v2 is not mounted): the owner's descendants and the processes rooted in the chroot"
 ended:
   description: Pids of the build's processes that O(end_build) ended.
   type: list
@@ -198,10 +216,12 @@ def do_mount(module, root, state_file):
             write_state(state_file, state)
             state["guard_pid"] = mountguard.spawn_guard(sys.executable, state_file, owner, root)
         state["unit"] = enter_unit(root, owner, state["guard_pid"])
+        state["mechanism"] = buildunit.mechanism(state["unit"])
         write_state(state_file, state)
         result["guard_pid"] = state["guard_pid"]
         result["unit"] = state["unit"]
-    for rel, argv, after in planned_mounts(p):
+        result["mechanism"] = state["mechanism"]
+    for rel, argv, after in planned_mounts(p) if p["state"] == "mounted" else []:
         try:
             target = inside(root, rel)
         except ValueError as exc:
@@ -304,7 +324,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             root=dict(type="path", required=True),
-            state=dict(type="str", default="mounted", choices=["mounted", "unmounted"]),
+            state=dict(type="str", default="mounted", choices=["mounted", "guarded", "unmounted"]),
             repos_dir=dict(type="path", default=""),
             repos_writable=dict(type="bool", default=False),
             distfiles_dir=dict(type="path", default=""),
@@ -328,12 +348,15 @@ def main():
         for d in (module.params["repos_dir"], module.params["distfiles_dir"]):
             if d and not os.path.isdir(d):
                 module.fail_json(msg="%s does not exist on the build host" % d)
+    if module.params["state"] == "guarded" and not module.check_mode:
+        # The state file lives beside the chroot, which a first build has not made yet.
+        os.makedirs(os.path.dirname(state_file), mode=0o755, exist_ok=True)
     # Held until this run exits: a guard whose owner died meanwhile waits
     # for it, so nothing is mounted after the guard released (see
     # mountguard.locked).
     lock = None if module.check_mode else mountguard.locked(state_file)
     try:
-        if module.params["state"] == "mounted":
+        if module.params["state"] in ("mounted", "guarded"):
             result = do_mount(module, root, state_file)
         else:
             result = do_unmount(module, root, state_file)
