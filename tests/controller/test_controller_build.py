@@ -87,7 +87,9 @@ def test_role_runs_dracut_isolated_with_zstd_and_the_role_lists(tmp_path, fake_d
     assert argv[13:15] == ["--omit", "systemd systemd-initrd dracut-systemd network network-legacy plymouth"]
     assert argv[15] == "--drivers" and argv[16].split() == defaults["gse_controller_drivers"] + ["igb"]
     assert argv[17] == "--include" and argv[19] == "/config.d"
-    assert argv[20:] == ["--kver", KVER, str(out / "initramfs.img")]
+    # The modules of the kernel the controller runs: the build host's here (no image root).
+    assert argv[20:23] == ["--kver", KVER, "--kmoddir"] and argv[24:] == [str(out / "initramfs.img")]
+    assert os.path.realpath(argv[23]) == os.path.realpath("/lib/modules/" + KVER)
     # The private dracutbasedir: the system's dracut mirrored, the gse modules linked in.
     assert rec["functions"] == str(system / "dracut-functions.sh")
     for m in ("90gse-base", "91gse-disk", "92gse-net", "93gse-health", "94gse-system", "95gse-report", "96gse-commands"):

@@ -82,10 +82,17 @@ class BuildEnv:
         return p.returncode, Result(out)
 
     def wait_released(self, seconds=30):
-        """Wait (bounded) for the mount guard: it releases within a poll of the owner's exit."""
+        """Wait (bounded) for the mount guard: it releases within a poll of the owner's exit.
+
+        Every run has a guard, also one that mounted nothing (a catalyst
+        build): it is done when its state file (workdir-*.mounts.json) is
+        gone too, and only then may a test remove the directories.
+        """
+        import glob
         from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mounts_under
         deadline = time.monotonic() + seconds
-        while mounts_under(self.dir) and time.monotonic() < deadline:
+        while (mounts_under(self.dir) or glob.glob(os.path.join(self.cdist, "workdir-*.mounts.json"))) \
+                and time.monotonic() < deadline:
             time.sleep(0.1)
 
 
