@@ -4,7 +4,6 @@ The reports are checked and stored by plugins/module_utils/fleet.py; this
 file lists them and holds the small HTTP receiver that `gse serve` runs
 behind nginx (nginx passes POST /report to it, bounded in size).
 """
-import argparse
 import http.server
 import json
 import os
@@ -13,6 +12,7 @@ import threading
 
 from . import layout, listen
 from .errors import UsageError
+from .subcommand import Parser
 
 PROG = "gse fleet"
 # A client's report must arrive within this many seconds of its connection.
@@ -28,14 +28,10 @@ def fleet_dir(publish_dir):
     return os.path.join(publish_dir, ".gse", "fleet")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
-
 
 def parser():
     """The options of gse fleet; man 1 gse lists them from here."""
-    p = _Parser(prog=PROG, description="List the clients and what they run, from their reports.")
+    p = Parser(prog=PROG, description="List the clients and what they run, from their reports.")
     p.add_argument("--dir", metavar="DIR", default=None,
                    help="the publication tree whose reports to read (default: gse_publish_dir of config.d)")
     p.add_argument("--stale-days", metavar="N", type=int, default=7,

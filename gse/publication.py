@@ -4,28 +4,22 @@ The work is the collection's gse.stateless.publication module, run through
 playbooks/publication.yml (the same playbook AWX runs), so the checks, the
 tree lock and the history are one code path.
 """
-import argparse
 import json
 import sys
 import tempfile
 
 from . import config, layout, runner
 from .errors import BuildFailed, UsageError
+from .subcommand import Parser
 
 PROG = "gse publish"
 ACTION = "gse.stateless.publication"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError (one line, exit 2) instead of printing its usage."""
-
-    def error(self, message):
-        raise UsageError(message)
-
 
 def parser():
     """The options of gse publish; man 1 gse lists them from here."""
-    p = _Parser(prog=PROG, description="List, roll back or prune the published images.")
+    p = Parser(prog=PROG, description="List, roll back or prune the published images.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--list", action="store_true",
                       help="list the published images, newest first, with the default and its fallback")

@@ -3,26 +3,20 @@
 The packets and the groups file are the collection's
 plugins/module_utils/wol.py, shared with the `wake` module (AWX).
 """
-import argparse
 import sys
 import time
 
 from . import layout
 from .errors import UsageError
+from .subcommand import Parser
 
 PROG = "gse wake"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError (one line, exit 2) instead of printing its usage."""
-
-    def error(self, message):
-        raise UsageError(message)
-
 
 def parser():
     """The options of gse wake; man 1 gse lists them from here."""
-    p = _Parser(prog=PROG, description="Wake machines with Wake-on-LAN magic packets.")
+    p = Parser(prog=PROG, description="Wake machines with Wake-on-LAN magic packets.")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--group", metavar="ROOM",
                      help="wake every machine of the group ROOM of hosts/groups.yml in config.d")

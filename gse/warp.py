@@ -20,7 +20,6 @@ stage3 is pinned for part A (``gse_stage3_pin``) and the snapshot's treeish
 is the one recorded.
 """
 import copy
-import hashlib
 import os
 import re
 import shutil
@@ -43,11 +42,8 @@ _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 def sha512(path):
-    h = hashlib.sha512()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The SHA-512 of a file, as the collection computes it everywhere (module_utils/checksums.py)."""
+    return layout._module_utils("checksums").sha512_file(path)
 
 
 def _inject_sources(config):

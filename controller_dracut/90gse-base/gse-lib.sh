@@ -265,7 +265,10 @@ gse_identity() {
     gse_state_ok || return 2
     _gse_mid=$(gse_random_hex 16) && _gse_token=$(gse_random_hex 32) || return 2
     [ ${#_gse_mid} -eq 32 ] && [ ${#_gse_token} -eq 64 ] || return 2
-    gse_state_write identity "$(printf 'machine_id=%s\ntoken=%s' "$_gse_mid" "$_gse_token")" || return 2
+    # Readable by root only: whoever reads the token can report as this client.
+    (umask 077 && gse_state_write identity "$(printf 'machine_id=%s\ntoken=%s' "$_gse_mid" "$_gse_token")") \
+        || return 2
+    chmod 600 "$GSE_STATE_MNT/identity" 2> /dev/null
     gse_log "report: new client identity $_gse_mid"
     return 0
 }

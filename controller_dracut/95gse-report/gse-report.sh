@@ -13,6 +13,9 @@ gse_report() {
     gse_yes "${GSE_REPORT:-yes}" || return 1
     [ "$(gse_result network)" = 0 ] || return 1
     gse_identity || { gse_warn "report: no client identity (no state area)"; return 2; }
+    # Where the booted system's gse-health service reports its half (state
+    # file report/server; the booted system reads the state area read-only).
+    [ "$(gse_state_read report/server 2> /dev/null)" = "$GSE_SERVER" ] || gse_state_write report/server "$GSE_SERVER"
     _sys=$(gse_find_label "$GSE_LABEL_SYSFS")
     _v='' _s=''
     if [ -n "$_sys" ] && gse_installed "$_sys" > /dev/null; then

@@ -259,8 +259,12 @@ class Fleet:
             ids.setdefault(key.split("-", 1)[0], []).append(key)
         for key, row in sorted(rows.items()):
             reports = sorted(row["reports"].values(), key=lambda r: r.get("received", ""))
-            newest = reports[-1]
-            health = row["reports"].get("health", {}).get("health") or newest.get("health") or "unknown"
+            # Each field from the newest report that gives it: the booted
+            # system's report has no serial, group or log, the controller's has.
+            newest = {}
+            for rep in reports:
+                newest.update({k: v for k, v in rep.items() if v not in ("", None, [])})
+            health = newest.get("health") or "unknown"
             refusals = [r for rep in reports for r in rep.get("refusals", [])]
             last_seen = newest.get("received", "")
             try:

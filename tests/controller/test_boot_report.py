@@ -50,6 +50,10 @@ def test_a_client_reports_and_gse_fleet_lists_it(client):
     assert host["machine_id"] == mid and host["mac"] == "52:54:00:12:34:56"
     assert (host["version"], host["serial"], host["flags"]) == ("v1", "1", [])
     assert "gse: installed v1 (serial 1)" in host["log"]
+    # The booted system's gse-health service reported its half: a healthy startup.
+    health = json.load(open(os.path.join(client.tree, ".gse", "fleet", "hosts", host["host"] + ".health.json")))
+    assert (health["reporter"], health["health"], health["version"]) == ("health", "healthy", "v1")
+    assert host["health"] == "healthy"
     # The token stays in the client's state area; the server keeps only its digest.
     token = dict(line.split("=", 1) for line in identity.split())["token"]
     stored = open(os.path.join(client.tree, ".gse", "fleet", "tokens", host["host"])).read()

@@ -50,6 +50,7 @@ def test_identity_is_made_once_and_kept(tmp_path):
     mid, token = first.split()
     assert first == second and fleet.MACHINE_ID.fullmatch(mid) and fleet.TOKEN.fullmatch(token)
     assert (tmp_path / "state" / "identity").read_text() == "machine_id=%s\ntoken=%s\n" % (mid, token)
+    assert oct(os.stat(tmp_path / "state" / "identity").st_mode & 0o777) == "0o600"  # the token is a secret
     (tmp_path / "state" / "identity").write_text("machine_id=../../x\ntoken=short\n")  # damaged: made anew
     r = sh('gse_identity && echo "$_gse_mid"', tmp_path)
     assert fleet.MACHINE_ID.fullmatch(r.stdout.strip()) and r.stdout.strip() != mid
@@ -91,3 +92,46 @@ def test_queued_commands_come_from_the_vocabulary_and_run_once(tmp_path):
     assert log.count("commands: refused line") == 4
     r = commands_sh('gse_command_record a1 7 && gse_commands_pending "$T/base"', tmp_path)
     assert r.stdout == "" and (tmp_path / "state" / "commands.done").read_text() == "w1 3\na1 7\n"
+
+
+HEALTH = os.path.join(LIB, "..", "roles", "client_health", "files", "gse-health")
+
+
+@pytest.mark.parametrize("client", ["curl", "busybox wget"])
+def test_health_service_reports_a_healthy_startup_to_the_receiver(tmp_path, client):
+    """The booted system's half: with curl, or with busybox's wget and timeout (as in the test image)."""
+    import glob
+    import shutil
+    from gse.fleet import Receiver
+    path = "/usr/bin:/bin:/usr/sbin:/sbin"
+    if client == "busybox wget":
+        bindir = tmp_path / "bin"
+        bindir.mkdir()
+        for applet in ("sh", "awk", "cat", "grep", "date", "mv", "sync", "mkdir", "wget", "timeout"):
+            os.symlink(shutil.which("busybox"), bindir / applet)
+        path = str(bindir)
+    routes = open("/proc/net/route").read().split("\n")[1:]
+    if not any(r.split()[1:2] == ["00000000"] for r in routes if r.split()):
+        pytest.skip("this host has no default route: the report names the MAC of its interface")
+    state, tree = tmp_path / "state", tmp_path / "tree"
+    state.mkdir()
+    tree.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "gse-test", str(state)], check=True)
+    try:
+        (state / "report").mkdir()
+        (state / "health").mkdir()
+        (state / "identity").write_text("machine_id=%s\ntoken=%s\n" % ("ab" * 16, "cd" * 32))
+        (state / "health" / "cycle").write_text("version=v7\n")
+        with Receiver(str(tree)) as rec:
+            (state / "report" / "server").write_text("http://127.0.0.1:%d\n" % rec.port)
+            env = dict(os.environ, GSE_STATE_DIR=str(state), PATH=path)
+            r = subprocess.run([os.path.join(path.split(":")[0], "sh") if client != "curl" else "sh", HEALTH,
+                                "startup"], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "no health report sent" not in r.stderr, r.stderr
+        (path,) = glob.glob(str(tree / ".gse" / "fleet" / "hosts" / "*.health.json"))
+        report = json.load(open(path))
+        assert (report["reporter"], report["health"], report["version"], report["machine_id"]) == \
+            ("health", "healthy", "v7", "ab" * 16)
+        assert fleet.MAC.fullmatch(report["mac"])
+    finally:
+        subprocess.run(["umount", str(state)], check=True)

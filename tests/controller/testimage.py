@@ -15,7 +15,7 @@ from builds import KVER
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEALTH = os.path.join(ROOT, "roles", "client_health", "files", "gse-health")
 APPLETS = ("sh mount umount cat echo awk touch sync poweroff readlink sleep mkdir rm mv "
-           "date grep ls stat uname modprobe").split()
+           "date grep ls stat uname modprobe wget timeout").split()
 
 INIT = r"""#!/bin/sh
 export PATH=/bin:/usr/bin:/sbin

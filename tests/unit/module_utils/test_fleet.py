@@ -84,7 +84,8 @@ def test_refused_reports_write_nothing(store, body, auth, status, words):
 def test_listing_merges_reporters_and_flags_stale_hosts_and_cloned_ids(store):
     f, top = store
     f.receive(report(health="unknown"), "Bearer " + TOKEN, now=NOW - datetime.timedelta(days=1))
-    f.receive(report(reporter="health", health="unhealthy", refusals=[], log=None), "Bearer " + TOKEN,
+    f.receive(report(reporter="health", health="unhealthy", refusals=[], log=None, serial=None, group=None,
+                     hostname=None), "Bearer " + TOKEN,
               now=NOW - datetime.timedelta(hours=1))
     # The same machine-id behind another MAC: a disk cloned with its state area.
     f.receive(report(mac="52:54:00:00:00:02", hostname="lab-02"), "Bearer " + OTHER,
@@ -92,6 +93,8 @@ def test_listing_merges_reporters_and_flags_stale_hosts_and_cloned_ids(store):
     hosts = {h["hostname"]: h for h in f.hosts(now=NOW, stale_days=7)}
     one, two = hosts["lab-01"], hosts["lab-02"]
     assert one["health"] == "unhealthy" and one["last_seen"] == "2026-11-30T11:00:00Z"
+    # The booted system's report (newer) gives no serial or group: the controller's stay.
+    assert (one["serial"], one["group"], one["version"]) == ("42", "room1", "20261130-1")
     assert one["last_refusal"]["reason"] == "bad signature" and one["log"].startswith("gse: installed")
     assert one["flags"] == ["duplicate id"] and two["flags"] == ["stale", "duplicate id"]
     alone = fleet.Fleet(str(top.parent / "other"))
