@@ -221,12 +221,43 @@ def rooted_in(chroot):
     return found
 
 
+def start_time(pid):
+    """The start time of ``pid`` in clock ticks, or None when it does not exist.
+
+    A pid is only taken for a process seen before when its start time is
+    the recorded one: the kernel gives a freed pid to the next process.
+    """
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as fh:
+            stat = fh.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    # comm (field 2) may hold spaces and parentheses: split after the last ')'.
+    return int(stat[stat.rfind(")") + 2:].split()[19])
+
+
+def identified(pids):
+    """{pid: start time} of the ``pids`` that exist now (a dict is taken as it is)."""
+    if isinstance(pids, dict):
+        return dict(pids)
+    out = {}
+    for pid in pids:
+        start = start_time(pid)
+        if start is not None:
+            out[pid] = start
+    return out
+
+
 def members(workdir, unit=None, extra=()):
-    """The processes of the build of ``workdir``: its unit, the processes rooted in the chroot, ``extra``."""
+    """The processes of the build of ``workdir``: its unit, the processes rooted in the chroot, ``extra``.
+
+    ``extra`` ({pid: start time}, or pids taken as they are now) counts only
+    while each is still the same process: never one that got a freed pid.
+    """
     unit = unit or unit_path(workdir)
     found = set(procs(unit) if unit and os.path.isdir(unit) else [])
     found.update(rooted_in(workdir))
-    found.update(p for p in extra if os.path.exists("/proc/%d" % p))
+    found.update(p for p, start in identified(extra).items() if start_time(p) == start)
     return found
 
 
@@ -247,7 +278,7 @@ def end(workdir, unit=None, extra=(), spare=(), grace=5.0, deadline=60.0):
     Returns the pids still alive at ``deadline`` (empty on success)."""
     unit = unit or unit_path(workdir)
     spare = set(spare)
-    extra = list(extra)
+    extra = identified(extra)  # each with its start time: a pid freed meanwhile is not signalled
     start = time.monotonic()
     sent_term = killed = False
     while True:

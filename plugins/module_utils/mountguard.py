@@ -185,15 +185,18 @@ def guard(state_file, owner_pid, owner_start, root=None):
     if mount:
         buildunit.join(mount)  # out of the unit it was started in: ending the unit must spare the guard
     unit = buildunit.unit_path(root) if root else None
-    tracked = set()
+    tracked = {}  # pid -> start time: a pid counts only while it is the process seen
     while process_start_time(owner_pid) == owner_start:
         if root and not (unit and os.path.isdir(unit)):
-            tracked.update(buildunit.descendants(owner_pid))
+            for pid in buildunit.descendants(owner_pid):
+                if pid not in tracked:
+                    tracked[pid] = process_start_time(pid)
         time.sleep(POLL_SECONDS)
     if root:
-        extra = set(tracked)
-        for pid in tracked:
-            extra.update(buildunit.descendants(pid))
+        live = {pid: st for pid, st in tracked.items() if st is not None and process_start_time(pid) == st}
+        extra = dict(live)
+        for pid in live:
+            extra.update(buildunit.identified(buildunit.descendants(pid)))
         buildunit.end(root, unit=unit, extra=extra, spare=[os.getpid()])
     if not os.path.exists(state_file) and not (root and any(
             m.startswith(os.path.realpath(root).rstrip("/") + "/") for m in mount_points())):
