@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 
 
 def fsync_dir(path):
@@ -23,11 +24,14 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def write_atomic(path, data, mode=0o644, keep_existing=False):
+def write_atomic(path, data, mode=0o644, keep_existing=False, unique=False):
     """Atomically replace ``path`` with ``data`` (bytes, or str written as UTF-8).
 
     The file gets ``mode``; with ``keep_existing``, a file that exists keeps
-    its own mode and owner (an administrator's chmod survives).  On any error
+    its own mode and owner (an administrator's chmod survives).  With
+    ``unique``, the temporary file has a name of its own (``.<name>.XXXXXX``)
+    instead of ``<path>.tmp``: for writers that may replace the same file at
+    the same time (packs sharing a root, a threaded receiver).  On any error
     the temporary file is removed and ``path`` is untouched.
     """
     if isinstance(data, str):
@@ -39,8 +43,11 @@ def write_atomic(path, data, mode=0o644, keep_existing=False):
             mode, owner = stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
         except FileNotFoundError:
             pass
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    if unique:
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(os.path.abspath(path)))
+    else:
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         try:
             os.fchmod(fd, mode)  # the umask does not narrow the requested mode

@@ -142,12 +142,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import caindex, safe_paths, tar_stream
-from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import sha512_file
 
 
@@ -304,17 +303,7 @@ def reusable(record, tarball_sha512, fingerprint, store):
 
 
 def write_record(root, data):
-    path = record_path(root)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, indent=1) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    finally:
-        discard(tmp)
+    write_atomic(record_path(root), json.dumps(data, indent=1) + "\n", mode=0o644, unique=True)
 
 
 def take_over(module, index, dest):

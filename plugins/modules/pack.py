@@ -198,7 +198,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp_digest_sign as dsig
@@ -303,17 +302,7 @@ def write_root_record(root, fp, manifest, dest, record, signer):
                 size=record["size"], signer=signer,
                 asc_id=file_id(dest + ".asc") if signer and os.path.exists(dest + ".asc") else None)
     # A temporary name of its own: the root may be shared by several packs at once (the benchmark tree).
-    path = root_record_path(root)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, indent=1) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    finally:
-        discard(tmp)
+    write_atomic(root_record_path(root), json.dumps(data, indent=1) + "\n", mode=0o644, unique=True)
 
 
 def refuse(module, root, dest):
