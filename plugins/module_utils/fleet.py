@@ -28,7 +28,8 @@ import hmac
 import json
 import os
 import re
-import tempfile
+
+from .atomic_file import write_atomic
 
 MAX_REPORT = 64 * 1024
 MAX_LOG = 16 * 1024
@@ -42,6 +43,9 @@ REPORTERS = ("controller", "health")
 HEALTH = ("healthy", "unhealthy", "unknown")
 # Conflicting reports kept per host id (the newest).
 MAX_CONFLICTS = 20
+# Hosts a fleet directory enrols at most: reports are bounded one by one,
+# and this bounds what a flood of made-up ids can write on the server.
+MAX_HOSTS = 10000
 
 
 class ReportError(Exception):
@@ -165,26 +169,12 @@ def now_stamp(now=None):
     return (now or datetime.datetime.now(datetime.timezone.utc)).strftime(STAMP)
 
 
-def _write_atomic(path, data):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".report-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class Fleet:
     """The reports of a fleet directory (``<publish dir>/.gse/fleet``: never served)."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, max_hosts=MAX_HOSTS):
         self.dir = directory
+        self.max_hosts = max_hosts
 
     def _sub(self, name):
         path = os.path.join(self.dir, name)
@@ -207,6 +197,9 @@ class Fleet:
         except FileNotFoundError:
             known = None
         if known is None:
+            if len(os.listdir(tokens)) >= self.max_hosts:
+                raise ReportError(429, "the fleet directory holds %d hosts already: no new host is enrolled"
+                                  % self.max_hosts)
             # Trust on first use: the first token that reports for this id is its token.
             try:
                 fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -220,8 +213,8 @@ class Fleet:
             self._conflict(key, report, remote, stamp)
             raise ReportError(403, "host %s reports with another token: refused and flagged" % key)
         record = dict(report, received=stamp, remote=_shown(remote, 64))
-        _write_atomic(os.path.join(self._sub("hosts"), "%s.%s.json" % (key, report["reporter"])),
-                      json.dumps(record, sort_keys=True).encode("utf-8"))
+        write_atomic(os.path.join(self._sub("hosts"), "%s.%s.json" % (key, report["reporter"])),
+                     json.dumps(record, sort_keys=True), mode=0o600, unique=True)
         return key
 
     def _conflict(self, key, report, remote, stamp):
@@ -233,7 +226,7 @@ class Fleet:
             lines = []
         entry = json.dumps(dict(received=stamp, remote=_shown(remote, 64), hostname=report.get("hostname", "")),
                            sort_keys=True)
-        _write_atomic(path, ("\n".join((lines + [entry])[-MAX_CONFLICTS:]) + "\n").encode("utf-8"))
+        write_atomic(path, "\n".join((lines + [entry])[-MAX_CONFLICTS:]) + "\n", mode=0o600, unique=True)
 
     def hosts(self, now=None, stale_days=7):
         """One row a host, newest report of each reporter merged, with its flags."""

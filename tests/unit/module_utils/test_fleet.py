@@ -100,3 +100,17 @@ def test_listing_merges_reporters_and_flags_stale_hosts_and_cloned_ids(store):
     alone = fleet.Fleet(str(top.parent / "other"))
     alone.receive(report(), "Bearer " + TOKEN, now=NOW)
     assert alone.hosts(now=NOW)[0]["flags"] == []
+
+
+def test_a_full_fleet_enrols_no_new_host_but_keeps_hearing_known_ones(tmp_path):
+    # A flood of made-up ids ends at the cap; what is known goes on reporting.
+    f = fleet.Fleet(str(tmp_path / "fleet"), max_hosts=2)
+    f.receive(report(mac="52:54:00:00:00:01"), "Bearer " + TOKEN, now=NOW)
+    f.receive(report(mac="52:54:00:00:00:02"), "Bearer " + TOKEN, now=NOW)
+    before = files(tmp_path / "fleet")
+    with pytest.raises(fleet.ReportError) as e:
+        f.receive(report(mac="52:54:00:00:00:03"), "Bearer " + TOKEN, now=NOW)
+    assert e.value.status == 429 and "no new host" in str(e.value)
+    assert files(tmp_path / "fleet") == before
+    f.receive(report(mac="52:54:00:00:00:01", version="v2"), "Bearer " + TOKEN, now=NOW)
+    assert {h["version"] for h in f.hosts(now=NOW)} == {"v2", "20261130-1"}
