@@ -336,6 +336,7 @@ class Publication:
         try:
             gz = self.config_with(workdir, pinned)
             named = read_verified(self.run, self.keyring, path, workdir)
+            default = None
             same = named is not None and all(named.get(k) == str(v) for k, v in fields.items())
             if same:
                 serial = int(named["serial"])
@@ -346,6 +347,14 @@ class Publication:
                                              self.signer(), self.check,
                                              image_pointer.current(self.run, self.pub, self.keyring),
                                              image_pointer.now())
+                # version.txt stays the highest serial: a client taken out of
+                # the group (members) accepts the default at once.
+                default, default_serial = image_pointer.resign(self.run, self.pub, self.keyring, self.signer(),
+                                                               self.check)
+                if default:
+                    if self.check:
+                        default_serial = serial + 1  # nothing was taken: the pin's would be
+                    image_pointer.boot_script(self.pub, dict(default, serial=default_serial), None, self.check)
             # Also when the pointer was there: a pin interrupted before its
             # config.d was published is finished now.
             config = self.publish_config(workdir, gz)
@@ -357,6 +366,8 @@ class Publication:
         else:
             msg = "group %s %s pinned to %s with serial %d; config.d serial %d lists %s" % (
                 group, "would be" if self.check else "is", version, serial, config["serial"], ", ".join(pinned))
+            if not same and default:
+                msg += "; version.txt (%s) signed again with serial %d" % (default["version"], default_serial)
         return dict(self.listing(), changed=changed, serial=serial, config_serial=config["serial"], msg=msg)
 
     def unpin(self):

@@ -172,7 +172,9 @@ def test_pin_and_unpin(published):
     assert r.returncode == 0 and r.stdout.startswith("group room2 is pinned to v1 with serial 4"), r.stdout + r.stderr
     pin = verified(keyring, pub / "groups/room2/version.txt")
     assert (pin["version"], pin["serial"], pin["group"]) == ("v1", "4", "room2")
-    assert pin["index"] == "images/v1/image.caidx" and "group" not in verified_pointer(keyring, pub)
+    assert pin["index"] == "images/v1/image.caidx"
+    default = verified_pointer(keyring, pub)
+    assert (default["version"], default["serial"]) == ("v3", "5") and "group" not in default
     config = verified(keyring, pub / "config.txt")
     tar = subprocess.run(["tar", "-xzOf", str(pub / config["path"]), "./pinned"], check=True,
                          capture_output=True, text=True).stdout
@@ -190,9 +192,9 @@ def test_pin_and_unpin(published):
 
     r = gse_env.gse("publish", "--unpin=room2")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("group room2 is unpinned; version.txt (v3) is signed again with serial 5"), r.stdout
+    assert r.stdout.startswith("group room2 is unpinned; version.txt (v3) is signed again with serial 6"), r.stdout
     pointer = verified_pointer(keyring, pub)
-    assert (pointer["version"], pointer["serial"]) == ("v3", "5")
+    assert (pointer["version"], pointer["serial"]) == ("v3", "6")
     assert not (pub / "groups/room2").exists() and listing(gse_env)["pins"] == {}
 
 

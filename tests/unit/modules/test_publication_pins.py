@@ -68,9 +68,12 @@ def test_pin_signs_a_group_pointer_above_every_serial_and_lists_the_group(capsys
     assert body["version"] == "v2" and body["serial"] == "5" and body["group"] == "room2"
     assert body["sha512"] == hashlib.sha512(b"image 1").hexdigest() and body["index"] == "images/v2/image.caidx"
     assert list(body)[-1] == "group"
-    # The default is untouched; the counter is shared.
-    assert pointer(pub)["version"] == "v4" and pointer(pub)["serial"] == "4" and "group" not in pointer(pub)
-    assert (pub / ".gse/serial").read_text() == "5\n"
+    # The default, signed again above the pin (a client taken out of the group takes it at once); the
+    # counter is shared.
+    assert pointer(pub)["version"] == "v4" and pointer(pub)["serial"] == "6" and "group" not in pointer(pub)
+    assert pubhistory.read(str(pub))[-1]["action"] == "resign" and res["fallback"] == "v3"
+    assert res["msg"].endswith("version.txt (v4) signed again with serial 6")
+    assert (pub / ".gse/serial").read_text() == "6\n"
     members, serial = config_members(pub)
     assert serial == 2 and members["./pinned"] == b"room2\n"
     assert members["./members"] == b"room2 mac=52:54:00:00:00:02\n"
@@ -80,16 +83,16 @@ def test_pin_signs_a_group_pointer_above_every_serial_and_lists_the_group(capsys
 
     again = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="pin", group="room2", version="v2"))
     assert not again["changed"] and again["msg"] == "group room2 is already pinned to v2 (serial 5)"
-    assert config_members(pub)[1] == 2 and (pub / ".gse/serial").read_text() == "5\n"
+    assert config_members(pub)[1] == 2 and (pub / ".gse/serial").read_text() == "6\n"
 
     # A second group; then a new default takes a serial above both pins.
     lab = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="pin", group="lab-1", version="v3"))
-    assert lab["serial"] == 6 and config_members(pub)[0]["./pinned"] == b"lab-1\nroom2\n"
+    assert lab["serial"] == 7 and config_members(pub)[0]["./pinned"] == b"lab-1\nroom2\n"
     src = pub.parent / "build" / "v5"
     make_indexed_image(src, pub.parent / "store", [6], b"image 5")
     res5 = call(capsys, monkeypatch, FakeGpg(), publish, dict(common, src=str(src), version="v5", default=True,
                                                                chunk_store=str(pub.parent / "store")))
-    assert res5["image"]["serial"] == 7
+    assert res5["image"]["serial"] == 9
 
 
 def test_publishing_the_config_d_keeps_the_pinned_list(capsys, monkeypatch, configured):
@@ -132,6 +135,7 @@ def test_pin_check_mode_says_the_serial_and_writes_nothing(capsys, monkeypatch, 
     res = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="pin", group="room2", version="v2"),
                check=True)
     assert res["changed"] and res["serial"] == 5 and res["config_serial"] == 2 and "would be" in res["msg"]
+    assert res["msg"].endswith("version.txt (v4) signed again with serial 6")
     assert snapshot(pub) == before
 
 
@@ -153,20 +157,20 @@ def test_unpin_signs_the_default_above_the_pin_and_drops_the_group(capsys, monke
     call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="pin", group="room2", version="v2"))
     call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="pin", group="lab", version="v3"))
     seen = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="unpin", group="room2"), check=True)
-    assert seen["serial"] == 7 and (pub / "groups/room2/version.txt").exists()
-    assert pointer(pub)["serial"] == "4"
+    assert seen["serial"] == 9 and (pub / "groups/room2/version.txt").exists()
+    assert pointer(pub)["serial"] == "8"
 
     res = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="unpin", group="room2"))
-    assert res["changed"] and res["serial"] == 7, res
+    assert res["changed"] and res["serial"] == 9, res
     body = pointer(pub)
-    # The same default, signed again above both pins' serials (5, 6).
-    assert body["version"] == "v4" and body["serial"] == "7" and "group" not in body
+    # The same default, signed again above every serial (the pins' 5 and 7, its own 8).
+    assert body["version"] == "v4" and body["serial"] == "9" and "group" not in body
     assert body["sha512"] == hashlib.sha512(b"image 3").hexdigest()
     assert pubhistory.read(str(pub))[-1]["action"] == "resign" and res["fallback"] == "v3"
     assert not (pub / "groups/room2").exists() and (pub / "groups/lab/version.txt").exists()
     members, serial = config_members(pub)
     assert members["./pinned"] == b"lab\n" and serial == 4
-    assert res["pins"] == {"lab": {"version": "v3", "serial": 6}}
+    assert res["pins"] == {"lab": {"version": "v3", "serial": 7}}
 
     again = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="unpin", group="room2"))
     assert not again["changed"] and again["msg"] == "group room2 is not pinned"
