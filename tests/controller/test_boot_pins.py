@@ -85,7 +85,6 @@ def test_a_pinned_group_installs_its_version_and_the_default_after_unpin(client,
 
     # room2's pointer (signed, the newest serial but one) served as the default to a client of lab.
     tree = client.tree
-    shutil.copy(os.path.join(tree, "version.txt"), os.path.join(client.work, "version.txt.saved"))
     shutil.copy(os.path.join(tree, "groups", "room2", "version.txt"), os.path.join(tree, "version.txt"))
     out, _s, _rc = client.boot()
     assert ("gse: WARNING: version refused: version.txt: the pointer of group 'room2'; this client is in no "
