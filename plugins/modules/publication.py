@@ -13,7 +13,7 @@ version_added: 0.2.0
 description:
   - Works on the publication tree of docs/publication.md that M(gse.stateless.publish) writes. Every image
     published there is kept until a prune removes it; C(.gse/history) records every move of C(version.txt)
-    (serial, version, time, C(publish) or C(rollback)).
+    (serial, version, time, C(publish), C(rollback) or C(resign), the same version signed again).
   - O(action=list) returns the published images, the one C(version.txt) names (verified with O(keyring)) and
     its fallback (the version C(version.txt) named before, which clients keep in their backup slot).
   - O(action=rollback) makes the published image O(version) the default again. Its directory is verified
@@ -22,9 +22,11 @@ description:
     (C(casync digest)) before C(version.txt) moves. The pointer takes the next serial, higher than any
     serial clients have seen, so their anti-rollback check accepts it.
   - O(action=pin) pins the group O(group) (a group of the client config.d's C(members)) to the published
-    image O(version): the image is verified as for a rollback, then the signed pointer
-    C(groups/<group>/version.txt) names it (the keys of C(version.txt) plus C(group: <group>)), its serial
-    taken from C(version.txt)'s counter, higher than every serial published before. Then the client config.d
+    image O(version). The image is verified as for a rollback, then the signed pointer
+    C(groups/<group>/version.txt) names it (the keys of C(version.txt) plus a C(group) line naming the group), its serial
+    taken from C(version.txt)'s counter, higher than every serial published before, and C(version.txt) is
+    signed again with the next serial (it keeps the highest, so a client taken out of the group accepts it at
+    once). Then the client config.d
     clients have now is published again with the group listed in its C(pinned) file (a new C(config.txt)
     serial), so that a client of that group installs only what its group's pointer names and refuses the
     default pointer. Pinning the group again to the same image changes nothing.
