@@ -61,9 +61,13 @@ def publish_section():
                "(.gse/history) records each move of version.txt. A rollback verifies the earlier "
                "image (its signatures with the publication keyring, its digests, its chunks in the "
                "store) before version.txt moves, and signs version.txt with the next serial, so "
-               "clients' anti-rollback check accepts it. A prune never removes the default image or "
-               "its fallback (the image the default replaced). Bad input exits with 2 and changes "
-               "nothing; a refused rollback or prune exits with 1 and changes nothing.")]
+               "clients' anti-rollback check accepts it. A pin gives a group of the client config.d "
+               "its own signed pointer (groups/GROUP/version.txt) to an earlier, verified image and "
+               "lists the group as pinned in the client config.d; its clients install only that image "
+               "and refuse the default pointer. An unpin signs version.txt again with a higher serial. "
+               "A prune never removes the default image, its fallback (the image the default "
+               "replaced) or an image a group is pinned to. Bad input exits with 2 and changes "
+               "nothing; a refused rollback, pin, unpin or prune exits with 1 and changes nothing.")]
     return out + parser_options(publication.parser())
 
 
@@ -95,7 +99,8 @@ def page1():
             ".B gse serve", "[\\fIoptions\\fR]", ".br",
             ".B gse wake \\-\\-group", "\\fIROOM\\fR|\\fB\\-\\-mac\\fR \\fIMAC\\fR [\\fIoptions\\fR]", ".br",
             ".B gse publish \\-\\-list", "|", "\\fB\\-\\-rollback\\fR \\fIVERSION\\fR", "|",
-            "\\fB\\-\\-prune\\fR [\\fIoptions\\fR]", ".br",
+            "\\fB\\-\\-prune\\fR [\\fIoptions\\fR]", "|", "\\fB\\-\\-pin\\fR \\fIGROUP\\fR=\\fIVERSION\\fR", "|",
+            "\\fB\\-\\-unpin\\fR \\fIGROUP\\fR", ".br",
             ".B gse fleet", "[\\fIoptions\\fR]",
             ".SH DESCRIPTION",
             esc("gse runs the build sequence of the gse.stateless Ansible collection (parts A to L, "

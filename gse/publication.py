@@ -1,10 +1,11 @@
-"""`gse publish`: list, roll back or prune the published images.
+"""`gse publish`: list, roll back or prune the published images, pin groups to them.
 
 The work is the collection's gse.stateless.publication module, run through
 playbooks/publication.yml (the same playbook AWX runs), so the checks, the
 tree lock and the history are one code path.
 """
 import json
+import re
 import sys
 import tempfile
 
@@ -14,12 +15,13 @@ from .subcommand import Parser
 
 PROG = "gse publish"
 ACTION = "gse.stateless.publication"
-
+# The group names of config.d's members (docs/groups.md); the module checks them again.
+GROUP = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
 
 
 def parser():
     """The options of gse publish; man 1 gse lists them from here."""
-    p = Parser(prog=PROG, description="List, roll back or prune the published images.")
+    p = Parser(prog=PROG, description="List, roll back or prune the published images; pin a group to one.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--list", action="store_true",
                       help="list the published images, newest first, with the default and its fallback")
@@ -29,6 +31,12 @@ def parser():
     what.add_argument("--prune", action="store_true",
                       help="remove the images beyond the most recent gse_publish_keep (never the default or "
                            "its fallback) and the chunks no remaining image needs")
+    what.add_argument("--pin", metavar="GROUP=VERSION",
+                      help="pin the clients of GROUP (config.d members) to the published image VERSION: they "
+                           "install what groups/GROUP/version.txt names, never the default")
+    what.add_argument("--unpin", metavar="GROUP",
+                      help="let the clients of GROUP follow the default again (version.txt is signed again "
+                           "with a higher serial)")
     p.add_argument("--keep", metavar="N", type=int, default=None,
                    help="with --prune, keep the N most recent images instead of gse_publish_keep (1 to 1000)")
     p.add_argument("--json", action="store_true",
@@ -47,10 +55,12 @@ def human(n):
 
 
 def table(result):
-    """The listing as aligned text lines."""
+    """The listing as aligned text lines, then the pinned groups."""
     rows = [("VERSION", "SERIALS", "LAST USED (UTC)", "SIZE", "")]
     for v in result["versions"]:
-        role = "default" if v["current"] else ("fallback" if v["fallback"] else "")
+        role = ["default"] if v["current"] else (["fallback"] if v["fallback"] else [])
+        role += ["pinned: %s" % ",".join(v["pinned"])] if v.get("pinned") else []
+        role = ", ".join(role)
         rows.append((v["version"], ",".join(str(s) for s in v["serials"]) or "-", v["last_used"],
                      human(v["bytes"]), role))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -58,6 +68,9 @@ def table(result):
              for r in rows]
     if not result["versions"]:
         lines.append("(no published image)")
+    for group, pin in sorted((result.get("pins") or {}).items()):
+        lines.append("group %s pinned to %s" % (group, "%s (serial %d)" % (pin["version"], pin["serial"])
+                                                if pin.get("version") else "a pointer that does not verify"))
     return "\n".join(lines) + "\n"
 
 
@@ -73,6 +86,15 @@ def check(args):
         shown = layout.settings().plain(args.rollback, 60)
         if not args.rollback or args.rollback.startswith((".", "-")) or "/" in args.rollback:
             raise UsageError("--rollback=%s: name a published version (gse publish --list)" % shown)
+    if args.pin is not None:
+        group, _eq, version = args.pin.partition("=")
+        shown = layout.settings().plain(args.pin, 80)
+        if not GROUP.match(group) or not version or version.startswith((".", "-")) or "/" in version:
+            raise UsageError("--pin=%s: give GROUP=VERSION, a group name of config.d's members and a published "
+                             "version (gse publish --list)" % shown)
+    if args.unpin is not None and not GROUP.match(args.unpin):
+        raise UsageError("--unpin=%s: name a pinned group (gse publish --list)"
+                         % layout.settings().plain(args.unpin, 60))
 
 
 def module_result(r):
@@ -98,10 +120,14 @@ def run(argv):
     check(args)
     dirs = layout.configd_dirs()
     config.load(dirs)  # config.d is checked before anything runs
-    action = "list" if args.list else ("rollback" if args.rollback is not None else "prune")
+    action = next(a for a in ("list", "rollback", "prune", "pin", "unpin") if getattr(args, a) not in (None, False))
     extravars = {"gse_publication_action": action, "gse_configd_dirs": list(dirs)}
     if args.rollback is not None:
         extravars["gse_publication_version"] = args.rollback
+    if args.pin is not None:
+        extravars["gse_publication_group"], _eq, extravars["gse_publication_version"] = args.pin.partition("=")
+    if args.unpin is not None:
+        extravars["gse_publication_group"] = args.unpin
     if args.keep is not None:
         extravars["gse_publish_keep"] = args.keep
     with tempfile.TemporaryDirectory(prefix="gse-publish-") as private:
@@ -112,7 +138,7 @@ def run(argv):
         why = result.get("msg") or "playbooks/publication.yml failed (status %s)" % r.status
         raise BuildFailed("%s: %s" % (action, " ".join(str(why).split())))
     if args.json:
-        json.dump({k: result.get(k) for k in ("current", "fallback", "versions")}, sys.stdout, indent=2,
+        json.dump({k: result.get(k) for k in ("current", "fallback", "versions", "pins")}, sys.stdout, indent=2,
                   sort_keys=True)
         sys.stdout.write("\n")
     elif action == "list":

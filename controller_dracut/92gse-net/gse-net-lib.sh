@@ -79,6 +79,28 @@ gse_fetch() {
     return 2
 }
 
+# gse_fetch_pointer PATH: download the version pointer PATH (version.txt,
+# or a pinned group's groups/GROUP/version.txt) to $GSE_RUN/version.txt,
+# the whole request bounded by twice GSE_CONNECT_TIMEOUT (a pointer is
+# small), and leave its status for the version check as the result
+# version_fetch: "RC HTTP-CODE" (RC as gse_fetch's), then "stall
+# CURL-ERROR" when a time bound cut it.  Returns gse_fetch's code, quietly.
+gse_fetch_pointer() {
+    _gse_ft=$GSE_FETCH_TIMEOUT
+    GSE_FETCH_TIMEOUT=$((${GSE_CONNECT_TIMEOUT:-3} * 2))
+    gse_fetch "$1" "$GSE_RUN/version.txt" quiet
+    _gse_prc=$?
+    GSE_FETCH_TIMEOUT=$_gse_ft
+    # It answered, then stopped sending in the middle of the pointer: the
+    # version check names the stall (curl's own words kept for it).
+    if [ "$GSE_FETCH_RC" = 28 ] && [ "$GSE_FETCH_CODE" != 000 ]; then
+        gse_result version_fetch "$_gse_prc $GSE_FETCH_CODE stall $(gse_curl_error)"
+    else
+        gse_result version_fetch "$_gse_prc $GSE_FETCH_CODE"
+    fi
+    return $_gse_prc
+}
+
 # gse_curl_error: the last curl's error message (one line).
 gse_curl_error() {
     read -r _gse_e < "$GSE_RUN/curl.err" 2> /dev/null

@@ -17,19 +17,12 @@ gse_network_check() {
     # The version pointer is small: one request is both the reachability
     # probe and the version check's download (kept in $GSE_RUN); a server
     # that accepts but does not answer counts as unreachable after twice the
-    # connect timeout (this function runs in a subshell: the setting stays
-    # here).
-    export GSE_FETCH_TIMEOUT=$((${GSE_CONNECT_TIMEOUT:-3} * 2))
-    gse_fetch version.txt "$GSE_RUN/version.txt" quiet
-    _rc=$?
-    gse_result version_fetch "$_rc $GSE_FETCH_CODE"
+    # connect timeout (gse_fetch_pointer).
+    gse_fetch_pointer version.txt
     if [ "$GSE_FETCH_CODE" = 000 ]; then
         gse_log "network: server $GSE_SERVER unreachable: $(gse_curl_error)"
         return 1
     fi
-    # It answered, then stopped sending in the middle of version.txt: the
-    # version check names the stall (curl's own words kept for it).
-    [ "$GSE_FETCH_RC" = 28 ] && gse_result version_fetch "$_rc $GSE_FETCH_CODE stall $(gse_curl_error)"
     gse_log "network: server $GSE_SERVER reachable"
     return 0
 }

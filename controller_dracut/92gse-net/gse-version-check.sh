@@ -9,8 +9,14 @@
 # (unknown key, bad signature, clock, expired), a serial lower than the
 # highest verified before (replay), an image that does not fit the partition
 # (checked before anything is wiped), bytes that do not match the signed
-# pointer, a stalled download.  Skipped: a version this client deprived, an
-# image waiting after failed attempts (back-off).
+# pointer, a stalled download, a pointer of another group (or of none, for a
+# client of a pinned group; gse-pin-lib.sh).  Skipped: a version this client
+# deprived, an image waiting after failed attempts (back-off).
+#
+# A client whose group the client config.d lists as pinned reads
+# groups/GROUP/version.txt instead of version.txt; every check below applies
+# to it unchanged.  When that pointer is missing, the client refuses and
+# boots its installed system: it never falls back to the default.
 #
 # The target is SYSFS itself unless SYSFS holds a system that completed a
 # healthy life cycle: then the image goes to the other system partition,
@@ -24,6 +30,8 @@
 . /lib/gse/gse-net-lib.sh
 . /lib/gse/gse-chunks-lib.sh
 . /lib/gse/gse-health-lib.sh
+. /lib/gse/gse-overlay-lib.sh
+. /lib/gse/gse-pin-lib.sh
 gse_env_load
 
 # gse_install_failed TARGET VERSION SHA: after a failed attempt: TARGET holds
@@ -40,23 +48,42 @@ gse_install_failed() {
 }
 
 gse_version_check() {
-    # Downloaded by the network check, which always leaves its status
-    # ("RC HTTP-CODE", then "stall CURL-ERROR" when a time bound cut it)
-    # when it answers 0, the only answer this step runs on.
+    # The client config.d (fetched or cached, verified either way) says
+    # whether this client's group is pinned.
+    gse_identity || _gse_mid=''
+    _pin=$(gse_client_pin "$GSE_RUN/config.d" "$_gse_mid" "$GSE_HOSTNAME") || _pin=''
+    _name=$(gse_version_pointer "$_pin")
+    if [ -n "$_pin" ]; then
+        gse_log "version: group $_pin is pinned: $_name"
+        gse_fetch_pointer "$_name"
+    fi
+    # version.txt was downloaded by the network check, which always leaves
+    # its status ("RC HTTP-CODE", then "stall CURL-ERROR" when a time bound
+    # cut it) when it answers 0, the only answer this step runs on.
     _st=$(gse_result version_fetch) || { gse_warn "version check: the network check left no version.txt"; return 2; }
     _code=${_st#* } _st=${_st%% *}
     case $_code in
         *" stall "*)
-            gse_warn "version check failed: version.txt: stalled or timed out (HTTP ${_code%% *}): ${_code#* stall }"
+            gse_warn "version check failed: $_name: stalled or timed out (HTTP ${_code%% *}): ${_code#* stall }"
             return 2
             ;;
     esac
     case $_st in
-        1) gse_log "version: nothing published"; return 1 ;;
-        2) gse_warn "version check failed: version.txt: HTTP $_code from the server"; return 2 ;;
+        1)
+            if [ -n "$_pin" ]; then
+                gse_warn "version refused: $_name is not published, yet the config.d pins group $_pin: the default is not taken instead"
+                return 2
+            fi
+            gse_log "version: nothing published"
+            return 1
+            ;;
+        2) gse_warn "version check failed: $_name: HTTP $_code from the server"; return 2 ;;
     esac
     gse_verify_pointer "$GSE_RUN/version.txt" "$GSE_RUN/version.body" \
-        || { gse_warn "version refused: version.txt: $GSE_VERIFY_REASON"; return 2; }
+        || { gse_warn "version refused: $_name: $GSE_VERIFY_REASON"; return 2; }
+    # Before anything of it counts (its serial included): meant for this client?
+    gse_pointer_group "$GSE_RUN/version.body" "$_pin" \
+        || { gse_warn "version refused: $_name: $GSE_VERIFY_REASON"; return 2; }
     _b=$GSE_RUN/version.body
     _serial=$(gse_pointer_get "$_b" serial)
     _version=$(gse_pointer_get "$_b" version)

@@ -10,7 +10,8 @@ check() {
 }
 
 depends() {
-    echo gse-base gse-disk gse-health
+    # gse-system installs gse-overlay-lib.sh (the client's group).
+    echo gse-base gse-disk gse-health gse-system
 }
 
 installkernel() {
@@ -23,6 +24,7 @@ install() {
     inst_simple "$_bb" /lib/gse/busybox
     inst_simple "$moddir/gse-net-lib.sh" /lib/gse/gse-net-lib.sh
     inst_simple "$moddir/gse-chunks-lib.sh" /lib/gse/gse-chunks-lib.sh
+    inst_simple "$moddir/gse-pin-lib.sh" /lib/gse/gse-pin-lib.sh
     inst_simple "$moddir/gse-udhcpc.sh" /lib/gse/gse-udhcpc.sh
     chmod 0755 "$initdir/lib/gse/gse-udhcpc.sh"
     inst_multiple curl gpgv sha512sum wc tee mkfifo zstd tar gzip ip sleep

@@ -12,6 +12,8 @@
 #                            are applied (chroot, GSE_POSTSYNC_TIMEOUT seconds)
 #   hosts/ID/rootfs/, hosts/ID/runlevels   one client's, ID its MAC without
 #                            colons (aabbccddeeff) or its machine-id
+#   pinned                   the groups pinned to a version, one a line
+#                            (written by part L; read by gse-pin-lib.sh)
 #
 # Return codes as in gse-lib.sh (0 ok, 1 no, 2 error).
 

@@ -14,6 +14,7 @@ import datetime
 import json
 import os
 
+from ansible_collections.gse.stateless.plugins.module_utils import grouppins
 from ansible_collections.gse.stateless.plugins.module_utils import pubhistory
 from ansible_collections.gse.stateless.plugins.module_utils import pubtree as tree
 from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import write_atomic
@@ -75,16 +76,52 @@ def move(run, pub, keyring, new, signer, check, action="publish"):
         + (("kernel_sha512", "initramfs_sha512") if "kernel" in new else ())
     if named and all(named.get(k) == str(new[k]) for k in same):
         return False, int(named["serial"])
-    floor = int(named["serial"]) if named else 0
-    if check:
-        return True, max(tree.read_serial(pub, tree.VERSION_POINTER), floor) + 1
-    serial = tree.take_serial(pub, tree.VERSION_POINTER, floor)
     stamp = now()
+    serial = write(run, pub, keyring, tree.VERSION_POINTER, new, signer, check, named, stamp)
+    if not check:
+        pubhistory.append(pub, serial, new["version"], stamp, action)
+    return True, serial
+
+
+def next_serial(pub, named, check):
+    """The next serial of version.txt's counter, also for a group's pointer:
+    above the counter, the pointer clients see (``named``) and every group
+    pointer, so it is higher than anything clients have seen.  Taken (stored
+    durably) unless ``check``."""
+    floor = max(int(named["serial"]) if named else 0, grouppins.serial_floor(pub))
+    if check:
+        return max(tree.read_serial(pub, tree.VERSION_POINTER), floor) + 1
+    return tree.take_serial(pub, tree.VERSION_POINTER, floor)
+
+
+def write(run, pub, keyring, name, new, signer, check, named, stamp):
+    """Sign the pointer ``name`` (version.txt or a group's) with the fields
+    ``new`` and the next serial; returns the serial (in check mode, the one
+    it would take, and nothing is written)."""
+    serial = next_serial(pub, named, check)
+    if check:
+        return serial
     body = tree.pointer_body(dict(new, serial=serial, published=stamp))
     home, key, passphrase = signer
-    write_pointer(run, pub, tree.VERSION_POINTER, body, home, key, passphrase, keyring)
-    pubhistory.append(pub, serial, new["version"], stamp, action)
-    return True, serial
+    write_pointer(run, pub, name, body, home, key, passphrase, keyring)
+    return serial
+
+
+def resign(run, pub, keyring, signer, check):
+    """Sign the verified version.txt again, unchanged but for a new, higher
+    serial and time (unpinning a group: its clients hold the pin's serial and
+    would refuse the default's older one as a replay); recorded in the
+    history.  Returns (fields, serial), or (None, None) without a verified
+    version.txt."""
+    named = current(run, pub, keyring)
+    if named is None:
+        return None, None
+    fields = {k: v for k, v in named.items() if k not in ("serial", "published", tree.GROUP_KEY)}
+    stamp = now()
+    serial = write(run, pub, keyring, tree.VERSION_POINTER, fields, signer, check, named, stamp)
+    if not check:
+        pubhistory.append(pub, serial, fields["version"], stamp, "resign")
+    return fields, serial
 
 
 def boot_script(pub, fields, cmdline, check):

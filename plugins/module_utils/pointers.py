@@ -38,9 +38,12 @@ def read_verified(run, keyring, path, workdir):
 
 
 def write_pointer(run, pub, name, body, home, key, passphrase, keyring):
-    """Clearsign ``body`` and move it over ``pub/name`` once it verifies with the keyring."""
+    """Clearsign ``body`` and move it over ``pub/name`` once it verifies with the keyring.
+
+    ``name`` is relative to the tree (``groups/<GROUP>/version.txt`` too); its
+    directory must exist."""
     state = os.path.join(pub, STATE)
-    src = os.path.join(state, name + ".body")
+    src = os.path.join(state, name.replace("/", "_") + ".body")
     with open(src, "w", encoding="utf-8") as f:
         f.write(body)
         f.flush()
@@ -61,4 +64,4 @@ def write_pointer(run, pub, name, body, home, key, passphrase, keyring):
         for leftover in (src, tmp):
             if os.path.exists(leftover):
                 os.unlink(leftover)
-        fsync_dir(pub)
+        fsync_dir(os.path.dirname(os.path.join(pub, name)))

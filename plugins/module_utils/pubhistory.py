@@ -6,7 +6,8 @@
 ``.gse/history`` (server side, never served) holds one JSON object a line,
 oldest first, one line each time ``version.txt`` moved:
 ``{"serial": 7, "version": "20261130-1", "published": "...Z", "action": "publish"}``
-(``action`` is ``publish`` or ``rollback``).  It is bounded: the newest
+(``action`` is ``publish``, ``rollback`` or ``resign``: the same version
+signed again with a higher serial when a group is unpinned).  It is bounded: the newest
 HISTORY_LIMIT lines are kept.  The signed pointer stays the truth of what
 clients install; the history only says what it named before, which gives the
 fallback (the version the clients' backup slot holds after an update) and
@@ -27,7 +28,7 @@ from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import w
 
 HISTORY = "history"
 HISTORY_LIMIT = 1000
-ACTIONS = ("publish", "rollback")
+ACTIONS = ("publish", "rollback", "resign")
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -116,18 +117,19 @@ def last_used(pub, entries):
     return out
 
 
-def retained(pub, entries, current, keep):
+def retained(pub, entries, current, keep, pinned=()):
     """(kept, removed): sets of versions.
 
     The ``keep`` most recently used versions are kept, and always the current
-    version and its fallback, whatever their age.
+    version, its fallback and the versions groups are pinned to (``pinned``),
+    whatever their age.
     """
     if keep < 1:
         raise ValueError("keep must be at least 1")
     order = last_used(pub, entries)
     newest_first = sorted(order, key=lambda v: (order[v], v), reverse=True)
     kept = set(newest_first[:keep])
-    for must in (current, fallback(entries, current)):
+    for must in (current, fallback(entries, current)) + tuple(pinned):
         if must in order:
             kept.add(must)
     return kept, set(order) - kept

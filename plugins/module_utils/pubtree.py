@@ -50,6 +50,16 @@ CONTROLLER_KEYS = ("kernel", "kernel_sha512", "kernel_size", "initramfs", "initr
 # with version.txt; not signed (iPXE cannot check OpenPGP).
 BOOT_SCRIPT = "boot.ipxe"
 BOOT_CMDLINE = "root=gse panic=-1 rd.emergency=reboot"
+# A group pinned to a version gets its own pointer, groups/<GROUP>/version.txt:
+# version.txt's keys naming the pinned image plus GROUP_KEY, its serial from
+# version.txt's counter.  The client config.d lists the pinned groups in
+# PINNED (one name a line), so a client of such a group never silently
+# follows the default pointer.
+GROUPS = "groups"
+GROUP_KEY = "group"
+PINNED = "pinned"
+# The names the client config.d's members file gives groups (docs/groups.md).
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
 
@@ -62,6 +72,19 @@ def check_version(version):
     if not _SAFE_NAME.match(version or ""):
         raise TreeError("version %r must match %s" % (version, _SAFE_NAME.pattern))
     return version
+
+
+def check_group(group):
+    """A group names a directory of the tree and of the config.d: letters, digits, ``.``, ``_``, ``-``, no
+    leading dot, at most 64 characters."""
+    if not _GROUP_NAME.match(group or ""):
+        raise TreeError("group %r must match %s" % (group, _GROUP_NAME.pattern))
+    return group
+
+
+def group_pointer(group):
+    """The pointer of a pinned group, relative to the tree."""
+    return "%s/%s/%s" % (GROUPS, check_group(group), VERSION_POINTER)
 
 
 def staging_name(name):
@@ -122,8 +145,10 @@ def take_serial(pub, pointer, floor=0):
 
 def pointer_body(fields):
     """The signed body: POINTER_KEYS, then INDEX_KEYS when the pointer names
-    an index (format 2), then CONTROLLER_KEYS when it names the controller."""
-    keys = POINTER_KEYS + (INDEX_KEYS if "index" in fields else ()) + (CONTROLLER_KEYS if "kernel" in fields else ())
+    an index (format 2), then CONTROLLER_KEYS when it names the controller,
+    then GROUP_KEY for the pointer of a pinned group."""
+    keys = POINTER_KEYS + (INDEX_KEYS if "index" in fields else ()) + (CONTROLLER_KEYS if "kernel" in fields else ()) \
+        + ((GROUP_KEY,) if GROUP_KEY in fields else ())
     missing = [k for k in keys if k not in fields]
     if missing:
         raise TreeError("pointer lacks %s" % ", ".join(missing))

@@ -38,6 +38,8 @@ description:
     administrators, and for installing on clients), replaced atomically when it changes.
   - With O(config_dir) the client config.d is published as C(config/<serial>/config.d.tar.gz) with a detached
     signature, and C(config.txt) is moved to it (serial from C(.gse/config-serial)) when its content changed.
+    The groups pinned to a version (C(groups/<GROUP>/version.txt), M(gse.stateless.publication)) are listed in
+    the tarball's C(pinned) file, one a line; a O(config_dir) holding a C(pinned) of its own is refused.
   - Idempotent. Publishing a version again with identical files changes nothing; the same version with
     different files is refused (a published directory is never rewritten).
 options:
@@ -153,22 +155,22 @@ config:
   returned: when config_dir is given
 """
 
-import gzip
 import os
 import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import caindex
+from ansible_collections.gse.stateless.plugins.module_utils import config_tarball
+from ansible_collections.gse.stateless.plugins.module_utils import grouppins
 from ansible_collections.gse.stateless.plugins.module_utils import image_pointer
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp
-from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign as pgp
 from ansible_collections.gse.stateless.plugins.module_utils import pubtree as tree
 from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, rename_durable, write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import parse_sums, sha512_file
 from ansible_collections.gse.stateless.plugins.module_utils.image_verify import (
     VerifyError, covered, verify_image_dir, verify_signature, verify_sums)
-from ansible_collections.gse.stateless.plugins.module_utils.pointers import read_verified, write_pointer
+from ansible_collections.gse.stateless.plugins.module_utils.pointers import read_verified
 
 
 def copy_durable(src, dst):
@@ -369,38 +371,24 @@ class Publisher:
 
     # -- the client config.d ---------------------------------------------
     def pack_config(self, workdir):
-        """config.d as a reproducible tar.gz (sorted, owner 0, mtime 0, gzip without name or time)."""
+        """config.d as a reproducible tar.gz (sorted, owner 0, mtime 0, gzip without name or time), with the
+        tree's pinned groups listed in ``pinned``."""
+        if os.path.lexists(os.path.join(self.p["config_dir"], tree.PINNED)):
+            raise tree.TreeError("config_dir %s holds %s: that file is written by part L (gse publish --pin)"
+                                 % (self.p["config_dir"], tree.PINNED))
         raw = os.path.join(workdir, "config.d.tar")
         argv = ["tar", "--create", "--file", raw, "--directory", self.p["config_dir"], "--sort=name",
                 "--numeric-owner", "--owner=0", "--group=0", "--mtime=@0", "--format=gnu", "."]
         rc, out, err = self.run(argv)
         if rc != 0:
             raise VerifyError("tar of config.d failed", argv, rc, out, err)
+        pins = grouppins.groups(self.pub)
+        if pins:
+            config_tarball.with_pins(raw, raw + ".pinned", pins)
+            raw += ".pinned"
         gz = os.path.join(workdir, tree.CONFIG_TARBALL)
-        with open(raw, "rb") as fin, open(gz, "wb") as fout:
-            with gzip.GzipFile(filename="", mode="wb", fileobj=fout, compresslevel=9, mtime=0) as z:
-                shutil.copyfileobj(fin, z, 1 << 20)
+        config_tarball.gzip_tar(raw, gz)
         return gz
-
-    def stage_config(self, gz, serial):
-        configs = os.path.join(self.pub, tree.CONFIG)
-        staging = os.path.join(configs, tree.staging_name(str(serial)))
-        if os.path.lexists(staging):
-            shutil.rmtree(staging)
-        os.mkdir(staging, 0o755)
-        try:
-            target = os.path.join(staging, tree.CONFIG_TARBALL)
-            copy_durable(gz, target)
-            argv = pgp.detach_sign_argv(self.p["gnupghome"], self.p["signing_key"], target, self.p["passphrase"])
-            rc, out, err = self.run(argv, self.p["passphrase"])
-            if rc != 0:
-                raise VerifyError("gpg could not sign config.d", argv, rc, out, err)
-            verify_signature(self.run, self.keyring, staging, tree.CONFIG_TARBALL)
-            fsync_dir(staging)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        rename_durable(staging, os.path.join(configs, str(serial)))
 
     def config(self):
         if not os.path.isdir(self.p["config_dir"]):
@@ -408,26 +396,9 @@ class Publisher:
         workdir = tempfile.mkdtemp(prefix="gse-config-")
         try:
             gz = self.pack_config(workdir)
-            sha, size = sha512_file(gz), os.path.getsize(gz)
-            current = read_verified(self.run, self.keyring, os.path.join(self.pub, tree.CONFIG_POINTER),
-                                    workdir)
-            if current and current.get("sha512") == sha:
-                serial = int(current["serial"])
-                return dict(serial=serial, sha512=sha, size=size, published=False,
-                            path=os.path.join(self.pub, current["path"]))
-            floor = int(current["serial"]) if current else 0  # clients refuse a lower serial
-            if self.check:
-                serial = max(tree.read_serial(self.pub, tree.CONFIG_POINTER), floor) + 1
-                return dict(serial=serial, sha512=sha, size=size, published=True,
-                            path=os.path.join(self.pub, tree.CONFIG, str(serial), tree.CONFIG_TARBALL))
-            serial = tree.take_serial(self.pub, tree.CONFIG_POINTER, floor)
-            self.stage_config(gz, serial)
-            rel = "%s/%d/%s" % (tree.CONFIG, serial, tree.CONFIG_TARBALL)
-            body = tree.pointer_body(dict(format=tree.FORMAT, serial=serial, version=serial, path=rel, sha512=sha,
-                                          size=size, compression="gzip", published=image_pointer.now()))
-            write_pointer(self.run, self.pub, tree.CONFIG_POINTER, body, self.p["gnupghome"],
-                          self.p["signing_key"], self.p["passphrase"], self.keyring)
-            return dict(serial=serial, sha512=sha, size=size, published=True, path=os.path.join(self.pub, rel))
+            return config_tarball.publish(self.run, self.pub, self.keyring, gz,
+                                          (self.p["gnupghome"], self.p["signing_key"], self.p["passphrase"]),
+                                          self.check, workdir, image_pointer.now())
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 

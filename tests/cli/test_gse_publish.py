@@ -133,7 +133,13 @@ def test_list_rollback_and_prune(published):
 @pytest.mark.parametrize("args, code, message", [
     (["--rollback=v9"], 1, "v9 is not published here (published: v1, v2, v3)"),
     (["--rollback=../v1"], 2, "name a published version"),
-    ([], 2, "one of the arguments --list --rollback --prune is required"),
+    ([], 2, "one of the arguments --list --rollback --prune --pin --unpin is required"),
+    (["--pin=room2"], 2, "give GROUP=VERSION"),
+    (["--pin=../room2=v1"], 2, "give GROUP=VERSION"),
+    (["--pin=room2=.staging-v1"], 2, "give GROUP=VERSION"),
+    (["--unpin=.room2"], 2, "name a pinned group"),
+    (["--pin=room2=v9"], 1, "v9 is not published here (published: v1, v2, v3)"),
+    (["--pin=room2=v1", "--keep=1"], 2, "--keep goes with --prune"),
     (["--list", "--keep=1"], 2, "--keep goes with --prune"),
     (["--prune", "--keep=0"], 2, "keep 1 to 1000"),
     (["--rollback=v1", "--json"], 2, "--json goes with --list"),
@@ -146,6 +152,50 @@ def test_bad_requests_change_nothing(published, args, code, message):
     assert r.stderr.startswith("gse publish: ") and len(r.stderr.strip().splitlines()) == 1
     assert {p: (pub / p).read_bytes() for p in before} == before
     assert sorted(os.listdir(pub / "images")) == list(VERSIONS)
+    assert not (pub / "groups").exists() and not (pub / "config.txt").exists()
+
+
+def verified(keyring, path):
+    out = subprocess.run(["gpgv", "--keyring", keyring, "--output", "-", str(path)],
+                         check=True, capture_output=True, text=True).stdout
+    return dict(line.split(": ", 1) for line in out.splitlines())
+
+
+def test_pin_and_unpin(published):
+    gse_env, pub, keyring = published
+    dry = gse_env.gse("publish", "--pin=room2=v1", "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.startswith("group room2 would be pinned to v1 with serial 4"), \
+        dry.stdout + dry.stderr
+    assert not (pub / "groups").exists()
+
+    r = gse_env.gse("publish", "--pin", "room2=v1")
+    assert r.returncode == 0 and r.stdout.startswith("group room2 is pinned to v1 with serial 4"), r.stdout + r.stderr
+    pin = verified(keyring, pub / "groups/room2/version.txt")
+    assert (pin["version"], pin["serial"], pin["group"]) == ("v1", "4", "room2")
+    assert pin["index"] == "images/v1/image.caidx"
+    default = verified_pointer(keyring, pub)
+    assert (default["version"], default["serial"]) == ("v3", "5") and "group" not in default
+    config = verified(keyring, pub / "config.txt")
+    tar = subprocess.run(["tar", "-xzOf", str(pub / config["path"]), "./pinned"], check=True,
+                         capture_output=True, text=True).stdout
+    assert tar == "room2\n"
+    subprocess.run(["gpgv", "--keyring", keyring, str(pub / config["path"]) + ".asc", str(pub / config["path"])],
+                   check=True, capture_output=True)
+    seen = listing(gse_env)
+    assert seen["pins"] == {"room2": {"version": "v1", "serial": 4}}
+    text = gse_env.gse("publish", "--list").stdout.splitlines()
+    assert [line for line in text if line.startswith("v1 ")][0].endswith("pinned: room2")
+    assert text[-1] == "group room2 pinned to v1 (serial 4)"
+    # The pinned version outlives a prune to one image.
+    r = gse_env.gse("publish", "--prune", "--keep=1")
+    assert r.returncode == 0 and sorted(os.listdir(pub / "images")) == ["v1", "v2", "v3"], r.stdout
+
+    r = gse_env.gse("publish", "--unpin=room2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("group room2 is unpinned; version.txt (v3) is signed again with serial 6"), r.stdout
+    pointer = verified_pointer(keyring, pub)
+    assert (pointer["version"], pointer["serial"]) == ("v3", "6")
+    assert not (pub / "groups/room2").exists() and listing(gse_env)["pins"] == {}
 
 
 def test_rollback_to_a_damaged_image_is_refused(published):

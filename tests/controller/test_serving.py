@@ -67,6 +67,19 @@ def test_nginx_serves_the_network_boot_script_uncached(tree):
         os.unlink(os.path.join(tree, "boot.ipxe"))
 
 
+def test_nginx_serves_a_pinned_groups_pointer_uncached(tree):
+    # groups/<GROUP>/version.txt moves with every pin and unpin: revalidated like version.txt.
+    os.makedirs(os.path.join(tree, "groups", "room2"))
+    shutil.copy(os.path.join(tree, "version.txt"), os.path.join(tree, "groups", "room2", "version.txt"))
+    try:
+        with Server(tree) as srv:
+            status, headers, body = get(f"{srv.url}/groups/room2/version.txt")
+            assert status == 200 and body.startswith(b"-----BEGIN PGP SIGNED MESSAGE-----")
+            assert headers["Cache-Control"] == "no-cache"
+    finally:
+        shutil.rmtree(os.path.join(tree, "groups"))
+
+
 def test_unfinished_publications_are_not_served(tree):
     # A publication in progress (images/.staging-*, config/.staging-*) is
     # never visible, though images/ and config/ are prefix locations.
