@@ -69,13 +69,24 @@ gse_boot_split() {
     esac
 }
 
+# gse_boot_key FILE KEY: print the value of the "KEY value" line of a BLS
+# entry FILE; 1 when it has none.
+gse_boot_key() {
+    while IFS= read -r _gse_l || [ -n "$_gse_l" ]; do
+        case "$_gse_l" in
+            "$2 "*) _gse_l=${_gse_l#"$2 "}; printf '%s\n' "${_gse_l#"${_gse_l%%[! ]*}"}"; return 0 ;;
+        esac
+    done < "$1"
+    return 1
+}
+
 # gse_boot_entries DIR: print "VERSION SERIAL LEFT FILE" for every gse entry
 # on the boot partition mounted on DIR (LEFT "-": no counter).
 gse_boot_entries() {
     for _gse_f in "$1/$GSE_BOOT_ENTRIES"/gse-*.conf; do
         [ -f "$_gse_f" ] || continue
         gse_boot_split "$_gse_f"
-        _gse_s=$(gse_pointer_get "$_gse_f" version) || _gse_s=0
+        _gse_s=$(gse_boot_key "$_gse_f" version) || _gse_s=0
         printf '%s %s %s %s\n' "$_gse_bv" "$_gse_s" "${_gse_bleft:--}" "$_gse_f"
     done
 }
@@ -99,16 +110,18 @@ gse_boot_complete() {
 # digests is complete and has an entry; 1 when not.
 gse_boot_has() {
     gse_boot_complete "$1" "$2" || return 1
-    read -r _gse_k _gse_i < "$1/gse/$2/pair" 2> /dev/null || return 1
+    read -r _gse_k _gse_i < "$1/gse/$2/pair" || return 1
     [ "$_gse_k" = "$3" ] && [ "$_gse_i" = "$4" ]
 }
 
-# gse_boot_first DIR: print the version a BLS boot loader takes by default
-# among the gse entries: the highest serial among those not judged bad
-# (tries left 0), else the highest serial; 1 when there is no entry.
+# gse_boot_first DIR [EXCEPT]: print the version a BLS boot loader takes by
+# default among the gse entries (but EXCEPT's): the highest serial among
+# those not judged bad (tries left 0), else the highest serial; 1 when
+# there is no entry.
 gse_boot_first() {
     _gse_best='' _gse_bs='' _gse_bad=1
     while read -r _gse_v _gse_s _gse_l _gse_f; do
+        { [ -z "$_gse_v" ] || [ "$_gse_v" = "$2" ]; } && continue
         _gse_b=0
         [ "$_gse_l" = 0 ] && _gse_b=1
         if [ -z "$_gse_best" ] || [ $_gse_b -lt $_gse_bad ] \
@@ -139,7 +152,7 @@ gse_boot_mv() {
 }
 
 # gse_boot_entry_write DIR VERSION SERIAL: write VERSION's entry, with the
-# boot counter +GSE_BOOT_TRIES (none when 0 or empty): the new entry is
+# boot counter +GSE_BOOT_TRIES (3 when unset; none when 0): the new entry is
 # the default (highest serial) and, when it fails to boot that many times,
 # the boot loader goes back to the previous one.
 gse_boot_entry_write() {
@@ -147,7 +160,7 @@ gse_boot_entry_write() {
     mkdir -p "$_gse_e" || return 2
     _gse_t=
     # shellcheck disable=SC2154 # _gse_dec is set by gse_decimal (gse-lib.sh)
-    gse_decimal "${GSE_BOOT_TRIES:-}" && [ "$_gse_dec" != 0 ] && _gse_t=+$_gse_dec
+    gse_decimal "${GSE_BOOT_TRIES:-3}" && [ "$_gse_dec" != 0 ] && _gse_t=+$_gse_dec
     {
         printf 'title GSE %s\n' "$2"
         # The serial: higher for every newer pointer, so the newest
@@ -166,7 +179,7 @@ gse_boot_entry_write() {
 # entries, newest (highest serial) first, for a grub.cfg that sources it.
 gse_boot_grub() {
     gse_boot_entries "$1" | sort -k2,2 -r -n | while read -r _gse_v _gse_s _gse_l _gse_f; do
-        _gse_o=$(gse_pointer_get "$_gse_f" options)
+        _gse_o=$(gse_boot_key "$_gse_f" options)
         printf "menuentry 'GSE %s' {\n\tlinux /gse/%s/vmlinuz %s\n\tinitrd /gse/%s/initramfs\n}\n" \
             "$_gse_v" "$_gse_v" "$_gse_o" "$_gse_v"
     done > "$1/gse/grub.cfg.new" || return 2
@@ -211,8 +224,7 @@ gse_boot_rotate() {
 # failed; what was there before stays bootable.
 gse_boot_install() {
     GSE_BOOT_REASON=
-    _gse_prev=$(gse_boot_first "$1") || _gse_prev=
-    [ "$_gse_prev" = "$2" ] && _gse_prev=
+    _gse_prev=$(gse_boot_first "$1" "$2") || _gse_prev=
     # Leftovers of a cut install first (they hold room, no entry).
     rm -rf "$1/gse/.new-$2"
     _gse_free=$(gse_boot_space "$1")
@@ -340,13 +352,13 @@ gse_boot_reboot() {
         gse_warn "boot partition: this boot came from the pair of $1 and its system still lacks the running kernel's modules: no reboot"
         return 1
     fi
-    _gse_n=0
-    if read -r _gse_rv _gse_rn < "$GSE_STATE_MNT/boot/reboot" 2> /dev/null \
+    _gse_cnt=0
+    if [ -r "$GSE_STATE_MNT/boot/reboot" ] && read -r _gse_rv _gse_rn < "$GSE_STATE_MNT/boot/reboot" \
         && [ "$_gse_rv" = "$1" ] && gse_decimal "$_gse_rn"; then
-        _gse_n=$_gse_dec
+        _gse_cnt=$_gse_dec
     fi
-    if [ ${#_gse_n} -gt 9 ] || [ "$_gse_n" -ge "${GSE_BOOT_REBOOTS:-1}" ]; then
-        gse_warn "boot partition: rebooted $_gse_n time(s) for the pair of $1 and the boot loader did not take it: no reboot"
+    if [ ${#_gse_cnt} -gt 9 ] || [ "$_gse_cnt" -ge "${GSE_BOOT_REBOOTS:-1}" ]; then
+        gse_warn "boot partition: rebooted $_gse_cnt time(s) for the pair of $1 and the boot loader did not take it: no reboot"
         return 1
     fi
     if ! gse_boot_mount rw; then
@@ -364,7 +376,7 @@ gse_boot_reboot() {
         return 1
     fi
     gse_boot_umount
-    gse_state_write boot/reboot "$1 $((_gse_n + 1))" || {
+    gse_state_write boot/reboot "$1 $((_gse_cnt + 1))" || {
         gse_warn "boot partition: the state area cannot count the reboot: no reboot"
         return 1
     }
