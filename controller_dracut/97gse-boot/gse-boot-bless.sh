@@ -6,9 +6,6 @@
 # further tries being counted.  Once per version (state file boot/blessed);
 # the count of reboots into that pair is cleared.
 . /lib/gse/gse-lib.sh
-. /lib/gse/gse-verify-lib.sh
-. /lib/gse/gse-disk-lib.sh
-. /lib/gse/gse-boot-lib.sh
 gse_env_load
 
 gse_boot_bless_running() {
@@ -28,6 +25,10 @@ gse_boot_bless_running() {
     return 0
 }
 
+# Without a boot partition (the default) the libraries are not even read.
 if [ -n "$GSE_BOOT_PART" ]; then
+    . /lib/gse/gse-verify-lib.sh
+    . /lib/gse/gse-disk-lib.sh
+    . /lib/gse/gse-boot-lib.sh
     ( gse_boot_bless_running )
 fi

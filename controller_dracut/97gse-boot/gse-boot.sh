@@ -14,10 +14,6 @@
 # room, a partition that is not found or does not mount.  A refusal changes
 # nothing on the boot partition and the boot goes on.
 . /lib/gse/gse-lib.sh
-. /lib/gse/gse-verify-lib.sh
-. /lib/gse/gse-disk-lib.sh
-. /lib/gse/gse-net-lib.sh
-. /lib/gse/gse-boot-lib.sh
 gse_env_load
 
 # gse_boot_refused VERSION REASON: log and record a refusal; 2.
@@ -104,7 +100,12 @@ gse_boot_pair() {
     return 0
 }
 
+# Without a boot partition (the default) the libraries are not even read.
 if [ -n "$GSE_BOOT_PART" ]; then
+    . /lib/gse/gse-verify-lib.sh
+    . /lib/gse/gse-disk-lib.sh
+    . /lib/gse/gse-net-lib.sh
+    . /lib/gse/gse-boot-lib.sh
     ( gse_boot_pair )
     gse_result bootpart $?
 fi

@@ -90,7 +90,8 @@ def client(signing, kernel_tree, tmp_path_factory):
     shutil.rmtree(root)
     c = Client(controller, signing, work)
     c.bootdisk = os.path.join(work, "boot.img")
-    vm.make_disk(c.bootdisk, "64M")
+    # Two pairs of about 30 MB each (the initramfs carries the drivers) and room for a third.
+    vm.make_disk(c.bootdisk, "160M")
     subprocess.run(["mkfs.ext2", "-q", "-F", "-L", LABEL, c.bootdisk], check=True)
     c.pair_b = pair_b(controller, work)
     # The boot partition, and the entries' command line, from the server.
