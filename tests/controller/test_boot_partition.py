@@ -267,3 +267,34 @@ def test_forged_kernel_leaves_the_boot_partition_untouched(client, kernel_tree):
     with BootPart(client.bootdisk) as d:
         assert snapshot(d) == before
     assert re.search(r" v3 boot-pair: vmlinuz: SHA512 mismatch", vm.state_file(client.disk, "refused"))
+
+
+def test_system_for_another_kernel_reboots_into_its_pair(client, kernel_tree):
+    """v4 is built for a kernel the running pair does not carry (simulated:
+    its /lib/modules lacks the fixture kernel's release, the one kernel
+    both pairs have).  The controller installs v4 and its pair, does not
+    switch into v4, and reboots into v4's pair instead of booting the
+    backup; that pair cannot switch into v4 either (same release here), so
+    the bound stops the loop and BACKUPFS boots."""
+    kver = kernel_tree["kver"]
+    client.publish("v4", image={"kvers": ("0.0.0-other",), "modprobe": MODULE}, pair=client.pair_b)
+    out, entry, _ = boot_from_entry(client, timeout=600)
+    assert entry["options"].endswith("gse.pair=v2")
+    assert "gse: installed v4 (serial 4) on /dev/vda3" in out, out[-3000:]
+    assert "gse: boot partition: installed the pair of v4 (default entry), fallback v2" in out, out[-3000:]
+    assert f"gse: WARNING: kernel: refusing to switch_root into v4 on /dev/vda3: its /lib/modules lacks {kver}" in out
+    assert "gse: boot partition: rebooting into the pair of v4 (the kernel its /lib/modules is for)" in out
+    assert booted(out) is None and "falling back to BACKUPFS" not in out
+    assert vm.state_file(client.disk, "boot/reboot").strip() == "v4 1"
+    with BootPart(client.bootdisk) as d:
+        assert entries(d) == ["gse-v2.conf", "gse-v4+3.conf"]
+    # The boot loader takes v4's entry.
+    out, entry, _ = boot_from_entry(client, timeout=600)
+    assert entry["options"].endswith("gse.pair=v4")
+    assert ("gse: WARNING: boot partition: this boot came from the pair of v4 and its system still lacks the "
+            "running kernel's modules: no reboot") in out, out[-3000:]
+    assert "gse: kernel: falling back to BACKUPFS v3 on /dev/vda2 for this boot" in out
+    assert booted(out) == "v3"
+    with BootPart(client.bootdisk) as d:
+        # Not blessed: the pair did not boot its own system.
+        assert entries(d) == ["gse-v2.conf", "gse-v4+2-1.conf"]
