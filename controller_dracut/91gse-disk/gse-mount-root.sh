@@ -5,6 +5,9 @@
 # (/lib/modules/KVER) cannot load a driver, so it is not switched into; the
 # complete BACKUPFS boots instead, for this boot only (the labels stay: the
 # next boot, under the kernel that system was built with, takes SYSFS again).
+# With a boot partition (GSE_BOOT_PART, module gse-boot) that holds the
+# pair of SYSFS's system, the controller reboots into that pair instead
+# (bounded, gse_boot_reboot), and falls back only when it cannot.
 . /lib/gse/gse-lib.sh
 . /lib/gse/gse-disk-lib.sh
 gse_env_load
@@ -20,6 +23,11 @@ read -r _kv < /proc/sys/kernel/osrelease || _kv=$(uname -r)
 if gse_mount_root "$_sys" "$NEWROOT" rw && ! gse_has_modules "$NEWROOT"; then
     umount "$NEWROOT"
     gse_warn "kernel: refusing to switch_root into $_v on $_sys: its /lib/modules lacks $_kv (the running kernel)"
+    if [ -n "$GSE_BOOT_PART" ] && [ -r /lib/gse/gse-boot-lib.sh ]; then
+        . /lib/gse/gse-verify-lib.sh
+        . /lib/gse/gse-boot-lib.sh
+        gse_boot_reboot "$_v"
+    fi
     _bk=$(gse_find_label "$GSE_LABEL_BACKUPFS")
     _bv=$(gse_installed_get "$_bk" version) || _bv=
     if [ -z "$_bv" ] || ! gse_mount_root "$_bk" "$NEWROOT" rw; then

@@ -19,13 +19,14 @@ def test_initramfs_holds_the_hooks_in_order_and_the_config(controller):
         "mount/50-gse-mount-root.sh",
         "pre-mount/05-gse-state.sh", "pre-mount/10-gse-network-check.sh",
         "pre-mount/20-gse-fetch-config.sh", "pre-mount/25-gse-commands.sh", "pre-mount/30-gse-disk.sh",
-        "pre-mount/40-gse-version-check.sh", "pre-mount/50-gse-health.sh",
+        "pre-mount/40-gse-version-check.sh", "pre-mount/45-gse-boot.sh", "pre-mount/50-gse-health.sh",
         "pre-pivot/50-gse-apply-config.sh", "pre-pivot/55-gse-runlevels.sh",
-        "pre-pivot/70-gse-report.sh", "pre-pivot/80-gse-cleanup.sh", "pre-pivot/85-gse-reboot.sh",
-        "pre-pivot/90-gse-etc-misc.sh",
+        "pre-pivot/70-gse-report.sh", "pre-pivot/75-gse-boot-bless.sh", "pre-pivot/80-gse-cleanup.sh",
+        "pre-pivot/85-gse-reboot.sh", "pre-pivot/90-gse-etc-misc.sh",
     ]
     for f in ("config.d/sources", "config.d/labels", "config.d/tmpfs", "config.d/disk",
-              "config.d/network", "config.d/report", "config.d/keys/gse.gpg", "usr/lib/gse/gse-report-lib.sh", "usr/lib/gse/busybox", "usr/lib/gse/gse-verify-lib.sh",
+              "config.d/network", "config.d/report", "config.d/boot", "config.d/keys/gse.gpg",
+              "usr/lib/gse/gse-boot-lib.sh", "usr/lib/gse/gse-report-lib.sh", "usr/lib/gse/busybox", "usr/lib/gse/gse-verify-lib.sh",
               "usr/bin/casync", "usr/lib/casync/protocols/casync-http", "usr/lib/casync/protocols/casync-https"):
         # (casync-https is a symlink: "name -> target")
         assert re.search(rf" {re.escape(f)}( -> \S+)?$", listing, re.M), f
