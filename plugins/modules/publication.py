@@ -144,6 +144,7 @@ from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import f
 from ansible_collections.gse.stateless.plugins.module_utils.image_verify import VerifyError, verify_image_dir
 from ansible_collections.gse.stateless.plugins.module_utils.pubmodule import TreeModule
 
+
 def dir_bytes(path):
     total = 0
     for top, _dirs, files in os.walk(path):
