@@ -38,7 +38,7 @@ def _releasing(guard, workdir):
                 owner, start = int(argv[4]), int(argv[5])
             except ValueError:
                 continue
-            if guard.process_start_time(owner) != start:
+            if not guard.owner_alive(owner, start):  # a zombie owner is gone too
                 return True
     return False
 

@@ -363,29 +363,29 @@ gse_casync_extract() {
         return 2
     fi
     GSE_VERIFY_REASON="casync: $(tr '\n' ' ' < "$_f/casync.err" | cut -c 1-300)"
-    if grep -q 'No space left on device' "$_f/casync.err"; then
-        echo space > "$_f/verdict"
-        gse_warn "image refused: does not fit: $GSE_VERIFY_REASON"
-    elif grep -q 'Bad message' "$_f/casync.err"; then
-        echo digest > "$_f/verdict"
-        gse_warn "image refused: a chunk does not match the signed index: $GSE_VERIFY_REASON"
-    elif grep -q 'Failed to acquire' "$_f/casync.err"; then
-        # The helper names the chunk whose download broke off.
-        echo network > "$_f/verdict"
-        gse_warn "image download failed: $GSE_VERIFY_REASON"
-    elif grep -q 'No such file or directory' "$_f/casync.err"; then
-        # casync's word for a chunk the server did not give: a 404, or any
-        # other error status.  (Not "404": a chunk's hex URL can hold it.)
-        echo missing > "$_f/verdict"
-        gse_warn "image refused: a chunk is missing from the store: $GSE_VERIFY_REASON"
-    elif grep -q 'Broken pipe' "$_f/casync.err"; then
-        # casync's word for a chunk whose compressed bytes end too soon: the
-        # store holds a cut chunk (its id cannot even be checked).
-        echo digest > "$_f/verdict"
-        gse_warn "image refused: a chunk of the store does not decompress (truncated): $GSE_VERIFY_REASON"
-    else
-        echo extract > "$_f/verdict"
-        gse_warn "image refused: casync extract failed: $GSE_VERIFY_REASON"
-    fi
+    # casync's error, read whole: the first pattern that occurs in it names
+    # the class (the verdict) and what the warning says.
+    _cx_err=$(cat "$_f/casync.err")
+    case $_cx_err in
+        *'No space left on device'*)
+            _cx_class=space _cx_said="image refused: does not fit" ;;
+        *'Bad message'*)
+            _cx_class=digest _cx_said="image refused: a chunk does not match the signed index" ;;
+        *'Failed to acquire'*)
+            # The helper names the chunk whose download broke off.
+            _cx_class=network _cx_said="image download failed" ;;
+        *'No such file or directory'*)
+            # casync's word for a chunk the server did not give: a 404, or any
+            # other error status.  (Not "404": a chunk's hex URL can hold it.)
+            _cx_class=missing _cx_said="image refused: a chunk is missing from the store" ;;
+        *'Broken pipe'*)
+            # casync's word for a chunk whose compressed bytes end too soon: the
+            # store holds a cut chunk (its id cannot even be checked).
+            _cx_class=digest _cx_said="image refused: a chunk of the store does not decompress (truncated)" ;;
+        *)
+            _cx_class=extract _cx_said="image refused: casync extract failed" ;;
+    esac
+    echo "$_cx_class" > "$_f/verdict"
+    gse_warn "$_cx_said: $GSE_VERIFY_REASON"
     return 2
 }

@@ -32,11 +32,13 @@ gse_proven() {
     gse_listed "$GSE_STATE_MNT/healthy" "$1"
 }
 
-# gse_judge VERSION: gse_cycle_status, and remember a healthy VERSION.
+# gse_judge VERSION: gse_cycle_status, and remember a healthy VERSION (the
+# newest GSE_HEALTHY_LINES versions are kept: one line a new version, for
+# the life of the client).
 gse_judge() {
     gse_cycle_status "$1"
     _st=$?
-    [ $_st -eq 0 ] && ! gse_proven "$1" && gse_state_append healthy "$1"
+    [ $_st -eq 0 ] && ! gse_proven "$1" && gse_state_append healthy "$1" "${GSE_HEALTHY_LINES:-100}"
     return $_st
 }
 

@@ -16,7 +16,8 @@ gse_fallback() {
         gse_warn "health: no complete BACKUPFS to fall back to"
         return 2
     fi
-    [ -n "$2" ] && gse_state_append deprived "$2"
+    # The newest GSE_DEPRIVED_LINES deprived versions are kept.
+    [ -n "$2" ] && gse_state_append deprived "$2" "${GSE_DEPRIVED_LINES:-100}"
     gse_set_label "$1" "$GSE_LABEL_DEPRIVED" || return 2
     gse_set_label "$_bk" "$GSE_LABEL_SYSFS" || return 2
     gse_bootflag "$_bk"

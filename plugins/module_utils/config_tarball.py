@@ -20,6 +20,7 @@ import shutil
 import tarfile
 
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign as pgp
+from ansible_collections.gse.stateless.plugins.module_utils import pubstaging
 from ansible_collections.gse.stateless.plugins.module_utils import pubtree as tree
 from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, rename_durable
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import sha512_file
@@ -82,7 +83,7 @@ def stage(run, pub, keyring, gz, serial, signer):
     configs = os.path.join(pub, tree.CONFIG)
     staging = os.path.join(configs, tree.staging_name(str(serial)))
     if os.path.lexists(staging):
-        shutil.rmtree(staging)
+        pubstaging.remove_tree(staging)  # left by an interrupted publish; the caller holds the lock
     os.mkdir(staging, 0o755)
     try:
         target = os.path.join(staging, tree.CONFIG_TARBALL)

@@ -15,7 +15,9 @@ file, deepest first.  A normal release removes the state file; the guard then
 only ends what is left of the unit when the owner exits.
 
 The guard only ever ends the build's processes and unmounts; it never deletes
-a file.
+a file.  It waits for the mount lock a bounded time (``LOCK_SECONDS``); past
+it, it leaves ``guard_error`` in the state file, naming the pid that holds the
+lock and the release command, and exits.
 
 This file runs in two places: imported by the ``chroot_mounts`` module, and
 as the guard's own program (``python3 -c <buildunit and this source> ...``),
@@ -45,22 +47,28 @@ except ImportError:  # the guard's own program (spawn_guard), or loaded by file 
         sys.modules["gse_buildunit"] = buildunit
 
 POLL_SECONDS = 0.2
+# How long a run or a guard waits for the mount lock before it gives up and
+# names the holder (GSE_MOUNT_LOCK_SECONDS overrides).  A mounting run takes
+# seconds; ending a build takes at most buildunit.end's 60 s deadline.
+LOCK_SECONDS = 300.0
 
 
 def process_start_time(pid):
-    """The start time of ``pid`` in clock ticks, or None when it does not exist.
+    """The start time of ``pid`` in clock ticks, or None when it does not exist
+    (``buildunit.start_time``: compared with the recorded value so that a
+    recycled pid is not taken for the owner)."""
+    return buildunit.start_time(pid)
 
-    Compared with the recorded value so that a recycled pid is not taken for
-    the owner.
-    """
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as fh:
-            stat = fh.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    # comm (field 2) may hold spaces and parentheses: split after the last ')'.
-    rest = stat[stat.rfind(")") + 2:].split()
-    return int(rest[19])
+
+def owner_alive(pid, start):
+    """True while the owner recorded as ``pid`` started at ``start`` still runs.
+
+    A recycled pid (another start time) is not the owner, and neither is a
+    zombie: an owner killed but not yet reaped by its parent (a shell or a
+    CI runner that does not wait) keeps its /proc entry and start time
+    while it runs nothing, and a guard that took it for alive would wait
+    for as long as the parent does."""
+    return start is not None and buildunit.start_time(pid) == start and buildunit.alive(pid)
 
 
 def process_argv(pid):
@@ -158,20 +166,101 @@ def release(state_file, root=None):
     return failed
 
 
-def locked(state_file):
+class LockTimeout(Exception):
+    """The lock of the state file's directory was held longer than the wait allows."""
+
+
+def lock_holders(path, locks="/proc/locks"):
+    """The pids holding a flock on ``path`` (/proc/locks; waiters, lines with ``->``, are not holders)."""
+    try:
+        st = os.stat(path)
+        with open(locks, "r", encoding="ascii", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return []
+    # /proc/locks names the file as MAJOR:MINOR:INODE, the device numbers in hex.
+    wanted = "%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    pids = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == wanted and fields[4].isdigit():
+            pids.append(int(fields[4]))
+    return sorted(set(pids))
+
+
+def release_command(root):
+    """The documented command that ends the build of the chroot ``root`` and releases its mounts."""
+    root = os.path.realpath(root) if root else ""
+    name = os.path.basename(root)
+    base = name[len("workdir-"):] if name.startswith("workdir-") else "<base>"
+    cmd = "ansible-playbook playbooks/release.yml -e gse_base=%s" % base
+    cdistdir = os.path.dirname(root) if root else ""
+    if cdistdir and cdistdir != "/var/tmp/gse":
+        cmd += " -e gse_cdistdir=%s" % cdistdir
+    return cmd
+
+
+def lock_seconds(environ=None):
+    """How long a run or a guard waits for the lock: ``GSE_MOUNT_LOCK_SECONDS``, else LOCK_SECONDS."""
+    environ = os.environ if environ is None else environ
+    try:
+        value = float(environ.get("GSE_MOUNT_LOCK_SECONDS", ""))
+    except ValueError:
+        return LOCK_SECONDS
+    return value if value > 0 else LOCK_SECONDS
+
+
+def locked(state_file, timeout=None, root=None):
     """Take the lock that a mounting module run holds for its whole run (an
     exclusive flock on the directory holding the state file); return its
     descriptor (None when the directory does not exist), to be closed to
     unlock.  The owner can die while a module run
     is still mounting (the run is a process of its own): the guard waits for
     the run to finish, else a mount made after the release would be left
-    behind."""
+    behind.
+
+    The wait is bounded (``timeout`` seconds, default ``lock_seconds()``): a
+    run hung in ``mount`` must not keep a guard, or the next run, waiting
+    for ever.  Past it, LockTimeout says which pids hold the lock and the
+    command that ends the build (``root``, the chroot) and releases its mounts."""
+    directory = os.path.dirname(os.path.abspath(state_file))
     try:
-        fd = os.open(os.path.dirname(os.path.abspath(state_file)), os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return None  # no directory: no state file, nothing mounted to guard
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
+    deadline = time.monotonic() + (lock_seconds() if timeout is None else timeout)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_SECONDS)
+    holders = lock_holders(directory)
+    os.close(fd)
+    raise LockTimeout(
+        "the mount lock on %s is still held after %g seconds by pid %s; end that process, or end the build "
+        "and release its mounts with: %s"
+        % (directory, lock_seconds() if timeout is None else timeout,
+           " ".join(map(str, holders)) or "(not found in /proc/locks)", release_command(root)))
+
+
+def record_error(state_file, message):
+    """Leave ``message`` in the state file as ``guard_error`` (the guard has no terminal to say it on)."""
+    try:
+        with open(state_file, "r", encoding="utf-8") as fh:
+            state = json.load(fh)
+    except (OSError, ValueError):
+        state = {"mounts": []}
+    state["guard_error"] = message
+    tmp = state_file + ".guard-tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(state, fh, indent=1, sort_keys=True)
+        os.rename(tmp, state_file)
+    except OSError:
+        pass
 
 
 def guard(state_file, owner_pid, owner_start, root=None):
@@ -186,7 +275,7 @@ def guard(state_file, owner_pid, owner_start, root=None):
         buildunit.join(mount)  # out of the unit it was started in: ending the unit must spare the guard
     unit = buildunit.unit_path(root) if root else None
     tracked = {}  # pid -> start time: a pid counts only while it is the process seen
-    while process_start_time(owner_pid) == owner_start:
+    while owner_alive(owner_pid, owner_start):
         if root and not (unit and os.path.isdir(unit)):
             for pid in buildunit.descendants(owner_pid):
                 if pid not in tracked:
@@ -202,7 +291,14 @@ def guard(state_file, owner_pid, owner_start, root=None):
             m.startswith(os.path.realpath(root).rstrip("/") + "/") for m in mount_points())):
         buildunit.remove(unit)
         return 0
-    lock = locked(state_file)
+    try:
+        lock = locked(state_file, root=root)
+    except LockTimeout as exc:
+        # Exit rather than wait on: the message stays in the state file and on stderr.
+        record_error(state_file, str(exc))
+        sys.stderr.write("gse mount guard: %s\n" % exc)
+        buildunit.remove(unit)
+        return 2
     try:
         return 1 if release(state_file, root) else 0
     finally:
@@ -253,4 +349,6 @@ def spawn_guard(python, state_file, owner_pid, root=None):
 
 
 if __name__ == "__main__":  # pragma: no cover - run through spawn_guard
-    sys.exit(guard(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None))
+    # OWNER_START is "None" when the owner was gone before the guard started: it is released at once.
+    sys.exit(guard(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if sys.argv[3].isdigit() else None,
+                   sys.argv[4] if len(sys.argv) > 4 else None))

@@ -83,6 +83,9 @@ notes:
   - Needs root. Supports check mode.
   - A run holds an exclusive lock (flock) on the directory of the state file while it mounts or unmounts; the
     guard takes the same lock before it releases, so a run still mounting when its owner dies is waited for.
+  - The wait for that lock is bounded (300 seconds, C(GSE_MOUNT_LOCK_SECONDS) in the environment overrides); past
+    it the run fails, and the guard exits leaving C(guard_error) in the state file, with a message that names the
+    pid holding the lock and the command that releases the build.
 author:
   - GSE contributors (!UNKNOWN)
 """
@@ -354,7 +357,10 @@ def main():
     # Held until this run exits: a guard whose owner died meanwhile waits
     # for it, so nothing is mounted after the guard released (see
     # mountguard.locked).
-    lock = None if module.check_mode else mountguard.locked(state_file)
+    try:
+        lock = None if module.check_mode else mountguard.locked(state_file, root=root)
+    except mountguard.LockTimeout as exc:
+        module.fail_json(msg=str(exc))
     try:
         if module.params["state"] in ("mounted", "guarded"):
             result = do_mount(module, root, state_file)

@@ -195,10 +195,12 @@ from ansible_collections.gse.stateless.plugins.module_utils import config_tarbal
 from ansible_collections.gse.stateless.plugins.module_utils import grouppins
 from ansible_collections.gse.stateless.plugins.module_utils import image_pointer
 from ansible_collections.gse.stateless.plugins.module_utils import pubhistory
+from ansible_collections.gse.stateless.plugins.module_utils import pubstaging
 from ansible_collections.gse.stateless.plugins.module_utils import pubtree as tree
 from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir
 from ansible_collections.gse.stateless.plugins.module_utils.image_verify import VerifyError, verify_image_dir
 from ansible_collections.gse.stateless.plugins.module_utils.pointers import read_verified
+from ansible_collections.gse.stateless.plugins.module_utils.pubmodule import TreeModule
 
 PRUNING = ".staging-prune-"
 
@@ -211,26 +213,7 @@ def dir_bytes(path):
     return total
 
 
-def remove_tree(path):
-    """Delete a directory of the publication tree; refuses one with a mount point below it."""
-    for top, dirs, _files in os.walk(path):
-        for d in dirs:
-            if os.path.ismount(os.path.join(top, d)):
-                raise tree.TreeError("%s has a mount point below it; not removed" % path)
-    shutil.rmtree(path)
-
-
-class Publication:
-    def __init__(self, module):
-        self.module = module
-        self.p = module.params
-        self.pub = os.path.abspath(self.p["publish_dir"])
-        self.keyring = os.path.abspath(self.p["keyring"])
-        self.check = module.check_mode
-
-    def run(self, argv, data=None):
-        return self.module.run_command(argv, data=data, binary_data=True)
-
+class Publication(TreeModule):
     def pointer(self):
         """(verified version.txt or None, True when a version.txt exists but does not verify)."""
         named = image_pointer.current(self.run, self.pub, self.keyring)
@@ -405,8 +388,8 @@ class Publication:
     def finish_interrupted(self):
         images = os.path.join(self.pub, tree.IMAGES)
         for name in os.listdir(images):
-            if name.startswith(PRUNING):
-                remove_tree(os.path.join(images, name))
+            if name.startswith(pubstaging.PRUNING):
+                pubstaging.remove_tree(os.path.join(images, name))
 
     def prune(self):
         keep = self.p["keep"]
@@ -434,10 +417,10 @@ class Publication:
             images = os.path.join(self.pub, tree.IMAGES)
             self.finish_interrupted()
             for version in sorted(removed):
-                hidden = os.path.join(images, PRUNING + version)
+                hidden = os.path.join(images, pubstaging.PRUNING + version)
                 os.rename(os.path.join(images, version), hidden)
                 fsync_dir(images)
-                remove_tree(hidden)
+                pubstaging.remove_tree(hidden)
             for path in unreferenced.values():
                 os.unlink(path)
             if unreferenced:

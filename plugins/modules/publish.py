@@ -42,6 +42,12 @@ description:
     the tarball's C(pinned) file, one a line; a O(config_dir) holding a C(pinned) of its own is refused.
   - Idempotent. Publishing a version again with identical files changes nothing; the same version with
     different files is refused (a published directory is never rewritten).
+  - Under the lock, before anything else, what an interrupted publish left is removed and reported in
+    C(stale) - its staging directories (C(images/.staging-<version>), C(config/.staging-<serial>); never a
+    prune's C(images/.staging-prune-<version>)) and the chunks of C(store/) that their index names and no
+    published index does. A symlink with a staging name is neither followed nor removed, and neither is a
+    directory with anything mounted at or below it (C(/proc/self/mountinfo)); both are named in
+    C(stale.skipped) and warned about.
 options:
   src:
     description:
@@ -153,6 +159,14 @@ config:
   description: What happened to the config.d (serial, path, published, sha512).
   type: dict
   returned: when config_dir is given
+stale:
+  description:
+    - What an interrupted publish had left and this run removed (in check mode, would remove) - C(removed),
+      the staging directories relative to the tree; C(chunks_removed), how many chunk files of C(store/);
+      C(skipped), what has a staging name but was left alone, and why.
+  type: dict
+  returned: always
+  sample: {"removed": ["images/.staging-20261130-1"], "chunks_removed": 12, "skipped": []}
 """
 
 import os
@@ -165,12 +179,14 @@ from ansible_collections.gse.stateless.plugins.module_utils import config_tarbal
 from ansible_collections.gse.stateless.plugins.module_utils import grouppins
 from ansible_collections.gse.stateless.plugins.module_utils import image_pointer
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp
+from ansible_collections.gse.stateless.plugins.module_utils import pubstaging
 from ansible_collections.gse.stateless.plugins.module_utils import pubtree as tree
 from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, rename_durable, write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import parse_sums, sha512_file
 from ansible_collections.gse.stateless.plugins.module_utils.image_verify import (
     VerifyError, covered, verify_image_dir, verify_signature, verify_sums)
 from ansible_collections.gse.stateless.plugins.module_utils.pointers import read_verified
+from ansible_collections.gse.stateless.plugins.module_utils.pubmodule import TreeModule
 
 
 def copy_durable(src, dst):
@@ -185,17 +201,7 @@ def same_bytes(a, b):
         return fa.read() == fb.read()
 
 
-class Publisher:
-    def __init__(self, module):
-        self.module = module
-        self.p = module.params
-        self.pub = os.path.abspath(self.p["publish_dir"])
-        self.keyring = os.path.abspath(self.p["keyring"])
-        self.check = module.check_mode
-
-    def run(self, argv, data=None):
-        return self.module.run_command(argv, data=data, binary_data=True)
-
+class Publisher(TreeModule):
     def state_dir(self):
         return os.path.join(self.pub, tree.STATE)
 
@@ -223,7 +229,7 @@ class Publisher:
         images = os.path.join(self.pub, tree.IMAGES)
         staging = os.path.join(images, tree.staging_name(version))
         if os.path.lexists(staging):
-            shutil.rmtree(staging)  # left by an interrupted publish; we hold the lock
+            pubstaging.remove_tree(staging)  # left by an interrupted publish; we hold the lock
         os.mkdir(staging, 0o755)
         added = []
         try:
@@ -403,12 +409,14 @@ class Publisher:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def publish(self):
-        out = {}
+        # Under the lock no publish is under way: every staging directory of ours is a leftover.
+        out = {"stale": pubstaging.clear_stale(self.pub, self.check)}
         if self.p["src"]:
             out["image"] = self.image()
         if self.p["config_dir"]:
             out["config"] = self.config()
-        changed = any(v.get("published") or v.get("pointer_moved") or v.get("boot_script") for v in out.values())
+        changed = any(v.get("published") or v.get("pointer_moved") or v.get("boot_script")
+                      or v.get("removed") or v.get("chunks_removed") for v in out.values())
         out["public_key"] = self.public_key()
         if out.get("image", {}).get("unchanged"):
             out["msg"] = "unchanged: %s is already published" % out["image"]["version"]
@@ -453,6 +461,8 @@ def main():
         module.fail_json(**e.fail_args())
     except (tree.TreeError, OSError) as e:
         module.fail_json(msg="refusing to publish: %s" % e)
+    for why in result.get("stale", {}).get("skipped", []):
+        module.warn(why)
     module.exit_json(**result)
 
 

@@ -6,12 +6,13 @@ adds the casync index of the image root (images/<version>/image.caidx,
 signed) and the chunk store shared by all versions (store/), made with the
 real casync.
 """
-import hashlib
 import io
 import os
 import stat
 import subprocess
 import tarfile
+
+from tests.fixture.digest import sha512  # noqa: F401  (pubtree.sha512: the tests' and benches' name for it)
 
 
 def gpg(gnupghome, *args, **kw):
@@ -28,14 +29,6 @@ def make_key(gnupghome, uid="GSE test <gse-test@localhost>"):
     with open(keyring, "wb") as f:
         f.write(gpg(gnupghome, "--export").stdout)
     return keyring
-
-
-def sha512(path):
-    h = hashlib.sha512()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def detach_sign(gnupghome, path):

@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,7 +23,7 @@ import pubtree
 import testimage
 from client import http_get as get
 from gse.serve import Server, free_port
-from test_server_role import PID, WRAPPER, host_nginx_pid, prepare_state, recap, snapshot, stop
+from test_server_role import PID, WRAPPER, prepare_state, recap, role_base, skip_unless_role_can_run, snapshot, stop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOG_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) (?P<bytes>\d+)')
@@ -51,23 +50,9 @@ class Origin(Server):
 
 @pytest.fixture(scope="module")
 def cache(signing):
-    if os.geteuid() != 0:
-        pytest.skip("needs root (mount namespace, nginx on the host)")
-    for tool in ("unshare", "nginx"):
-        if not shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"):
-            pytest.skip(f"missing: {tool}")
-    if os.path.isdir("/run/systemd/system") or not os.path.exists("/etc/init.d/nginx"):
-        pytest.skip("needs nginx's init script and no systemd")
-    if host_nginx_pid():
-        pytest.skip("the host's nginx runs: the role's service task would act on it")
-
-    base = tempfile.mkdtemp(prefix="gse-room-cache-")
-    os.chmod(base, 0o755)  # nginx's workers read the tree and write the cache
-    tree = os.path.join(base, "publish")
-    state = os.path.join(base, "state")
+    skip_unless_role_can_run()
+    base, tree, state = role_base("gse-room-cache-")
     home = signing[0]
-    os.makedirs(os.path.join(tree, ".gse"))
-    open(os.path.join(tree, ".gse", "serial"), "w").write("1\n")
     for version, size in (("v1", 1 << 20), ("v2", 4 << 20)):
         pubtree.add_image(home, tree, version, testimage.make_image(base, version, payload_bytes=size))
     pubtree.set_version(home, tree, 1, "v1")

@@ -81,8 +81,8 @@ def prepare_state(state):
     open(conf, "w").write(text if n else f"pid {PID};\n{text}")
 
 
-@pytest.fixture(scope="module")
-def server(signing):
+def skip_unless_role_can_run():
+    """Skip unless an nginx role can be applied here for real, leaving the host's nginx alone."""
     if os.geteuid() != 0:
         pytest.skip("needs root (mount namespace, nginx on the host)")
     for tool in ("unshare", "nginx"):
@@ -94,14 +94,24 @@ def server(signing):
     if host_nginx_pid():
         pytest.skip("the host's nginx runs: the role's service task would act on it")
 
-    # Not under pytest's 0700 tmp: nginx's workers (www-data) read the tree.
-    base = tempfile.mkdtemp(prefix="gse-server-role-")
+
+def role_base(prefix):
+    """(base, tree, state): a directory nginx's workers can read, with an empty publication tree
+    (serial 1) and the place of the namespace's private copies."""
+    # Not under pytest's 0700 tmp: nginx's workers (www-data) read the tree (and write a cache).
+    base = tempfile.mkdtemp(prefix=prefix)
     os.chmod(base, 0o755)
     tree = os.path.join(base, "publish")
-    state = os.path.join(base, "state")
-    home = signing[0]
     os.makedirs(os.path.join(tree, ".gse"))
     open(os.path.join(tree, ".gse", "serial"), "w").write("1\n")
+    return base, tree, os.path.join(base, "state")
+
+
+@pytest.fixture(scope="module")
+def server(signing):
+    skip_unless_role_can_run()
+    base, tree, state = role_base("gse-server-role-")
+    home = signing[0]
     pubtree.add_image(home, tree, "v1", testimage.make_image(base, "v1", payload_bytes=1 << 20))
     pubtree.set_version(home, tree, 1, "v1")
     pubtree.add_config(home, tree, 1, {"controller.conf": "GSE_TMPFS_EXTRA=/var/tmp\n"})

@@ -266,6 +266,52 @@ def test_a_killed_publish_leaves_the_pointer_and_tree_verifying(build, keys):
     assert_tree_verifies(pub, keys, "v2")
 
 
+
+def test_the_next_publish_of_another_version_removes_what_a_killed_one_left(build, keys):
+    """A publish of v2 is killed (SIGKILL) after its new chunks are in the store; the next publish is
+    of v3, another content: the staging directory of v2 and the chunks only it named are gone, v1 is
+    untouched, and a symlink planted with a staging name is neither followed nor removed."""
+    b, tmp = build, build["tmp"]
+    v1, _ = image(b, keys, "v1")
+    assert publish(b, keys, v1)["changed"]
+    pub = tmp / "pub"
+    v1_files = {n: (pub / "images/v1" / n).read_bytes() for n in os.listdir(pub / "images/v1")}
+    v1_chunks = store_files(pub)
+    (b["root"] / "usr/bin/new-tool").write_bytes(os.urandom(200000))
+    v2, _ = image(b, keys, "v2")
+    killer = tmp / "casync-killer"
+    killer.write_text("#!/bin/sh\nkill -KILL $PPID\nexec sleep 30\n")
+    killer.chmod(0o755)
+    with pytest.raises(AssertionError, match="printed no JSON"):
+        publish(b, keys, v2, casync=str(killer))
+    assert os.path.isdir(pub / "images/.staging-v2")
+    left = store_files(pub)
+    outside = tmp / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("keep me\n")
+    os.symlink(str(outside), str(pub / "images/.staging-planted"))
+
+    os.unlink(b["root"] / "usr/bin/new-tool")
+    (b["root"] / "usr/bin/other-tool").write_bytes(os.urandom(100000))
+    v3, _ = image(b, keys, "v3")
+    res = publish(b, keys, v3)
+    assert res["changed"] and not res.get("failed"), res
+    assert res["stale"]["removed"] == ["images/.staging-v2"]
+    assert res["stale"]["skipped"] == [
+        "images/.staging-planted is not a directory (a symlink is never followed); left alone"]
+    assert sorted(os.listdir(pub / "images")) == [".staging-planted", "v1", "v3"]
+    assert (outside / "precious").read_text() == "keep me\n"
+    assert {n: (pub / "images/v1" / n).read_bytes() for n in os.listdir(pub / "images/v1")} == v1_files
+    named = set()
+    for v in ("v1", "v3"):
+        named.update("%s/%s.cacnk" % (c[:4], c) for c in caindex.read_index(str(pub / "images" / v / "image.caidx"))[2])
+    assert store_files(pub) == sorted(named)  # v2's own chunks are gone, every chunk v1 and v3 name is there
+    # Removed before v3 was staged: what v2 added, v1 not naming it (v3 copies again what it shares).
+    assert res["stale"]["chunks_removed"] == len(set(left) - set(v1_chunks)) > 0
+    assert_tree_verifies(pub, keys, "v3")
+    assert sh("casync", "--store=%s" % (pub / "store"), "digest", str(pub / "images/v1/image.caidx")).returncode == 0
+
+
 def test_index_refuses_a_root_with_the_controller_record(build):
     b, tmp = build, build["tmp"]
     (b["root"] / ".gse-installed").write_text("version: forged\n")

@@ -29,6 +29,7 @@ import pytest
 
 from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mounts_under
 
+from tests.fixture.digest import sha512
 from tests.fixture.pytest_plugin import signing_home_copy
 from tests.integration.buildrun import BuildEnv
 
@@ -39,14 +40,6 @@ def tarball(env):
     """The image of the newest build of ``env``."""
     images = os.path.join(env.cdist, "images")
     return os.path.join(images, sorted(os.listdir(images))[-1], "image.tar.zst")
-
-
-def sha512(path):
-    h = hashlib.sha512()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def task(res, name):
