@@ -112,6 +112,39 @@ gse_staging_bytes() {
     echo $(($2 + $1 * 8192 + _gse_dirs * 4096))
 }
 
+# gse_mem_available: print the memory available now (MemAvailable) in
+# bytes; 0 when the kernel does not say.
+gse_mem_available() {
+    while read -r _gse_k _gse_v _gse_u; do
+        [ "$_gse_k" = MemAvailable: ] && { echo $((_gse_v * 1024)); return 0; }
+    done < /proc/meminfo
+    echo 0
+}
+
+# gse_chunks_ram_fits BYTES: 0 when a staging store of BYTES
+# (gse_staging_bytes) fits in RAM: at most GSE_STAGING_RAM_PERCENT (default
+# 50) percent of the memory available now; 1 otherwise.  In RAM no chunk is
+# written to a disk before casync checked it, nothing is written twice, and
+# unmounting frees the store at once.
+gse_chunks_ram_fits() {
+    [ "$1" -le $(($(gse_mem_available) * ${GSE_STAGING_RAM_PERCENT:-50} / 100)) ]
+}
+
+# gse_chunks_ram STORE BYTES: mount a tmpfs of BYTES at STORE (the tmpfs
+# refuses more: a server cannot fill the memory).  0 when mounted; 1 when
+# it cannot be mounted (nothing is).
+gse_chunks_ram() {
+    mkdir -p "$1" || return 1
+    mount -t tmpfs -o "size=$2,mode=0700" gse-chunks "$1" 2> /dev/null || { rmdir "$1"; return 1; }
+}
+
+# gse_chunks_ram_release STORE: unmount the staging store in RAM STORE
+# (gse_chunks_ram) and remove its mount point.  2 when it stays mounted.
+gse_chunks_ram_release() {
+    umount "$1" || return 2
+    rmdir "$1"
+}
+
 # gse_chunks_stage LIST STORE: fetch the chunks of LIST (gse_caidx_chunks'
 # output) from $GSE_SERVER/$GSE_STORE_PATH into the local store STORE,
 # GSE_FETCH_PARALLEL (default 8) at a time over kept-alive connections.
