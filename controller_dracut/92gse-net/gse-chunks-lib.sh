@@ -123,11 +123,15 @@ gse_mem_available() {
 
 # gse_chunks_ram_fits BYTES: 0 when a staging store of BYTES
 # (gse_staging_bytes) fits in RAM: at most GSE_STAGING_RAM_PERCENT (default
-# 50) percent of the memory available now; 1 otherwise.  In RAM no chunk is
-# written to a disk before casync checked it, nothing is written twice, and
-# unmounting frees the store at once.
+# 50; anything but a whole number up to 100 counts as 0) percent of the memory
+# available now; 1 otherwise.  In RAM no chunk is written to a disk before
+# casync checked it, nothing is written twice, and unmounting frees the
+# store at once.
 gse_chunks_ram_fits() {
-    [ "$1" -le $(($(gse_mem_available) * ${GSE_STAGING_RAM_PERCENT:-50} / 100)) ]
+    _gse_pc=${GSE_STAGING_RAM_PERCENT:-50}
+    case "$_gse_pc" in *[!0-9]* | ????*) _gse_pc=0 ;; esac
+    [ "$_gse_pc" -le 100 ] || _gse_pc=0
+    [ "$1" -le $(($(gse_mem_available) * _gse_pc / 100)) ]
 }
 
 # gse_chunks_ram STORE BYTES: mount a tmpfs of BYTES at STORE (the tmpfs
@@ -151,8 +155,9 @@ gse_chunks_ram_release() {
 # Each chunk is bounded as every download (gse_curl_bounds), the whole by
 # gse_watch (stall, GSE_IMAGE_TIMEOUT).  0 when all arrived; 1 when some did
 # not (STORE is removed, or emptied when it is a mount point: casync then
-# fetches what it needs itself and names a missing chunk); 2 on a stall or timeout ($GSE_RUN/stream/verdict says
-# stall, GSE_VERIFY_REASON the detail).  Nothing here is trusted: casync
+# fetches what it needs itself and names a missing chunk); 2 on a stall or
+# timeout ($GSE_RUN/stream/verdict says stall, GSE_VERIFY_REASON the
+# detail).  Nothing here is trusted: casync
 # checks every chunk it reads from STORE.
 gse_chunks_stage() {
     _f=$GSE_RUN/stream

@@ -320,6 +320,14 @@ def test_ram_fits_follows_the_memory_available(tmp_path, percent):
     assert r.stdout.split() == ["under=0", "over=1", "none=1"], r.stdout + r.stderr
 
 
+@pytest.mark.parametrize("value", ["abc", "5x", "-1", "101", "1000"])
+def test_ram_percent_that_is_no_percentage_lets_nothing_fit(tmp_path, value):
+    """A malformed setting neither ends the controller's shell (an
+    arithmetic error would) nor sends the store to RAM."""
+    r = sh(f"GSE_STAGING_RAM_PERCENT='{value}'; gse_chunks_ram_fits 1; echo fits=$?", tmp_path)
+    assert r.stdout.split() == ["fits=1"], r.stdout + r.stderr
+
+
 RAM_STAGE = ("mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; GSE_STORE_PATH=store;"
              "cs=$(gse_caidx_chunks {idx} $GSE_RUN/chunks.list) || echo listrc=$?;"
              "GSE_CHUNK_STAGING=$GSE_RUN/chunks;"
