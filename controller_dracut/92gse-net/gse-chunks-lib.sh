@@ -112,14 +112,52 @@ gse_staging_bytes() {
     echo $(($2 + $1 * 8192 + _gse_dirs * 4096))
 }
 
+# gse_mem_available: print the memory available now (MemAvailable) in
+# bytes; 0 when the kernel does not say.
+gse_mem_available() {
+    while read -r _gse_k _gse_v _gse_u; do
+        [ "$_gse_k" = MemAvailable: ] && { echo $((_gse_v * 1024)); return 0; }
+    done < /proc/meminfo
+    echo 0
+}
+
+# gse_chunks_ram_fits BYTES: 0 when a staging store of BYTES
+# (gse_staging_bytes) fits in RAM: at most GSE_STAGING_RAM_PERCENT (default
+# 50; anything but a whole number up to 100 counts as 0) percent of the memory
+# available now; 1 otherwise.  In RAM no chunk is written to a disk before
+# casync checked it, nothing is written twice, and unmounting frees the
+# store at once.
+gse_chunks_ram_fits() {
+    _gse_pc=${GSE_STAGING_RAM_PERCENT:-50}
+    case "$_gse_pc" in *[!0-9]* | ????*) _gse_pc=0 ;; esac
+    [ "$_gse_pc" -le 100 ] || _gse_pc=0
+    [ "$1" -le $(($(gse_mem_available) * _gse_pc / 100)) ]
+}
+
+# gse_chunks_ram STORE BYTES: mount a tmpfs of BYTES at STORE (the tmpfs
+# refuses more: a server cannot fill the memory).  0 when mounted; 1 when
+# it cannot be mounted (nothing is).
+gse_chunks_ram() {
+    mkdir -p "$1" || return 1
+    mount -t tmpfs -o "size=$2,mode=0700" gse-chunks "$1" 2> /dev/null || { rm -rf "$1"; return 1; }
+}
+
+# gse_chunks_ram_release STORE: unmount the staging store in RAM STORE
+# (gse_chunks_ram) and remove its mount point.  2 when it stays mounted.
+gse_chunks_ram_release() {
+    umount "$1" || return 2
+    rm -rf "$1"
+}
+
 # gse_chunks_stage LIST STORE: fetch the chunks of LIST (gse_caidx_chunks'
 # output) from $GSE_SERVER/$GSE_STORE_PATH into the local store STORE,
 # GSE_FETCH_PARALLEL (default 8) at a time over kept-alive connections.
 # Each chunk is bounded as every download (gse_curl_bounds), the whole by
 # gse_watch (stall, GSE_IMAGE_TIMEOUT).  0 when all arrived; 1 when some did
-# not (STORE is removed: casync then fetches what it needs itself and names
-# a missing chunk); 2 on a stall or timeout ($GSE_RUN/stream/verdict says
-# stall, GSE_VERIFY_REASON the detail).  Nothing here is trusted: casync
+# not (STORE is removed, or emptied when it is a mount point: casync then
+# fetches what it needs itself and names a missing chunk); 2 on a stall or
+# timeout ($GSE_RUN/stream/verdict says stall, GSE_VERIFY_REASON the
+# detail).  Nothing here is trusted: casync
 # checks every chunk it reads from STORE.
 gse_chunks_stage() {
     _f=$GSE_RUN/stream
@@ -147,12 +185,22 @@ gse_chunks_stage() {
         echo stall > "$_f/verdict"
         GSE_VERIFY_REASON="chunks: ${GSE_WATCH_REASON:-$(head -n 1 "$_f/curl.err")}"
         gse_warn "image download stalled or timed out: $GSE_VERIFY_REASON"
-        rm -rf "$2"
+        gse_chunks_drop "$2"
         return 2
     fi
     gse_warn "staging the chunks failed ($(head -n 1 "$_f/curl.err")): casync fetches them itself"
-    rm -rf "$2"
+    gse_chunks_drop "$2"
     return 1
+}
+
+# gse_chunks_drop STORE: remove the chunks of the staging store STORE (its
+# directories are named by 4 hex digits), then STORE itself; a store in RAM
+# stays, an empty mount point (gse_chunks_ram_release unmounts it).
+gse_chunks_drop() {
+    rm -rf "${1:?}"/????
+    # Silent: a mount point cannot be removed (EBUSY), which is expected.
+    rm -rf "$1" 2> /dev/null
+    return 0
 }
 
 # gse_chunks_unstage STORE ROOT: remove the staging store STORE and give the

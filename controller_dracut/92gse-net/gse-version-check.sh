@@ -202,18 +202,21 @@ gse_version_check() {
         fi
     fi
     # No seed: every chunk travels.  They are fetched in parallel into a
-    # staging store on the target (gse-chunks-lib.sh) when it fits beside
-    # the image, else casync fetches them one at a time.
-    _stage=""
+    # staging store (gse-chunks-lib.sh): in RAM when it fits the memory
+    # available, else on the target when it fits beside the image, else
+    # casync fetches them one at a time.
+    _stage="" _ram=""
     if [ $_transfer = casync ] && [ -z "$_seeds" ]; then
         _cs=$(gse_caidx_chunks "$GSE_RUN/image.caidx" "$GSE_RUN/chunks.list") \
             || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
         # shellcheck disable=SC2086 # "COUNT BYTES"
-        _need=$((${_root_bytes:-0} + $(gse_staging_bytes $_cs)))
-        if gse_fits "$_need" "$_target"; then
+        _sb=$(gse_staging_bytes $_cs)
+        if gse_chunks_ram_fits "$_sb"; then
+            _ram=$GSE_RUN/chunks
+        elif gse_fits $((${_root_bytes:-0} + _sb)) "$_target"; then
             _stage=$GSE_STAGING_NAME
         else
-            gse_log "version: no room for a staging store of ${_cs% *} chunks beside the image: casync fetches them one at a time"
+            gse_log "version: no room for a staging store of ${_cs% *} chunks in RAM or beside the image: casync fetches them one at a time"
         fi
     fi
 
@@ -228,8 +231,12 @@ gse_version_check() {
     _root=$(gse_sysroot "$_m")
     _rc=0
     if [ $_transfer = casync ]; then
-        if [ -n "$_stage" ]; then
-            GSE_CHUNK_STAGING=$_m/$_stage
+        if [ -n "$_ram" ] && ! gse_chunks_ram "$_ram" "$_sb"; then
+            gse_warn "cannot mount a staging store in RAM: casync fetches the chunks one at a time"
+            _ram=""
+        fi
+        if [ -n "$_ram$_stage" ]; then
+            GSE_CHUNK_STAGING=${_ram:-$_m/$_stage}
             gse_chunks_stage "$GSE_RUN/chunks.list" "$GSE_CHUNK_STAGING"
             [ $? -eq 2 ] && _rc=2
             [ -d "$GSE_CHUNK_STAGING" ] || GSE_CHUNK_STAGING=
@@ -238,6 +245,7 @@ gse_version_check() {
         [ $_rc -eq 0 ] && { gse_casync_extract "$GSE_RUN/image.caidx" "$_root" $_seeds || _rc=2; }
         # The staging store is never part of the system.
         [ -n "$_stage" ] && { gse_chunks_unstage "${_m:?}/$_stage" "$_root" || _rc=2; }
+        [ -n "$_ram" ] && { gse_chunks_ram_release "$_ram" || _rc=2; }
         GSE_CHUNK_STAGING=
         for _s in $_seeds; do umount "$_s"; done
     else

@@ -48,12 +48,13 @@ def test_first_install_from_the_chunk_store(client):
     # no installed system to seed from (test_boot_casync_refusals.py).
     out, served = boot_counting(client, cmdline="gse.transfer=casync")
     assert "gse: installing v1 on /dev/vda2 (casync)" in out
-    # No seed: the chunks are staged in parallel on the target, casync
-    # extracts from there (and checks every chunk against the index).
+    # No seed: the chunks are staged in parallel in RAM (the store fits the
+    # memory available), casync extracts from there (and checks every
+    # chunk against the index).
     chunks = store_files(client)
-    assert f"gse: staging {len(chunks)} chunks into /run/gse/mnt.target/.gse-chunks (8 in parallel)" in out
+    assert f"gse: staging {len(chunks)} chunks into /run/gse/chunks (8 in parallel)" in out
     assert "gse: casync extract store into /run/gse/mnt.target " \
-        "(seeds: none, staged: /run/gse/mnt.target/.gse-chunks)" in out
+        "(seeds: none, staged: /run/gse/chunks)" in out
     assert "gse: installed v1 (serial 1) on /dev/vda2" in out
     assert booted(out) == "v1"
     # The tarball was not fetched: every chunk was, once (casync fetched
@@ -62,7 +63,7 @@ def test_first_install_from_the_chunk_store(client):
     fetched = sorted(client.tree + p for p, n in served if p.startswith("/store/"))
     assert fetched == sorted(chunks)
     assert vm.by_label(client.disk) == {"GSESTATE": None, "SYSFS": "v1", "BACKUPFS": None}
-    # The staging store is gone and the system is the image root, its
+    # No staging store on the target: the system is the image root, its
     # top directory's times included.
     assert vm.partition_tree(client.disk, 2) == vm.tree_digest(client.root("v1"))
 

@@ -293,3 +293,97 @@ def test_oversized_chunk_is_not_staged(tmp_path):
     assert r.stdout.split()[:2] == ["stage=1", "extract=2"], r.stdout + r.stderr
     log = (tmp_path / "run" / "log").read_text()
     assert "staging the chunks failed (curl: (63) Maximum file size exceeded" in log, log
+
+
+# ---- the staging store in RAM -------------------------------------------------
+
+def mem_available():
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+
+
+def mounted(path):
+    with open("/proc/mounts") as f:
+        return any(line.split()[1] == str(path) for line in f)
+
+
+@pytest.mark.parametrize("percent", [50, 10])
+def test_ram_fits_follows_the_memory_available(tmp_path, percent):
+    """A little under the bound fits, a little over does not (the memory
+    available moves between the two reads: a margin of 1 %); at 0 % nothing
+    does (the store goes to the target)."""
+    bound = mem_available() * percent // 100
+    under, over = int(bound * 0.99), int(bound * 1.01) + 1
+    r = sh(f"GSE_STAGING_RAM_PERCENT={percent}; gse_chunks_ram_fits {under}; echo under=$?;"
+           f"gse_chunks_ram_fits {over}; echo over=$?; GSE_STAGING_RAM_PERCENT=0; gse_chunks_ram_fits 1; echo none=$?",
+           tmp_path)
+    assert r.stdout.split() == ["under=0", "over=1", "none=1"], r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "5x", "-1", "101", "1000"])
+def test_ram_percent_that_is_no_percentage_lets_nothing_fit(tmp_path, value):
+    """A malformed setting neither ends the controller's shell (an
+    arithmetic error would) nor sends the store to RAM."""
+    r = sh(f"GSE_STAGING_RAM_PERCENT='{value}'; gse_chunks_ram_fits 1; echo fits=$?", tmp_path)
+    assert r.stdout.split() == ["fits=1"], r.stdout + r.stderr
+
+
+RAM_STAGE = ("mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; GSE_STORE_PATH=store;"
+             "cs=$(gse_caidx_chunks {idx} $GSE_RUN/chunks.list) || echo listrc=$?;"
+             "GSE_CHUNK_STAGING=$GSE_RUN/chunks;"
+             "gse_chunks_ram $GSE_CHUNK_STAGING {size}; echo ram=$?;"
+             "gse_chunks_stage $GSE_RUN/chunks.list $GSE_CHUNK_STAGING; echo stage=$?;"
+             "grep -c ' {run}/chunks tmpfs ' /proc/mounts;"
+             "gse_casync_extract {idx} {dest}; echo extract=$?; cat $GSE_RUN/stream/verdict 2>/dev/null;"
+             "gse_chunks_ram_release $GSE_CHUNK_STAGING; echo release=$?")
+
+
+def ram_stage(tmp_path, www, idx, dest, size, served=None):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    run = tmp_path / "run"
+    try:
+        with loopback_http(www, served=served) as port:
+            return sh(RAM_STAGE.format(port=port, idx=idx, dest=dest, size=size, run=run), tmp_path)
+    finally:
+        if mounted(run / "chunks"):
+            subprocess.run(["umount", str(run / "chunks")])
+
+
+def test_staged_install_in_ram_writes_no_chunk_to_the_target_and_frees_the_store(tmp_path):
+    need_casync()
+    import vm
+    root, www, idx = real_index(tmp_path)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    served = []
+    out, _, _ = chunks(tmp_path, open(idx, "rb").read())
+    size = sh(f"gse_staging_bytes {out[0]}", tmp_path).stdout.strip()
+    r = ram_stage(tmp_path, www, idx, dest, size, served)
+    # The store was a tmpfs of its own while casync read it, then unmounted.
+    assert r.stdout.split() == ["ram=0", "stage=0", "1", "extract=0", "release=0"], r.stdout + r.stderr
+    assert vm.tree_digest(str(dest)) == vm.tree_digest(str(root))
+    assert not (tmp_path / "run" / "chunks").exists() and not mounted(tmp_path / "run" / "chunks")
+    # Every chunk of the store once, by curl, into RAM: none on the target.
+    store = sorted("/" + str(p.relative_to(www)) for p in (www / "store").rglob("*.cacnk"))
+    assert sorted(p for p, n in served) == store
+    assert not (dest / ".gse-chunks").exists()
+    assert f"staging {len(store)} chunks into {tmp_path}/run/chunks" in (tmp_path / "run" / "log").read_text()
+
+
+def test_ram_store_takes_no_more_than_its_size(tmp_path):
+    """A store sized below what the chunks take (as a server sending more
+    than the index says would need) fills up: the staging fails and casync
+    fetches the chunks itself; the memory taken stays bounded."""
+    need_casync()
+    import vm
+    root, www, idx = real_index(tmp_path)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    r = ram_stage(tmp_path, www, idx, dest, 1 << 20)
+    assert r.stdout.split() == ["ram=0", "stage=1", "1", "extract=0", "release=0"], r.stdout + r.stderr
+    log = (tmp_path / "run" / "log").read_text()
+    assert "staging the chunks failed (curl: (23)" in log, log
+    # The store was emptied, its mount point kept for the release.
+    assert "busy" not in r.stderr, r.stderr
+    assert vm.tree_digest(str(dest)) == vm.tree_digest(str(root))
