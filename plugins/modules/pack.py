@@ -233,12 +233,21 @@ def read_record(dest):
 
 def up_to_date(dest, record, fp, manifest):
     """The recorded tarball is still the one at dest (same inputs, same root, same size)."""
-    if not record or record.get("fingerprint") != fp or record.get("manifest") != manifest:
+    if not record or not manifest or record.get("fingerprint") != fp or record.get("manifest") != manifest:
         return False
     try:
         return os.stat(dest).st_size == record.get("size")
     except FileNotFoundError:
         return False
+
+
+def may_be_kept(record, root_record, fp):
+    """Whether the root's digest decides if anything is packed: a record of the same inputs exists.
+
+    Without one, neither the tarball at dest nor the root's last tarball can
+    stand for a new pack, whatever the root holds.
+    """
+    return any(r and r.get("fingerprint") == fp for r in (record, root_record))
 
 
 def root_record_path(root):
@@ -258,7 +267,7 @@ def reusable(root_record, fp, manifest, signer):
     It must still be the very file recorded (and, when signing, its signature,
     made by the same key): anything that touched them changes their change time.
     """
-    if not root_record or root_record.get("fingerprint") != fp or root_record.get("manifest") != manifest:
+    if not root_record or not manifest or root_record.get("fingerprint") != fp or root_record.get("manifest") != manifest:
         return None
     tarball = root_record.get("tarball")
     try:
@@ -330,12 +339,15 @@ def discard(path):
         os.unlink(path)
 
 
-def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key, digest_signer=None):
+def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key, digest_signer=None, while_streaming=None,
+                  before_commit=None):
     """Stream the tarball (and its signature) into temporary files, then put them in place.
 
     ``digest_signer`` (key, agent socket) signs the stream's own SHA-512
     state through gpg-agent after the stream; without it, gpg reads a copy of
-    the stream and signs it itself.
+    the stream and signs it itself.  ``while_streaming`` runs while tar and
+    the compressor do (``tar_stream.stream_to_file``); ``before_commit`` may
+    still fail the run before anything is put in place.
     """
     outdir = os.path.dirname(dest)
     if not os.path.isdir(outdir):
@@ -353,7 +365,10 @@ def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key, digest_s
         # SIGTERM and SIGHUP end the run the way SIGINT does: through the
         # clean-up below, never past a signature.
         with tar_stream.interruptible():
-            streamed = tar_stream.stream_to_file(tar_cmd, comp_cmd, tmp, signer_cmd=signer)
+            streamed = tar_stream.stream_to_file(tar_cmd, comp_cmd, tmp, signer_cmd=signer,
+                                                 while_streaming=while_streaming)
+            if before_commit:
+                before_commit()
             if digest_signer:
                 # One digest: the SHA-512 that SHA512SUMS gets, finished with the
                 # signature's header, is what gpg-agent signs.
@@ -451,14 +466,21 @@ def run(module):
         module.fail_json(msg=str(e))
     tar_cmd = tar_stream.tar_argv(root, p["excludes"], p["source_date_epoch"])
     fp = fingerprint(tar_cmd, comp_cmd)
-    try:
-        # Before anything else reads the root: a change after this point shows next time.
-        manifest = root_manifest.digest(root, p["source_date_epoch"],
-                                        [a.split("=", 1)[1] for a in tar_stream.exclude_args(p["excludes"])])
-    except root_manifest.ManifestError as e:
-        module.fail_json(msg=e.msg, cmd=e.cmd, rc=e.rc, stdout="", stderr=e.stderr)
+    excludes = [a.split("=", 1)[1] for a in tar_stream.exclude_args(p["excludes"])]
     record = read_record(dest)
-    must_pack = p["force"] or not up_to_date(dest, record, fp, manifest)
+    root_record = read_json(root_record_path(root))
+    manifest = None
+    if p["force"] or not may_be_kept(record, root_record, fp):
+        # Packing is certain: the root's digest is only recorded, so it is taken
+        # while tar reads the root (below).
+        must_pack = True
+    else:
+        try:
+            # Before anything else reads the root: a change after this point shows next time.
+            manifest = root_manifest.digest(root, p["source_date_epoch"], excludes)
+        except root_manifest.ManifestError as e:
+            module.fail_json(msg=e.msg, cmd=e.cmd, rc=e.rc, stdout="", stderr=e.stderr)
+        must_pack = not up_to_date(dest, record, fp, manifest)
     outdir = os.path.dirname(dest)
     sums_path = os.path.join(outdir, SUMS)
     result = dict(path=dest, sums=sums_path, packed=must_pack, duration=0.0, changed=False, signed=[])
@@ -475,9 +497,8 @@ def run(module):
 
     # The root as it was at the last pack, with the same inputs: its tarball is
     # what packing would make again, byte for byte (the tarball is reproducible).
-    root_record = read_json(root_record_path(root))
     reuse = None
-    if must_pack and not p["force"]:
+    if must_pack and manifest is not None:
         # Check mode does not ask gpg for the key: the recorded signer stands for it.
         want_signer = (signer or (root_record or {}).get("signer") or "?") if p["sign_key"] else None
         reuse = reusable(root_record, fp, manifest, want_signer)
@@ -503,8 +524,32 @@ def run(module):
         result.update(changed=True, packed=False, reused=reuse,
                       signatures_reused=[dest] if p["sign_key"] else [])
     elif must_pack:
-        result.update(pack_and_sign(module, tar_cmd, comp_cmd, dest, p["sign_key"], p["gnupghome"], key,
-                                    digest_signer))
+        listing = taken = None
+        if manifest is None:
+            # The listing runs beside tar; ``since`` (read before either starts)
+            # makes a change meanwhile record no digest (root_manifest).
+            since = root_manifest.change_clock()
+            listing = root_manifest.Listing(root, preexec_fn=tar_stream.die_with_parent())
+            taken = {}
+
+        def take_manifest():
+            try:
+                taken["manifest"] = listing.digest(p["source_date_epoch"], excludes, since)
+            except root_manifest.ManifestError as e:
+                taken["error"] = e
+
+        def check_manifest():
+            e = taken and taken.get("error")
+            if e:
+                module.fail_json(msg=e.msg, cmd=e.cmd, rc=e.rc, stdout="", stderr=e.stderr)
+        try:
+            result.update(pack_and_sign(module, tar_cmd, comp_cmd, dest, p["sign_key"], p["gnupghome"], key,
+                                        digest_signer, take_manifest if listing else None, check_manifest))
+        finally:
+            if listing:
+                listing.close()
+        if listing:
+            manifest = taken["manifest"]
         if p["sign_key"]:
             result["sign_method"] = "digest" if digest_signer else "stream"
         record = dict(fingerprint=fp, manifest=manifest, sha512=result.pop("sha512"), size=result.pop("size"),
