@@ -13,8 +13,9 @@ version_added: 0.1.0
 description:
   - Runs C(tar --numeric-owner --xattrs --xattrs-include=* --acls --one-file-system --sort=name --format=posix
     --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime) on the root (with O(source_date_epoch)
-    also C(--mtime=@N --clamp-mtime)), piped into C(zstd -T0) or C(xz -T0); the compressed stream is hashed (SHA512) while it is written, into a
-    temporary file renamed over O(dest) only on success.
+    also C(--mtime=@N --clamp-mtime)), piped into C(zstd -T0) or C(xz -T0), which writes a temporary file renamed
+    over O(dest) only on success. The module reads that file back while it grows (from the page cache) and hashes
+    it (SHA512), so the digest is of exactly the bytes in the file and the tarball is not read a second time.
   - Writes C(SHA512SUMS) (sha512sum format, basenames) next to O(dest), covering the tarball, O(checksum_files)
     and the files it already listed that still exist next to O(dest) (their digests are refreshed).
   - Reproducible. The same root and options give a byte-identical tarball, with entries sorted by name, numeric
@@ -28,7 +29,7 @@ description:
     gpg-agent of O(gnupghome) (C(SIGKEY), C(SETHASH), C(PKSIGN) on its socket), with the key gpg would choose for
     C(--local-user) (the newest usable signing subkey, else the primary key). This is done for RSA and EdDSA keys;
     for other algorithms C(gpg --batch --yes --pinentry-mode loopback --homedir H --local-user KEY --status-fd 1
-    --armor --detach-sign --output TMP) reads a copy of the compressed stream on stdin, and its C(SIG_CREATED)
+    --armor --detach-sign --output TMP) reads a copy of what is hashed on stdin, and its C(SIG_CREATED)
     status line must name the signing key. Either way the tarball is not read a second time. C(O(dest).asc) is
     written, by rename, only when tar, the compressor and the signer all succeeded. A key with a passphrase is
     refused before packing. Part L verifies every signature with gpgv before anything is published, and
@@ -59,6 +60,12 @@ description:
     made and removed again leave it unchanged. Any write, chmod, chown or xattr change sets an inode's change
     time, which user space cannot set back, so an unchanged digest means an unchanged tar stream, and a file the
     build merely rewrote with the same content costs one pack, never a stale image.
+  - When packing is certain (O(force), or no record of the same inputs exists), the root digest is taken while tar
+    reads the root instead of before, and costs no time of its own. Its listing is then compared with the time
+    read just before tar started (the next tick of the clock the kernel stamps change times with, so an entry
+    changed later has a change time at or after it). When any listed entry (a directory with an entry added or
+    removed included) changed at or after that time, tar may have read another state than the one listed: no
+    digest is recorded, and the next pack packs again.
 options:
   root:
     description: The root directory to pack.
