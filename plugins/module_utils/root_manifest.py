@@ -185,6 +185,6 @@ def changed_since(stamp, since):
     Whole-second stamps come from a filesystem that truncates them: then
     a change up to COARSE_STAMP_MARGIN seconds before ``since`` counts too.
     """
-    seconds, _, fraction = stamp.partition(b".")
+    fraction = stamp.partition(b".")[2]
     margin = COARSE_STAMP_MARGIN if not fraction.strip(b"0") else 0.0
     return float(stamp) >= since - margin

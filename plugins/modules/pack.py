@@ -64,7 +64,7 @@ description:
     reads the root instead of before, and costs no time of its own. Its listing is then compared with the time
     read just before tar started (the next tick of the clock the kernel stamps change times with, so an entry
     changed later has a change time at or after it). When any listed entry (a directory with an entry added or
-    removed included) changed at or after that time, tar may have read another state than the one listed: no
+    removed included) changed at or after that time, tar may have read another state than the one listed, so no
     digest is recorded, and the next pack packs again.
 options:
   root:
