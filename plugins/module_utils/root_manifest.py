@@ -22,6 +22,16 @@ Equal digests therefore mean a tar of the root with the same options gives
 the same bytes.  A different digest only means "pack again": a file the build
 rewrote with the same content changes the digest and costs one pack, never a
 stale image.
+
+The listing can be taken while tar reads the root (it then costs no wall
+time of its own), given ``since``: the time, read before tar started, from
+the clock the kernel stamps change times with.  An entry changed after that
+has a change time at or after it (the kernel sets it, user space cannot set
+it back), also a directory an entry was added to or removed from.  When any
+listed entry has one, tar may have read another state than the one listed,
+and the digest is None: nothing is recorded that could match later, and the
+next pack packs.  Otherwise every entry was listed as it was before tar
+started, so tar read that state or a later one, which a later digest shows.
 """
 
 from __future__ import annotations
@@ -30,9 +40,16 @@ import fnmatch
 import hashlib
 import os
 import subprocess
+import tempfile
+import time
 
 # Path, then the fields, then the symlink target: \0-separated, as names may hold anything.
 FIND_FORMAT = "%P\\0%y %i %n %m %U %G %s %T@ %C@\\0%l\\0"
+# The kernel stamps change times from the coarse real-time clock (or later
+# fine-grained readings), never earlier than this clock's reading.
+CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)
+# Filesystems that keep whole seconds (or two, FAT) truncate the stamps.
+COARSE_STAMP_MARGIN = 2.0
 
 
 class ManifestError(Exception):
@@ -43,6 +60,24 @@ class ManifestError(Exception):
 
 def find_argv(root):
     return ["find", root, "-xdev", "-printf", FIND_FORMAT]
+
+
+def change_clock():
+    """The ``since`` for a digest taken while tar runs: the next tick of the clock change times are stamped with.
+
+    A change before that tick has a stamp before it (stamps are never later
+    than the real time of the change); a change after this call returns has
+    one at or after it.  Waiting for the tick (a few milliseconds) leaves
+    only changes made between the tick and the return to look changed,
+    instead of changes made up to one tick before the call.
+    """
+    start = time.clock_gettime(CLOCK_REALTIME_COARSE)
+    step = time.clock_getres(CLOCK_REALTIME_COARSE) / 8
+    while True:
+        now = time.clock_gettime(CLOCK_REALTIME_COARSE)
+        if now != start:
+            return now
+        time.sleep(step)
 
 
 def _xattrs(path):
@@ -68,24 +103,64 @@ def excluded(path, patterns):
         name = name.rsplit("/", 1)[0]
 
 
-def digest(root, source_date_epoch=None, exclude_patterns=()):
+def digest(root, source_date_epoch=None, exclude_patterns=(), since=None):
     """Hex SHA-256 over the sorted entry list of ``root`` (see the module's description).
 
     Entries that ``exclude_patterns`` (tar's ``--exclude`` patterns, as
     ``tar_stream.exclude_args`` writes them without the option name) leave
-    out of the tarball are left out here too.
+    out of the tarball are left out here too.  With ``since`` (from
+    ``change_clock``), None when a listed entry changed at or after it.
     """
     argv = find_argv(root)
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     if proc.returncode != 0:
         raise ManifestError("listing %s failed" % root, argv, proc.returncode,
                             proc.stderr.decode("utf-8", "replace"))
-    fields = proc.stdout.split(b"\0")
+    return digest_of_listing(proc.stdout, root, source_date_epoch, exclude_patterns, since)
+
+
+class Listing:
+    """find listing ``root`` in the background, into a temporary file: the digest without waiting for it.
+
+    ``preexec_fn`` is given to the process (the pack's ``die_with_parent``).
+    ``close`` ends find if it still runs.
+    """
+
+    def __init__(self, root, preexec_fn=None):
+        self.root, self.argv = root, find_argv(root)
+        self.out, self.err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.argv, stdout=self.out, stderr=self.err, close_fds=True,
+                                     preexec_fn=preexec_fn)
+
+    def digest(self, source_date_epoch=None, exclude_patterns=(), since=None):
+        """As ``digest``, of the listing find is making (waits for it)."""
+        rc = self.proc.wait()
+        if rc != 0:
+            self.err.seek(0)
+            raise ManifestError("listing %s failed" % self.root, self.argv, rc,
+                                self.err.read().decode("utf-8", "replace"))
+        self.out.seek(0)
+        return digest_of_listing(self.out.read(), self.root, source_date_epoch, exclude_patterns, since)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.out.close()
+        self.err.close()
+
+
+def digest_of_listing(listing, root, source_date_epoch=None, exclude_patterns=(), since=None):
+    """The digest of find's output ``listing`` (``FIND_FORMAT``) for ``root``; see ``digest``."""
+    fields = listing.split(b"\0")
     entries = []
+    newest = b""  # the latest change time (find writes them all with 10 decimals: compared as text)
     for i in range(0, len(fields) - 2, 3):
         path, meta, target = fields[i], fields[i + 1].split(b" "), fields[i + 2]
         if exclude_patterns and path and excluded(os.fsdecode(path), exclude_patterns):
             continue
+        if len(meta[8]) > len(newest) or (len(meta[8]) == len(newest) and meta[8] > newest):
+            newest = meta[8]
         if meta[0] == b"d":
             mtime = int(float(meta[7]))
             if source_date_epoch is not None:
@@ -94,8 +169,22 @@ def digest(root, source_date_epoch=None, exclude_patterns=()):
             entries.append((path, b"d %s %s %s %d %r" % (meta[3], meta[4], meta[5], mtime, xattrs)))
         else:
             entries.append((path, fields[i + 1] + b" " + target))
+    if since is not None and (newest and changed_since(newest, since)
+                              or time.clock_gettime(CLOCK_REALTIME_COARSE) < since):
+        return None  # changed while tar read it, or the clock was set back: nothing to compare
     entries.sort()
     h = hashlib.sha256()
     for path, meta in entries:
         h.update(path + b"\0" + meta + b"\0")
     return h.hexdigest()
+
+
+def changed_since(stamp, since):
+    """Whether a change time as find writes it (``1700000000.1234567890``) is at or after ``since``.
+
+    Whole-second stamps come from a filesystem that truncates them: then
+    a change up to COARSE_STAMP_MARGIN seconds before ``since`` counts too.
+    """
+    fraction = stamp.partition(b".")[2]
+    margin = COARSE_STAMP_MARGIN if not fraction.strip(b"0") else 0.0
+    return float(stamp) >= since - margin

@@ -1,13 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: GSE contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pack a root as ``tar | compressor`` and hash the result while it streams.
+"""Pack a root as ``tar | compressor > file`` and hash the file while it is written.
 
-The compressed stream is read here, hashed and written in large chunks, so
-the SHA512 costs no second pass over a multi-gigabyte file; a detached
-OpenPGP signature can be made in the same pass (a copy of each chunk goes to
-gpg).  This needs processes joined by pipes and their output read
-incrementally, which
+The compressor writes the file itself, as the plain shell pipeline does: the
+stream takes no extra hop through a pipe and this process, which would cost
+two more copies of every byte and keep the compressor waiting on a full pipe.
+The file is read back here while it grows, from the page cache the compressor
+has just filled, and hashed (one SHA-512 pass, no second pass over a
+multi-gigabyte file once the compressor is done).  The digest is therefore of
+exactly the bytes in the file.  A detached OpenPGP signature can be made in the
+same pass (a copy of each chunk read goes to gpg).  This needs processes
+joined by pipes and a file read incrementally, which
 ``AnsibleModule.run_command`` cannot do (it collects the whole output in
 memory); ``subprocess.Popen`` with list argv is used instead, never a shell.
 """
@@ -18,6 +22,7 @@ import contextlib
 import ctypes
 import hashlib
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -27,6 +32,13 @@ import time
 COMPRESSORS = {"zstd": ".tar.zst", "xz": ".tar.xz"}
 DEFAULT_LEVEL = {"zstd": 3, "xz": 6}
 CHUNK = 1 << 20
+# How long to wait before looking again at a file the compressor has not
+# appended to; the compressor's end wakes the wait at once (a pidfd).  Hashing
+# runs several times faster than zstd writes, so the reader is never far
+# behind; 20 ms rather than 5 ms took about 0.05 s of CPU off a 300 MB
+# tarball on a busy host (fewer wake-ups) for at most a few MB more to read
+# after the compressor ends (bench/README.md).
+POLL = 0.02
 # The process factory; unit tests put a recorder here.
 POPEN = subprocess.Popen
 
@@ -230,14 +242,41 @@ def _first_failure(stages):
     return None
 
 
-def stream_to_file(tar_cmd, comp_cmd, out_path, popen=None, signer_cmd=None):
-    """Run ``tar_cmd | comp_cmd``, write its output to ``out_path`` (created) and hash it.
+def _pidfd(proc):
+    """A descriptor that becomes readable when ``proc`` ends, or None where the kernel has no pidfds."""
+    try:
+        return os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _ended(proc, pidfd):
+    """Whether ``proc`` has ended, after waiting up to POLL seconds for it to."""
+    if proc.poll() is not None:
+        return True
+    if pidfd is not None:
+        select.select([pidfd], [], [], POLL)
+    else:
+        time.sleep(POLL)
+    return proc.poll() is not None
+
+
+def stream_to_file(tar_cmd, comp_cmd, out_path, popen=None, signer_cmd=None, while_streaming=None):
+    """Run ``tar_cmd | comp_cmd > out_path`` (created) and hash the file while it is written.
+
+    The file is read from the start as the compressor appends to it; once
+    the compressor has ended, one more read to the end takes the rest, so
+    the digest and size are those of every byte in the file.
 
     With ``signer_cmd``, a third process (gpg signing stdin) gets a copy of
-    the compressed stream on its stdin, chunk by chunk from the same buffer
-    that is hashed and written, so the signature covers exactly the bytes of
-    ``out_path`` without reading the file again; its stdout (status lines) is
-    returned.  The caller names where the signer writes and judges its status.
+    each chunk read, from the same buffer that is hashed, so the signature
+    covers exactly the bytes of ``out_path`` without a second pass; its stdout
+    (status lines) is returned.  The caller names where the signer writes and
+    judges its status.
+
+    ``while_streaming`` is called once every process has started, before the
+    file is read: work that then runs beside tar and the compressor (which
+    never wait for this process; the reading catches up afterwards).
 
     Returns a Streamed.  Raises PackError, leaving no ``out_path`` behind,
     when any process fails.  On any other exception (an interruption, also
@@ -263,50 +302,65 @@ def stream_to_file(tar_cmd, comp_cmd, out_path, popen=None, signer_cmd=None):
             no_names()
     with tempfile.TemporaryFile() as tar_err, tempfile.TemporaryFile() as comp_err, \
             tempfile.TemporaryFile() as sig_out, tempfile.TemporaryFile() as sig_err:
-        fd = None
-        done = broken = False
+        out_fd = rfd = pidfd = None
+        created = done = broken = False
         try:
+            # Created here (never an existing file), handed to the compressor as its stdout.
+            out_fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            created = True
             try:
                 tar = popen(tar_cmd, stdout=subprocess.PIPE, stderr=tar_err, close_fds=True, preexec_fn=tar_preexec)
             except subprocess.SubprocessError as e:
                 raise PackError("%s could not be started without the build host's user names: %s"
                                 % (tar_cmd[0], e), tar_cmd, None) from None
             procs.append((tar, tar_cmd, tar_err))
-            # The pipes keep the kernel's 64 KiB: measured on the 630 MB
-            # benchmark tree under load, 1 MiB pipes (F_SETPIPE_SZ) made the
+            # The tar -> compressor pipe keeps the kernel's 64 KiB: measured on the
+            # 630 MB benchmark tree under load, 1 MiB pipes (F_SETPIPE_SZ) made the
             # stream 1.4x slower in wall time for the same CPU (see bench/README.md).
-            comp = popen(comp_cmd, stdin=tar.stdout, stdout=subprocess.PIPE, stderr=comp_err, close_fds=True,
+            comp = popen(comp_cmd, stdin=tar.stdout, stdout=out_fd, stderr=comp_err, close_fds=True,
                          preexec_fn=preexec)
             procs.append((comp, comp_cmd, comp_err))
             tar.stdout.close()  # only the compressor reads tar's output now
-            src = comp.stdout.fileno()
-            sig = sink = None
+            os.close(out_fd)  # only the compressor writes the file now
+            out_fd = None
+            sink = None
             if signer_cmd:
                 sig = popen(signer_cmd, stdin=subprocess.PIPE, stdout=sig_out, stderr=sig_err, close_fds=True,
                             preexec_fn=preexec)
                 procs.append((sig, signer_cmd, sig_err))
                 sink = sig.stdin.fileno()
+            if while_streaming is not None:
+                while_streaming()
+            rfd = os.open(out_path, os.O_RDONLY | os.O_CLOEXEC)
+            pidfd = _pidfd(comp)
             buf = bytearray(CHUNK)
             view = memoryview(buf)
-            fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            ended = False
             while True:
-                n = os.readv(src, [view])
-                if not n:
-                    break
-                chunk = view[:n]
-                if sink is not None:
-                    # First, so that gpg hashes this chunk while it is hashed and written here.
-                    _write_all(sink, chunk)
-                digest.update(chunk)
-                _write_all(fd, chunk)
-                size += n
+                n = os.readv(rfd, [view])
+                if n:
+                    chunk = view[:n]
+                    if sink is not None:
+                        # First, so that gpg hashes this chunk while it is hashed here.
+                        _write_all(sink, chunk)
+                    digest.update(chunk)
+                    size += n
+                elif ended:
+                    break  # read to the end after the compressor ended: the whole file
+                else:
+                    ended = _ended(comp, pidfd)
+            # The compressor has ended and everything it wrote was read; the
+            # file must still be exactly that long (nothing else writes it).
+            if os.fstat(rfd).st_size != size:
+                raise PackError("%s changed while it was read (%d bytes read, %d in the file)"
+                                % (out_path, size, os.fstat(rfd).st_size), comp_cmd, None)
             # No fsync: forcing hundreds of MB to disk here would double the
             # time on a busy build host, and nothing depends on this copy
             # being durable.  publish checks every byte against SHA512SUMS and
             # fsyncs its own copy; after a crash a damaged tarball is refused
             # there, never published.
-            if sig is not None:
-                sig.stdin.close()  # the end of the data: gpg makes the signature now
+            if signer_cmd:
+                procs[2][0].stdin.close()  # the end of the data: gpg makes the signature now
             # Waited for inside the try: an interruption while gpg makes the
             # signature still kills it (below) before it can write one.
             for proc, _cmd, _err in procs:
@@ -317,8 +371,9 @@ def stream_to_file(tar_cmd, comp_cmd, out_path, popen=None, signer_cmd=None):
         finally:
             if names_dir is not None:
                 shutil.rmtree(names_dir, ignore_errors=True)
-            if fd is not None:
-                os.close(fd)
+            for d in (out_fd, rfd, pidfd):
+                if d is not None:
+                    os.close(d)
             if not done:
                 for proc, _cmd, _err in procs:
                     if proc.poll() is None:
@@ -331,7 +386,7 @@ def stream_to_file(tar_cmd, comp_cmd, out_path, popen=None, signer_cmd=None):
                         except BrokenPipeError:
                             pass
             rcs = [(cmd, err, proc.wait()) for proc, cmd, err in procs]
-            if not done and not broken and fd is not None:
+            if not done and not broken and created:
                 os.unlink(out_path)  # the exception goes on
         # A broken pipe means the signer gave up: it is the stage to report.
         failed = _first_failure(rcs[2:] if broken else rcs)

@@ -13,8 +13,9 @@ version_added: 0.1.0
 description:
   - Runs C(tar --numeric-owner --xattrs --xattrs-include=* --acls --one-file-system --sort=name --format=posix
     --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime) on the root (with O(source_date_epoch)
-    also C(--mtime=@N --clamp-mtime)), piped into C(zstd -T0) or C(xz -T0); the compressed stream is hashed (SHA512) while it is written, into a
-    temporary file renamed over O(dest) only on success.
+    also C(--mtime=@N --clamp-mtime)), piped into C(zstd -T0) or C(xz -T0), which writes a temporary file renamed
+    over O(dest) only on success. The module reads that file back while it grows (from the page cache) and hashes
+    it (SHA512), so the digest is of exactly the bytes in the file and the tarball is not read a second time.
   - Writes C(SHA512SUMS) (sha512sum format, basenames) next to O(dest), covering the tarball, O(checksum_files)
     and the files it already listed that still exist next to O(dest) (their digests are refreshed).
   - Reproducible. The same root and options give a byte-identical tarball, with entries sorted by name, numeric
@@ -28,7 +29,7 @@ description:
     gpg-agent of O(gnupghome) (C(SIGKEY), C(SETHASH), C(PKSIGN) on its socket), with the key gpg would choose for
     C(--local-user) (the newest usable signing subkey, else the primary key). This is done for RSA and EdDSA keys;
     for other algorithms C(gpg --batch --yes --pinentry-mode loopback --homedir H --local-user KEY --status-fd 1
-    --armor --detach-sign --output TMP) reads a copy of the compressed stream on stdin, and its C(SIG_CREATED)
+    --armor --detach-sign --output TMP) reads a copy of what is hashed on stdin, and its C(SIG_CREATED)
     status line must name the signing key. Either way the tarball is not read a second time. C(O(dest).asc) is
     written, by rename, only when tar, the compressor and the signer all succeeded. A key with a passphrase is
     refused before packing. Part L verifies every signature with gpgv before anything is published, and
@@ -59,6 +60,12 @@ description:
     made and removed again leave it unchanged. Any write, chmod, chown or xattr change sets an inode's change
     time, which user space cannot set back, so an unchanged digest means an unchanged tar stream, and a file the
     build merely rewrote with the same content costs one pack, never a stale image.
+  - When packing is certain (O(force), or no record of the same inputs exists), the root digest is taken while tar
+    reads the root instead of before, and costs no time of its own. Its listing is then compared with the time
+    read just before tar started (the next tick of the clock the kernel stamps change times with, so an entry
+    changed later has a change time at or after it). When any listed entry (a directory with an entry added or
+    removed included) changed at or after that time, tar may have read another state than the one listed, so no
+    digest is recorded, and the next pack packs again.
 options:
   root:
     description: The root directory to pack.
@@ -233,12 +240,21 @@ def read_record(dest):
 
 def up_to_date(dest, record, fp, manifest):
     """The recorded tarball is still the one at dest (same inputs, same root, same size)."""
-    if not record or record.get("fingerprint") != fp or record.get("manifest") != manifest:
+    if not record or not manifest or record.get("fingerprint") != fp or record.get("manifest") != manifest:
         return False
     try:
         return os.stat(dest).st_size == record.get("size")
     except FileNotFoundError:
         return False
+
+
+def may_be_kept(record, root_record, fp):
+    """Whether the root's digest decides if anything is packed: a record of the same inputs exists.
+
+    Without one, neither the tarball at dest nor the root's last tarball can
+    stand for a new pack, whatever the root holds.
+    """
+    return any(r and r.get("fingerprint") == fp for r in (record, root_record))
 
 
 def root_record_path(root):
@@ -258,7 +274,7 @@ def reusable(root_record, fp, manifest, signer):
     It must still be the very file recorded (and, when signing, its signature,
     made by the same key): anything that touched them changes their change time.
     """
-    if not root_record or root_record.get("fingerprint") != fp or root_record.get("manifest") != manifest:
+    if not root_record or not manifest or root_record.get("fingerprint") != fp or root_record.get("manifest") != manifest:
         return None
     tarball = root_record.get("tarball")
     try:
@@ -330,12 +346,15 @@ def discard(path):
         os.unlink(path)
 
 
-def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key, digest_signer=None):
+def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key, digest_signer=None, while_streaming=None,
+                  before_commit=None):
     """Stream the tarball (and its signature) into temporary files, then put them in place.
 
     ``digest_signer`` (key, agent socket) signs the stream's own SHA-512
     state through gpg-agent after the stream; without it, gpg reads a copy of
-    the stream and signs it itself.
+    the stream and signs it itself.  ``while_streaming`` runs while tar and
+    the compressor do (``tar_stream.stream_to_file``); ``before_commit`` may
+    still fail the run before anything is put in place.
     """
     outdir = os.path.dirname(dest)
     if not os.path.isdir(outdir):
@@ -353,7 +372,10 @@ def pack_and_sign(module, tar_cmd, comp_cmd, dest, sign_key, home, key, digest_s
         # SIGTERM and SIGHUP end the run the way SIGINT does: through the
         # clean-up below, never past a signature.
         with tar_stream.interruptible():
-            streamed = tar_stream.stream_to_file(tar_cmd, comp_cmd, tmp, signer_cmd=signer)
+            streamed = tar_stream.stream_to_file(tar_cmd, comp_cmd, tmp, signer_cmd=signer,
+                                                 while_streaming=while_streaming)
+            if before_commit:
+                before_commit()
             if digest_signer:
                 # One digest: the SHA-512 that SHA512SUMS gets, finished with the
                 # signature's header, is what gpg-agent signs.
@@ -451,14 +473,21 @@ def run(module):
         module.fail_json(msg=str(e))
     tar_cmd = tar_stream.tar_argv(root, p["excludes"], p["source_date_epoch"])
     fp = fingerprint(tar_cmd, comp_cmd)
-    try:
-        # Before anything else reads the root: a change after this point shows next time.
-        manifest = root_manifest.digest(root, p["source_date_epoch"],
-                                        [a.split("=", 1)[1] for a in tar_stream.exclude_args(p["excludes"])])
-    except root_manifest.ManifestError as e:
-        module.fail_json(msg=e.msg, cmd=e.cmd, rc=e.rc, stdout="", stderr=e.stderr)
+    excludes = [a.split("=", 1)[1] for a in tar_stream.exclude_args(p["excludes"])]
     record = read_record(dest)
-    must_pack = p["force"] or not up_to_date(dest, record, fp, manifest)
+    root_record = read_json(root_record_path(root))
+    manifest = None
+    if p["force"] or not may_be_kept(record, root_record, fp):
+        # Packing is certain: the root's digest is only recorded, so it is taken
+        # while tar reads the root (below).
+        must_pack = True
+    else:
+        try:
+            # Before anything else reads the root: a change after this point shows next time.
+            manifest = root_manifest.digest(root, p["source_date_epoch"], excludes)
+        except root_manifest.ManifestError as e:
+            module.fail_json(msg=e.msg, cmd=e.cmd, rc=e.rc, stdout="", stderr=e.stderr)
+        must_pack = not up_to_date(dest, record, fp, manifest)
     outdir = os.path.dirname(dest)
     sums_path = os.path.join(outdir, SUMS)
     result = dict(path=dest, sums=sums_path, packed=must_pack, duration=0.0, changed=False, signed=[])
@@ -475,9 +504,8 @@ def run(module):
 
     # The root as it was at the last pack, with the same inputs: its tarball is
     # what packing would make again, byte for byte (the tarball is reproducible).
-    root_record = read_json(root_record_path(root))
     reuse = None
-    if must_pack and not p["force"]:
+    if must_pack and manifest is not None:
         # Check mode does not ask gpg for the key: the recorded signer stands for it.
         want_signer = (signer or (root_record or {}).get("signer") or "?") if p["sign_key"] else None
         reuse = reusable(root_record, fp, manifest, want_signer)
@@ -503,8 +531,32 @@ def run(module):
         result.update(changed=True, packed=False, reused=reuse,
                       signatures_reused=[dest] if p["sign_key"] else [])
     elif must_pack:
-        result.update(pack_and_sign(module, tar_cmd, comp_cmd, dest, p["sign_key"], p["gnupghome"], key,
-                                    digest_signer))
+        listing = taken = None
+        if manifest is None:
+            # The listing runs beside tar; ``since`` (read before either starts)
+            # makes a change meanwhile record no digest (root_manifest).
+            since = root_manifest.change_clock()
+            listing = root_manifest.Listing(root, preexec_fn=tar_stream.die_with_parent())
+            taken = {}
+
+        def take_manifest():
+            try:
+                taken["manifest"] = listing.digest(p["source_date_epoch"], excludes, since)
+            except root_manifest.ManifestError as e:
+                taken["error"] = e
+
+        def check_manifest():
+            e = taken and taken.get("error")
+            if e:
+                module.fail_json(msg=e.msg, cmd=e.cmd, rc=e.rc, stdout="", stderr=e.stderr)
+        try:
+            result.update(pack_and_sign(module, tar_cmd, comp_cmd, dest, p["sign_key"], p["gnupghome"], key,
+                                        digest_signer, take_manifest if listing else None, check_manifest))
+        finally:
+            if listing:
+                listing.close()
+        if listing:
+            manifest = taken["manifest"]
         if p["sign_key"]:
             result["sign_method"] = "digest" if digest_signer else "stream"
         record = dict(fingerprint=fp, manifest=manifest, sha512=result.pop("sha512"), size=result.pop("size"),

@@ -88,3 +88,62 @@ def test_entries_left_out_of_the_tarball_are_left_out_here(root):
 ])
 def test_excluded_follows_tar(path, patterns, left_out):
     assert root_manifest.excluded(path, patterns) is left_out
+
+
+# Taken while tar reads the root (the pack's listing beside tar): ``since`` from change_clock.
+
+def test_listing_beside_tar_gives_the_same_digest(root):
+    since = root_manifest.change_clock()
+    listing = root_manifest.Listing(str(root))
+    try:
+        assert listing.digest(EPOCH, (), since) == digest(root)
+    finally:
+        listing.close()
+
+
+@pytest.mark.parametrize("change", ["write", "create", "remove", "chmod_dir"])
+def test_a_change_after_since_records_no_digest(root, change):
+    since = root_manifest.change_clock()
+    if change == "write":
+        (root / "etc/hostname").write_text("lab\n")
+    elif change == "create":
+        (root / "etc/new").write_text("x")
+    elif change == "remove":  # gone from the listing: its directory's change time tells
+        os.unlink(root / "etc/hostname")
+    else:
+        os.chmod(root / "etc", 0o700)
+    assert root_manifest.digest(str(root), EPOCH, (), since) is None
+    # What was changed before the clock was read stays in the digest.
+    assert root_manifest.digest(str(root), EPOCH, (), root_manifest.change_clock()) == digest(root)
+
+
+def test_a_change_in_a_left_out_entry_does_not_count(root):
+    (root / "var/tmp").mkdir(parents=True)
+    since = root_manifest.change_clock()
+    (root / "var/tmp/x").write_text("x")
+    # var/tmp itself changed (an entry was added) and is in the tarball: no digest.
+    assert root_manifest.digest(str(root), EPOCH, ["./var/tmp/*"], since) is None
+    since = root_manifest.change_clock()
+    (root / "var/tmp/x").write_text("y")  # a left-out file's content: not in the tarball
+    assert root_manifest.digest(str(root), EPOCH, ["./var/tmp/*"], since) is not None
+
+
+@pytest.mark.parametrize("stamp,since,changed", [
+    (b"1700000000.5000000000", 1700000000.5, True),
+    (b"1700000000.4999990000", 1700000000.5, False),
+    # Whole seconds: a filesystem that truncates stamps; a change just after since may show as before it.
+    (b"1700000000.0000000000", 1700000000.9, True),
+    (b"1699999997.0000000000", 1700000000.9, False),
+])
+def test_changed_since(stamp, since, changed):
+    assert root_manifest.changed_since(stamp, since) is changed
+
+
+def test_failed_listing_is_an_error(tmp_path):
+    listing = root_manifest.Listing(str(tmp_path / "nope"))
+    try:
+        with pytest.raises(root_manifest.ManifestError) as e:
+            listing.digest()
+    finally:
+        listing.close()
+    assert e.value.cmd[0] == "find" and e.value.rc != 0 and "nope" in e.value.stderr

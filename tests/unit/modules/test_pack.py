@@ -13,7 +13,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.gse.stateless.plugins.module_utils import safe_paths, tar_stream
+from ansible_collections.gse.stateless.plugins.module_utils import root_manifest, safe_paths, tar_stream
 from ansible_collections.gse.stateless.plugins.modules import pack
 
 PAYLOAD = b"compressed-bytes" * 1000
@@ -384,3 +384,79 @@ def test_signed_tarball_taken_over_with_its_signature(capsys, signing, monkeypat
     monkeypatch.setattr(tar_stream, "POPEN", SigningPopen(signer="E" * 40))
     third = run_module(capsys, dict(args, dest=str(out / "v3/image.tar.zst")))
     assert third["packed"] and "reused" not in third
+
+
+# The root's listing runs beside tar when packing is certain (root_manifest.Listing).
+
+class LateListing(root_manifest.Listing):
+    """Lists the root only when its digest is asked for, after tar has started.
+
+    The real find races tar and may reach an entry before or after tar does;
+    this double makes it always after, the order the change time check exists for.
+    """
+
+    def __init__(self, root, preexec_fn=None):
+        self.root, self.argv, self.proc = root, root_manifest.find_argv(root), None
+
+    def digest(self, source_date_epoch=None, exclude_patterns=(), since=None):
+        return root_manifest.digest(self.root, source_date_epoch, exclude_patterns, since)
+
+    def close(self):
+        pass
+
+
+class ChangingPopen(FakePopen):
+    """tar's stand-in changes the root as it starts: the build still writing into it."""
+
+    def __call__(self, argv, **kw):
+        if argv[0] == "tar":
+            with open(os.path.join(argv[3].split("=", 1)[1], "etc/late"), "w") as f:
+                f.write("x")
+        return super().__call__(argv, **kw)
+
+
+def test_root_changed_while_packing_is_packed_again(capsys, env, monkeypatch):
+    root, out, _fake, _info = env
+    monkeypatch.setattr(root_manifest, "Listing", LateListing)
+    changing = ChangingPopen()
+    monkeypatch.setattr(tar_stream, "POPEN", changing)
+    args = dict(root=str(root), dest=str(out / "image.tar.zst"))
+    assert run_module(capsys, args)["packed"]
+    assert json.loads((out / ".image.tar.zst.pack.json").read_text())["manifest"] is None
+    fake = FakePopen()
+    monkeypatch.setattr(tar_stream, "POPEN", fake)
+    # The listing saw the new file, but tar may not have: nothing recorded can stand for this root.
+    assert run_module(capsys, args)["packed"] and len(fake.calls) == 2
+    assert not run_module(capsys, args)["changed"] and len(fake.calls) == 2
+
+
+def test_failed_listing_beside_tar_leaves_nothing(capsys, env, monkeypatch):
+    root, out, fake, _info = env
+
+    class Failing(LateListing):
+        def digest(self, *a, **kw):
+            raise root_manifest.ManifestError("listing %s failed" % self.root, self.argv, 1, "find: boom")
+
+    monkeypatch.setattr(root_manifest, "Listing", Failing)
+    res = run_module(capsys, dict(root=str(root), dest=str(out / "image.tar.zst")))
+    assert res["failed"] and res["cmd"][0] == "find" and res["rc"] == 1 and "boom" in res["stderr"]
+    assert len(fake.calls) == 2 and os.listdir(out) == []
+
+
+def test_hashes_every_byte_the_compressor_writes_late(capsys, env, monkeypatch):
+    root, out, _fake, _info = env
+
+    class SlowPopen(FakePopen):
+        """The compressor writes, pauses longer than the reader waits, and writes the rest before it ends."""
+
+        def __call__(self, argv, **kw):
+            if argv[0] == "zstd":
+                self.calls.append(argv)
+                return subprocess.Popen(["sh", "-c", "cat; sleep 0.2; printf tail; sleep 0.1; printf end"], **kw)
+            return super().__call__(argv, **kw)
+
+    monkeypatch.setattr(tar_stream, "POPEN", SlowPopen())
+    res = run_module(capsys, dict(root=str(root), dest=str(out / "image.tar.zst")))
+    written = (out / "image.tar.zst").read_bytes()
+    assert written == PAYLOAD + b"tailend"
+    assert res["sha512"] == hashlib.sha512(written).hexdigest() and res["size"] == len(written)
