@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: GSE contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Digest the settings and the files a build reads, then run the build_record module with that digest.
+
+An action plugin, because the settings are the run's variables (config.d,
+the gse command's extra vars, the roles' defaults), which only the
+controller sees, and the files (the collection, config.d, the --sdir
+scripts, the inject-custom files, the images) are read there too.  Which
+settings count comes from the settings' schema (the roles' argument specs)
+through ``build_inputs.covered_settings``: nothing here lists them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.gse.stateless.plugins.module_utils import build_inputs
+from ansible_collections.gse.stateless.plugins.module_utils import hooks as _hooks
+from ansible_collections.gse.stateless.plugins.module_utils import settings as _settings
+
+COLLECTION_DIR = os.path.dirname(_settings.ROLES_DIR)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("root", "state", "inputs", "trees", "build"))
+
+    def _value(self, task_vars, name, setting):
+        """A setting's value as the run sees it; a role default not visible in this play is the schema's."""
+        if name not in task_vars:
+            return {"default": setting.default}
+        try:
+            return self._templar.template(task_vars[name])
+        except Exception:  # an expression of a later play: its text is what the run was given
+            return {"unresolved": repr(task_vars[name])}
+
+    def _controller_inputs(self, task_vars):
+        schema = _settings.load_schema()
+        values = {n: self._value(task_vars, n, schema[n])
+                  for n in build_inputs.covered_settings(schema, _settings.ROLES_DIR)}
+        values["(run tags)"] = sorted(task_vars.get("ansible_run_tags") or [])
+        values["(skip tags)"] = sorted(task_vars.get("ansible_skip_tags") or [])
+
+        def var(name, default=None):
+            return self._templar.template(task_vars[name]) if name in task_vars else default
+
+        files = build_inputs.source_paths(COLLECTION_DIR)
+        for n, d in enumerate(var("gse_configd_dirs", []) or []):
+            files["configd:%d" % n] = d
+        files["sdir"] = var("gse_sdir", "") or ""
+        for n, entry in enumerate(var("gse_inject_custom", []) or []):
+            if isinstance(entry, dict) and isinstance(entry.get("src"), str):
+                files["inject:%d" % n] = entry["src"]
+        # Every file a path setting names (--kernel, --initrd, a kernel .config, ...).
+        for name in sorted(schema):
+            if schema[name].type == "path" and name in task_vars:
+                try:
+                    path = self._templar.template(task_vars[name])
+                except Exception:
+                    continue
+                if isinstance(path, str) and os.path.isfile(path):
+                    files["setting:" + name] = path
+        return build_inputs.combine({"settings": build_inputs.settings_digest(values),
+                                     "files": build_inputs.files_digest(files)})
+
+    def _run_all(self, task_vars):
+        """Why parts B to J run whatever the record says, or ""."""
+        enforce = self._templar.template(task_vars.get("gse_enforce") or [])
+        lawful_good = self._templar.template(task_vars.get("gse_lawful_good") or [])
+        forced = [h for part in build_inputs.INPUT_PARTS for h in (part,) + tuple(s.hook for s in _hooks.part(part).subs)
+                  if _hooks.is_enforced(h, enforce or [], lawful_good or [])]
+        if forced:
+            return "enforced: %s" % ", ".join(forced)
+        # A sync is due whenever it runs: what it brings is not known before it ran.
+        sync = self._templar.template(task_vars.get("gse_sync_method",
+                                                    _settings.load_schema()["gse_sync_method"].default))
+        if sync != "none":
+            return "the repositories are synced (gse_sync_method: %s)" % sync
+        return ""
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        state = args.get("state", "check")
+        if state not in ("check", "present"):
+            raise AnsibleActionFail("state must be check or present, not %s" % _settings.shown(state))
+        if state == "check":
+            args["inputs"] = self._controller_inputs(task_vars)
+            args["run_all"] = self._run_all(task_vars)
+        elif not args.get("inputs"):
+            raise AnsibleActionFail("state=present needs the inputs digest the check returned")
+        result.update(self._execute_module(module_name="gse.stateless.build_record", module_args=args,
+                                           task_vars=task_vars))
+        return result
