@@ -25,6 +25,21 @@ from ansible_collections.gse.stateless.plugins.module_utils import settings as _
 COLLECTION_DIR = os.path.dirname(_settings.ROLES_DIR)
 
 
+def _by_content(value):
+    """``value`` with every absolute path of an existing file replaced by the digest of what it holds:
+    a file a setting names counts by its content, not by its place (a --time-warp replay lays the
+    inject-custom files out elsewhere)."""
+    if isinstance(value, str):
+        if os.path.isabs(value) and os.path.isfile(value):
+            return "file:" + build_inputs.content_digest(value)
+        return value
+    if isinstance(value, dict):
+        return {k: _by_content(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_by_content(v) for v in value]
+    return value
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("root", "state", "inputs", "trees", "build"))
@@ -34,7 +49,7 @@ class ActionModule(ActionBase):
         if name not in task_vars:
             return {"default": setting.default}
         try:
-            return self._templar.template(task_vars[name])
+            return _by_content(self._templar.template(task_vars[name]))
         except Exception:  # an expression of a later play: its text is what the run was given
             return {"unresolved": repr(task_vars[name])}
 

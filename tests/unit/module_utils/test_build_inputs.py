@@ -130,6 +130,17 @@ def test_scripts_are_hashed_by_content_not_by_place(inputs):
     assert _plugin()._controller_inputs(dict(task_vars, gse_sdir=str(tmp_path / "replayed"))) == before
 
 
+def test_injected_files_count_by_content_not_by_place(inputs):
+    """A replay lays the inject-custom files out elsewhere: the same bytes hash the same, other bytes do not."""
+    tmp_path, task_vars = inputs
+    before = _plugin()._controller_inputs(task_vars)
+    (tmp_path / "inject").rename(tmp_path / "inject-replayed")
+    moved = dict(task_vars, gse_inject_custom=[{"src": str(tmp_path / "inject-replayed"), "dest": "/etc/x"}])
+    assert _plugin()._controller_inputs(moved) == before
+    (tmp_path / "inject-replayed").write_text("other\n")
+    assert _plugin()._controller_inputs(moved) != before
+
+
 def test_an_enforced_hook_of_the_parts_runs_them(inputs):
     _, task_vars = inputs
     plugin = _plugin()
