@@ -42,7 +42,7 @@ def _by_content(value):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("root", "state", "inputs", "trees", "build"))
+    _VALID_ARGS = frozenset(("root", "state", "components", "trees", "build"))
 
     def _value(self, task_vars, name, setting):
         """A setting's value as the run sees it; a role default not visible in this play is the schema's."""
@@ -54,11 +54,19 @@ class ActionModule(ActionBase):
             return {"unresolved": repr(task_vars[name])}
 
     def _controller_inputs(self, task_vars):
+        """{component: digest} of what the controller reads: each setting (the secret ones together, so that no
+        record holds the digest of one password), the run's tags, each file input."""
         schema = _settings.load_schema()
-        values = {n: self._value(task_vars, n, schema[n])
-                  for n in build_inputs.covered_settings(schema, _settings.ROLES_DIR)}
-        values["(run tags)"] = sorted(task_vars.get("ansible_run_tags") or [])
-        values["(skip tags)"] = sorted(task_vars.get("ansible_skip_tags") or [])
+        components, secrets = {}, {}
+        for name in build_inputs.covered_settings(schema, _settings.ROLES_DIR):
+            value = self._value(task_vars, name, schema[name])
+            if schema[name].no_log:
+                secrets[name] = value
+            else:
+                components["setting:" + name] = build_inputs.settings_digest(value)
+        components["settings with secrets"] = build_inputs.settings_digest(secrets)
+        components["run tags"] = build_inputs.settings_digest(sorted(task_vars.get("ansible_run_tags") or []))
+        components["skip tags"] = build_inputs.settings_digest(sorted(task_vars.get("ansible_skip_tags") or []))
 
         def var(name, default=None):
             return self._templar.template(task_vars[name]) if name in task_vars else default
@@ -70,17 +78,9 @@ class ActionModule(ActionBase):
         for n, entry in enumerate(var("gse_inject_custom", []) or []):
             if isinstance(entry, dict) and isinstance(entry.get("src"), str):
                 files["inject:%d" % n] = entry["src"]
-        # Every file a path setting names (--kernel, --initrd, a kernel .config, ...).
-        for name in sorted(schema):
-            if schema[name].type == "path" and name in task_vars:
-                try:
-                    path = self._templar.template(task_vars[name])
-                except Exception:
-                    continue
-                if isinstance(path, str) and os.path.isfile(path):
-                    files["setting:" + name] = path
-        return build_inputs.combine({"settings": build_inputs.settings_digest(values),
-                                     "files": build_inputs.files_digest(files)})
+        for label, path in files.items():
+            components["file:" + label] = build_inputs.content_digest(path)
+        return components
 
     def _run_all(self, task_vars):
         """Why parts B to J run whatever the record says, or ""."""
@@ -105,10 +105,10 @@ class ActionModule(ActionBase):
         if state not in ("check", "present"):
             raise AnsibleActionFail("state must be check or present, not %s" % _settings.shown(state))
         if state == "check":
-            args["inputs"] = self._controller_inputs(task_vars)
+            args["components"] = self._controller_inputs(task_vars)
             args["run_all"] = self._run_all(task_vars)
-        elif not args.get("inputs"):
-            raise AnsibleActionFail("state=present needs the inputs digest the check returned")
+        elif not args.get("components"):
+            raise AnsibleActionFail("state=present needs the components the check returned")
         result.update(self._execute_module(module_name="gse.stateless.build_record", module_args=args,
                                            task_vars=task_vars))
         return result

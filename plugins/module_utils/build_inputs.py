@@ -13,8 +13,9 @@ root already is.  The inputs are
   does not shape the root); the run's tags and skip tags;
 - the content of files: the collection's sources the parts run (their roles,
   ``plugins/``, the playbook), the config.d directories, the ``--sdir``
-  scripts, the inject-custom files and every file a ``path`` setting names
-  (``--kernel``, ``--initrd``, a kernel configuration);
+  scripts; a file a setting names (``--kernel``, ``--initrd``, a kernel
+  configuration, the inject-custom sources) counts by its content, not by
+  its place;
 - the listing of the Portage repositories the chroot mounts (``gse_repos_dir``,
   the ``gse_extra_mounts`` sources): every entry's inode, size and change time,
   as ``root_manifest`` lists a root, so an ebuild bump is seen;
@@ -52,8 +53,6 @@ EXCLUDED = {
     "gse_configd_dirs": "their files' content is hashed instead",
     "gse_configd_file": "the config.d the gse command read: its values are the settings, hashed one by one",
     "gse_sdir": "its scripts' content is hashed instead (a replay lays them out elsewhere)",
-    "gse_kernel_path": "the image's content is hashed instead",
-    "gse_initrd_path": "the image's content is hashed instead",
     "gse_stage3_pin": "the extracted stage3 is hashed by its marker instead",
     "gse_kernel_configured": "set by gse when it re-enters after menuconfig, within one run",
     "gse_min_free_mb": "a check of free space, not an input of the root",
@@ -65,6 +64,8 @@ EXCLUDED = {
     "gse_downloads_dir": "where the stage3 is kept; the extracted stage3 is hashed by its marker",
     "gse_stage3_mirror": "where the stage3 comes from; the extracted stage3 is hashed by its marker",
     "gse_stage3_keyring": "checks the stage3; the extracted stage3 is hashed by its marker",
+    "gse_catalyst_version_stamp": "names catalyst's products (the build day by default); the stage3 they make "
+                                  "is hashed by its marker",
 }
 
 _NAME = re.compile(r"\bgse_[a-z0-9_]+\b")
@@ -186,6 +187,13 @@ def read_record(path):
     return data
 
 
-def record_text(build, inputs, root):
-    return json.dumps({"format": FORMAT, "build": build, "inputs": inputs, "root": root},
-                      indent=1, sort_keys=True) + "\n"
+def differing(record, components, limit=5):
+    """The names of the components that differ from the record's, as a reason names them."""
+    old = record.get("components") if isinstance(record.get("components"), dict) else {}
+    names = sorted(n for n in set(old) | set(components) if old.get(n) != components.get(n))
+    return ", ".join(names[:limit]) + (" and %d more" % (len(names) - limit) if len(names) > limit else "")
+
+
+def record_text(build, components, root):
+    return json.dumps({"format": FORMAT, "build": build, "inputs": combine(components), "components": components,
+                       "root": root}, indent=1, sort_keys=True) + "\n"

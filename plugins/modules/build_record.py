@@ -15,13 +15,14 @@ description:
     scripts, injected files, images, the Portage repositories the chroot mounts, the extracted stage3; see
     C(plugins/module_utils/build_inputs.py)) and the digest of the root (C(find -printf) over every entry, as
     the pack module takes it), written when a build completed its archive.
-  - With O(state=check) (part A, after the stage3 is extracted) the inputs and the root are digested again. When
+  - With O(state=check) (part A, after the stage3 is extracted), the inputs and the root are digested again. When
     both equal the record, RV(unchanged) is true and parts B to J are skipped. Otherwise the record is removed
     before anything changes the root, so a build that fails or is interrupted leaves no record saying "built".
-  - With O(state=present) (part K, after the tarball, its index and C(SHA512SUMS) are written) the record is
-    written atomically (mode 0600: the digest covers the users' passwords) with O(inputs) from the check.
-  - The action plugin of the same name digests the settings and the files on the controller and passes that
-    digest as O(inputs); the module adds the repositories' listing and the stage3 marker read on the build host.
+  - With O(state=present), at the end of part K (the tarball, its index and C(SHA512SUMS) are written), the record
+    is written atomically (mode 0600) with the O(components) the check returned.
+  - The action plugin of the same name digests the settings and the files on the controller and passes those
+    digests as O(components); the module adds the repositories' listing and the stage3 marker read on the build
+    host.
 options:
   root:
     description: The build's work directory.
@@ -32,14 +33,14 @@ options:
     type: str
     choices: [check, present]
     default: check
-  inputs:
+  components:
     description:
-      - With V(check), the digest of the inputs read on the controller (the action plugin sets it).
-      - With V(present), the complete digest the check returned (RV(inputs)).
-    type: str
+      - With V(check), the digests of the inputs read on the controller, by name (the action plugin sets them).
+      - With V(present), all the digests the check returned (RV(components)).
+    type: dict
     required: true
   trees:
-    description: Directories the chroot mounts (the Portage repositories): their listing is an input.
+    description: Directories the chroot mounts (the Portage repositories), whose listing is an input.
     type: list
     elements: path
     default: []
@@ -72,7 +73,7 @@ EXAMPLES = r"""
   gse.stateless.build_record:
     root: /var/tmp/gse/workdir-precomp
     state: present
-    inputs: "{{ gse_built.inputs }}"
+    components: "{{ gse_built.components }}"
     build: 20261130T120000Z
 """
 
@@ -89,12 +90,16 @@ inputs:
   description: SHA-256 (hex) of all the inputs.
   type: str
   returned: always
+components:
+  description: The digest of each input by name (a setting, a file, a repository, the stage3).
+  type: dict
+  returned: always
 root_digest:
   description: SHA-256 (hex) of the root's listing.
   type: str
   returned: always
 reason:
-  description: Why the parts run (no record, inputs changed, root changed, or O(run_all)), or empty.
+  description: Why the parts run (no record, the inputs that changed, root changed, or O(run_all)), or empty.
   type: str
   returned: always
 record:
@@ -121,35 +126,34 @@ def root_digest(module, root):
 
 
 def check(module, p, path):
-    inputs = build_inputs.combine({
-        "controller": p["inputs"],
-        "trees": {t: build_inputs.tree_digest(t) for t in p["trees"]},
-        "stage3": build_inputs.content_digest(p["root"].rstrip("/") + ".extracted.json"),
-    })
+    components = dict(p["components"])
+    for tree in p["trees"]:
+        components["tree:" + tree] = build_inputs.tree_digest(tree)
+    components["stage3"] = build_inputs.content_digest(p["root"].rstrip("/") + ".extracted.json")
+    inputs = build_inputs.combine(components)
     digest = root_digest(module, p["root"])
     record = build_inputs.read_record(path)
+    result = dict(inputs=inputs, components=components, root_digest=digest, record=path)
     if p["run_all"]:
         reason = p["run_all"]
     elif record is None:
         reason = "no record of a completed build"
     elif record.get("inputs") != inputs:
-        reason = "inputs changed"
+        reason = "inputs changed: %s" % build_inputs.differing(record, components)
     elif record.get("root") != digest:
         reason = "root changed"
     else:
-        module.exit_json(changed=False, unchanged=True, built=str(record.get("build", "")), inputs=inputs,
-                         root_digest=digest, reason="", record=path)
+        module.exit_json(changed=False, unchanged=True, built=str(record.get("build", "")), reason="", **result)
     # The parts will run and change the root: no record may say "built" until they complete.
     changed = os.path.lexists(path)
     if changed and not module.check_mode:
         os.unlink(path)
-    module.exit_json(changed=changed, unchanged=False, built="", inputs=inputs, root_digest=digest,
-                     reason=reason, record=path)
+    module.exit_json(changed=changed, unchanged=False, built="", reason=reason, **result)
 
 
 def present(module, p, path):
     digest = root_digest(module, p["root"])
-    text = build_inputs.record_text(p["build"], p["inputs"], digest)
+    text = build_inputs.record_text(p["build"], p["components"], digest)
     try:
         with open(path, encoding="utf-8") as fh:
             same = fh.read() == text
@@ -157,9 +161,8 @@ def present(module, p, path):
         same = False
     if not same and not module.check_mode:
         write_atomic(path, text, mode=0o600, unique=True)
-    module.exit_json(changed=not same, unchanged=False, built=p["build"], inputs=p["inputs"],
-                     root_digest=digest,
-                     reason="", record=path)
+    module.exit_json(changed=not same, unchanged=False, built=p["build"], inputs=build_inputs.combine(p["components"]),
+                     components=p["components"], root_digest=digest, reason="", record=path)
 
 
 def main():
@@ -167,7 +170,7 @@ def main():
         argument_spec=dict(
             root=dict(type="path", required=True),
             state=dict(type="str", choices=["check", "present"], default="check"),
-            inputs=dict(type="str", required=True),
+            components=dict(type="dict", required=True),
             trees=dict(type="list", elements="path", default=[]),
             run_all=dict(type="str", default=""),
             build=dict(type="str", default=""),

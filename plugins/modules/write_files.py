@@ -40,6 +40,7 @@ attributes:
     description: Reports which files would change without touching them.
   diff_mode:
     support: none
+    description: The files' contents are not shown.
 author:
   - GSE contributors (!UNKNOWN)
 """

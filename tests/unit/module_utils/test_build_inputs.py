@@ -180,13 +180,14 @@ def build(tmp_path):
     repos = tmp_path / "repos/gentoo/app-misc/hello"
     repos.mkdir(parents=True)
     (repos / "hello-1.ebuild").write_text("EAPI=8\n")
-    return tmp_path, dict(root=str(root), inputs="c" * 64, trees=[str(tmp_path / "repos")])
+    return tmp_path, dict(root=str(root), components={"setting:gse_hostname": "c" * 64},
+                          trees=[str(tmp_path / "repos")])
 
 
 def _complete(capsys, args):
     first = run_module(capsys, args)
     assert first["unchanged"] is False and first["reason"] == "no record of a completed build"
-    run_module(capsys, dict(root=args["root"], state="present", inputs=first["inputs"], build="B1"))
+    run_module(capsys, dict(root=args["root"], state="present", components=first["components"], build="B1"))
     return first
 
 
@@ -212,7 +213,7 @@ def test_a_change_runs_the_parts_and_removes_the_record(capsys, build, change):
     elif change == "root":
         (tmp_path / "workdir/etc/hostname").write_text("lab2\n")
     elif change == "controller":
-        args = dict(args, inputs="d" * 64)
+        args = dict(args, components={"setting:gse_hostname": "d" * 64})
     else:
         args = dict(args, run_all="enforced: gparte")
     # check mode says so and leaves the record
@@ -220,7 +221,10 @@ def test_a_change_runs_the_parts_and_removes_the_record(capsys, build, change):
     assert (tmp_path / "workdir.built.json").exists()
     result = run_module(capsys, args)
     assert result["unchanged"] is False and result["changed"] is True
-    assert result["reason"] == {"root": "root changed", "enforced": "enforced: gparte"}.get(change, "inputs changed")
+    assert result["reason"] == {"root": "root changed", "enforced": "enforced: gparte",
+                                "ebuild_bump": "inputs changed: tree:" + args["trees"][0],
+                                "stage3": "inputs changed: stage3",
+                                "controller": "inputs changed: setting:gse_hostname"}[change]
     # no record says "built" while the parts run
     assert not (tmp_path / "workdir.built.json").exists()
 
@@ -228,8 +232,9 @@ def test_a_change_runs_the_parts_and_removes_the_record(capsys, build, change):
 def test_present_is_idempotent(capsys, build):
     tmp_path, args = build
     first = _complete(capsys, args)
-    again = run_module(capsys, dict(root=args["root"], state="present", inputs=first["inputs"], build="B1"))
+    again = run_module(capsys, dict(root=args["root"], state="present", components=first["components"], build="B1"))
     assert again["changed"] is False
-    checked = run_module(capsys, dict(root=args["root"], state="present", inputs="e" * 64, build="B2"), check=True)
+    checked = run_module(capsys, dict(root=args["root"], state="present", components={"x": "e" * 64}, build="B2"),
+                         check=True)
     assert checked["changed"] is True
     assert json.loads((tmp_path / "workdir.built.json").read_text())["build"] == "B1"
