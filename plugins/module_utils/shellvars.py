@@ -88,7 +88,9 @@ def _read_word(text, i, line_no):
 
 def parse(text):
     """(lines, assignments): the text split into lines (with their ends) and its assignments in order."""
-    lines = text.splitlines(True)
+    # Only "\n" ends a line for the shell; str.splitlines() would also split
+    # on \x1c-\x1e, \x85 and U+2028, which may sit inside a quoted value.
+    lines = [line for line in re.split(r"(?<=\n)", text) if line]
     assignments = []
     offsets = []
     pos = 0
