@@ -107,8 +107,9 @@ def main():
                     (index,) = [r for name, _h, r in res.tasks() if name.endswith("Make the chunk index of the system")]
                     checks = [r for name, _h, r in res.tasks()
                               if name.endswith("Compare the build's inputs and root with the last completed build")]
-                    published = [r for name, _h, r in res.tasks() if name.endswith("Publish the image")
-                                 and not r.get("skipped")]
+                    # The publish module's result (it has "image"), not the include of its task file.
+                    published = [r for name, _h, r in res.tasks() if "Publish the image" in name
+                                 and "image" in r]
                     r = dict(first=first_wall, first_cpu=first_cpu, rebuild=again_wall, rebuild_cpu=again_cpu,
                              parts_skipped=bool(checks and checks[0].get("unchanged")),
                              skip_reason=checks[0].get("reason", "") if checks else "no check",
