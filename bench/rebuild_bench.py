@@ -8,6 +8,7 @@ changed.  It prints the wall time and the CPU time (of ansible-playbook and
 everything it started) of both builds, which work the rebuild skipped (the
 build-tool round trip, the pack) and whether its tarball is the first one's
 byte for byte, and the ratio rebuild / first build (the target is <= 0.20).
+A rebuild with nothing changed skips parts B to J whole (docs/build.md).
 See bench/README.md.
 """
 
@@ -104,7 +105,16 @@ def main():
                     again_path, again_sha = newest_tarball(env)
                     (pack,) = [r for name, _h, r in res.tasks() if name.endswith("Pack the system")]
                     (index,) = [r for name, _h, r in res.tasks() if name.endswith("Make the chunk index of the system")]
+                    checks = [r for name, _h, r in res.tasks()
+                              if name.endswith("Compare the build's inputs and root with the last completed build")]
+                    # The publish module's result (it has "image"), not the include of its task file.
+                    published = [r for name, _h, r in res.tasks() if "Publish the image" in name
+                                 and "image" in r]
                     r = dict(first=first_wall, first_cpu=first_cpu, rebuild=again_wall, rebuild_cpu=again_cpu,
+                             parts_skipped=bool(checks and checks[0].get("unchanged")),
+                             skip_reason=checks[0].get("reason", "") if checks else "no check",
+                             published_nothing=bool(published) and str(published[0].get("msg", "")).startswith(
+                                 "unchanged: "),
                              identical=first_sha == again_sha and first_path != again_path,
                              pack_reused=bool(pack.get("reused")), index_reused=bool(index.get("reused")),
                              eix_skipped=skipped(res, "Install eix"),
@@ -112,11 +122,12 @@ def main():
                              load=(load0, loadavg()))
                     rounds.append(r)
                     print("round %d  first build %6.1f s (cpu %6.1f s)  rebuild %6.1f s (cpu %6.1f s)  "
-                          "ratio %.2f (cpu %.2f)  same tarball %s  pack reused %s  index reused %s  eix skipped %s  "
-                          "depclean skipped %s  load %.1f..%.1f"
+                          "ratio %.2f (cpu %.2f)  same tarball %s  parts B-J skipped %s%s  pack reused %s  "
+                          "index reused %s  published nothing new %s  load %.1f..%.1f"
                           % (n, first_wall, first_cpu, again_wall, again_cpu, again_wall / first_wall,
-                             again_cpu / first_cpu, r["identical"], r["pack_reused"], r["index_reused"],
-                             r["eix_skipped"], r["depclean_skipped"], r["load"][0], r["load"][1]), flush=True)
+                             again_cpu / first_cpu, r["identical"], r["parts_skipped"],
+                             "" if r["parts_skipped"] else " (%s)" % r["skip_reason"], r["pack_reused"],
+                             r["index_reused"], r["published_nothing"], r["load"][0], r["load"][1]), flush=True)
                     roles, slowest, count = where_time_goes(res)
                     r["rebuild_roles"], r["rebuild_slowest"] = roles, slowest
                     print("  where the rebuild's %.1f s went (%d tasks, wall seconds from each task's start "

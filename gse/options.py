@@ -61,7 +61,8 @@ OPTIONS = (
            "answer yes at these hooks and use force (rebuild, overwrite)",
            "A part hook enforces all its sub-parts. For a manually configured kernel avoid "
            "--enforce=gker: with force the kernel question becomes yes and genkernel builds a "
-           "general modular kernel.",
+           "general modular kernel. Any enforced hook of parts A to J also makes a rebuild whose "
+           "inputs are unchanged run every part (docs/build.md).",
            metavar="HOOK,...", var="gse_enforce", repeat=True),
     Option("distcc", ("--distcc",), CHOICE, "build",
            "use distcc in the chroot: on or off (pump is refused)",

@@ -92,8 +92,11 @@ class Watcher:
         return True
 
     def notice(self, msg):
-        """Print part L's "unchanged: <version> is already published" (a build that publishes nothing)."""
-        if isinstance(msg, str) and msg.startswith("unchanged: "):
+        """Print part L's "unchanged: <version> is already published" (a build that publishes nothing) and
+        each part a rebuild skips ("<part>: unchanged since <build>: skipped", roles' generated main.yml)."""
+        if not isinstance(msg, str):
+            return
+        if msg.startswith("unchanged: ") or (": unchanged since " in msg and msg.endswith(": skipped")):
             self.out.write("gse: %s\n" % msg.splitlines()[0])
             self.out.flush()
 

@@ -8,10 +8,13 @@ comes from (task_path), and that is what names the sub-part.
 playbook; test_quiet_roles.py those of the real roles.)
 """
 import io
+import os
 import re
 
 from gse import layout
 from gse.progress import Watcher
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 HOOK_SCRIPTS = "gse.stateless.hook_scripts"
 INCLUDE = "ansible.builtin.include_tasks"
@@ -91,3 +94,18 @@ def test_an_unchanged_image_is_reported_in_one_line_at_every_verbosity():
     other = {"event": "runner_on_ok", "event_data": {"role": "publish", "res": {"msg": "All items completed"}}}
     for quiet in (True, False):
         assert lines([other, unchanged], quiet=quiet) == ["gse: unchanged: 20261125T190000Z is already published"]
+
+
+def test_a_skipped_part_is_reported_in_one_line_at_every_verbosity():
+    """The message a part an unchanged rebuild skips prints, as the generated role (scripts/gen-hooks) writes it."""
+    import yaml
+    with open(os.path.join(TOP, "roles/configure/tasks/main.yml"), encoding="utf-8") as f:
+        (message,) = [t["ansible.builtin.debug"]["msg"] for t in yaml.safe_load(f) if "ansible.builtin.debug" in t]
+    message = message.replace("{{ gse_built_build }}", "20261125T190000Z")
+    skipped = {"event": "runner_on_ok", "event_data": {
+        "role": "configure", "task": "Part E unchanged since the last build",
+        "res": {"changed": False, "msg": message}}}
+    other = {"event": "runner_on_ok", "event_data": {"role": "configure", "res": {"msg": "Configuration: skipped"}}}
+    for quiet in (True, False):
+        assert lines([other, skipped], quiet=quiet) == ["gse: " + message]
+    assert "20261125T190000Z" in message

@@ -4,8 +4,11 @@ Two cases:
 
 - a build and a rebuild in the same directory, at another time and under
   another build id: their tarballs must be byte-identical, and the rebuild
-  skips the work whose inputs did not change (eix in part C, deselect and
-  depclean in part J, the pack and its signature, the chunk index);
+  skips the work whose inputs did not change (parts B to J whole, as their
+  inputs and the root are what the first build recorded; the pack and its
+  signature, the chunk index; part L publishes nothing new).  Then one
+  config.d file of part E changes: the parts run again and the change
+  reaches the image;
 - two builds in two fresh directories (fresh work directory, binary package
   cache and chunk store each), the second started only once the first has
   merged a package, so their merges happen at other seconds: the tarballs and
@@ -72,8 +75,42 @@ def differences(first, second):
     return sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
 
 
+def member_text(path, name):
+    with subprocess.Popen(["zstd", "-dcq", path], stdout=subprocess.PIPE) as proc, \
+            tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+        for m in tar:
+            if m.name == name:
+                return tar.extractfile(m).read().decode()
+    return None
+
+
+def published_versions(env):
+    return sorted(os.listdir(os.path.join(env.publish, "images")))
+
+
+SKIPPED_ROLES = {"chroot_prepare", "portage", "rebuild", "configure", "essentials", "runlevels", "client_health",
+                 "kernel", "initramfs", "chroot_cleanup"}
+SKIP_MESSAGES = ["Part %s unchanged since the last build" % letter for letter in "BCDEFGHIJ"]
+
+
+def roles_ran(res):
+    """{role: names of its tasks that ran (not skipped)}."""
+    out = {}
+    for n, _h, r in res.tasks():
+        if " : " in n and not r.get("skipped"):
+            role, name = n.split(" : ", 1)
+            out.setdefault(role, set()).add(name)
+    return out
+
+
 def test_a_rebuild_of_the_same_inputs_gives_the_same_tarball(gse_fixture, fixture_http, signing):
     env = BuildEnv(tempfile.mkdtemp(prefix="gse-repro-", dir="/var/tmp"), gse_fixture, fixture_http, *signing)
+    configd = os.path.join(env.dir, "configd")
+    os.mkdir(configd)
+    with open(os.path.join(configd, "etc.yml"), "w", encoding="utf-8") as f:
+        f.write("gse_hostname: lab-one\n")
+    env.vars["gse_configd_dirs"] = [configd]
+    record = env.workdir() + ".built.json"
     try:
         rc, res = env.run()
         assert rc == 0, res.failed()
@@ -87,10 +124,31 @@ def test_a_rebuild_of_the_same_inputs_gives_the_same_tarball(gse_fixture, fixtur
                      for n in names)
         assert newest > epoch
         assert max(m.mtime for m in tar_members(first)) == epoch
+        (check,) = task(res, "Compare the build's inputs and root with the last completed build")
+        assert not check["unchanged"] and check["reason"] == "no record of a completed build"
+        first_build = os.path.basename(os.path.dirname(first))
+        with open(record, encoding="utf-8") as f:
+            assert json.load(f)["build"] == first_build
+        published = published_versions(env)
 
         rc, res = env.run()
         assert rc == 0, res.failed()
         second = tarball(env)
+        # Parts B to J: their inputs and the root are what the first build recorded.
+        (check,) = task(res, "Compare the build's inputs and root with the last completed build")
+        assert check["unchanged"] and check["built"] == first_build, check
+        for name in SKIP_MESSAGES:
+            (message,) = task(res, name)
+            assert message["msg"].endswith(": unchanged since %s: skipped" % first_build), message
+        ran = roles_ran(res)
+        for role in SKIPPED_ROLES & set(ran):
+            assert ran[role] <= set(SKIP_MESSAGES), (role, ran[role] - set(SKIP_MESSAGES))
+        assert res.ran("Mount proc, sys, dev") == []
+        with open(record, encoding="utf-8") as f:
+            assert json.load(f)["build"] == first_build  # the build that made the root
+        (publish,) = [r for r in res.ran("Publish the image") if "image" in r]
+        assert not publish["changed"] and publish["msg"].startswith("unchanged: "), publish
+        assert published_versions(env) == published
         assert second != first  # another build id, another image directory
         assert sha512(second) == sha512(first), "the tarballs differ in: %s" % differences(first, second)
         assert task(res, "Install eix") == [] and task(res, "Build the eix cache") == []
@@ -105,6 +163,25 @@ def test_a_rebuild_of_the_same_inputs_gives_the_same_tarball(gse_fixture, fixtur
         check = subprocess.run(["gpgv", "--keyring", gse_fixture.keyring, second + ".asc", second],
                                capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
+        assert member_text(second, "./etc/conf.d/hostname") == 'hostname="lab-one"\n'
+
+        # One config.d file of part E changes: everything runs, and the change is in the image.
+        with open(os.path.join(configd, "etc.yml"), "w", encoding="utf-8") as f:
+            f.write("gse_hostname: lab-two\n")
+        rc, res = env.run()
+        assert rc == 0, res.failed()
+        third = tarball(env)
+        (check,) = task(res, "Compare the build's inputs and root with the last completed build")
+        assert not check["unchanged"], check
+        assert check["reason"] == "inputs changed: file:configd:0, setting:gse_hostname", check
+        assert all(task(res, name) == [] for name in SKIP_MESSAGES)
+        assert res.ran("Mount proc, sys, dev") and res.ran("Set the hostname")
+        assert member_text(third, "./etc/conf.d/hostname") == 'hostname="lab-two"\n'
+        (pack,) = task(res, "Pack the system")
+        assert pack["packed"], pack
+        with open(record, encoding="utf-8") as f:
+            assert json.load(f)["build"] == os.path.basename(os.path.dirname(third))
+        assert len(published_versions(env)) == len(published) + 1
     finally:
         env.wait_released()
         assert mounts_under(env.dir) == []
