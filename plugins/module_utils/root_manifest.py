@@ -63,19 +63,21 @@ def find_argv(root):
 
 
 def change_clock():
-    """The ``since`` for a digest taken while tar runs: the next tick of the clock change times are stamped with.
+    """The ``since`` for a digest taken while tar runs, in nanoseconds: a tick of the coarse clock after now.
 
-    A change before that tick has a stamp before it (stamps are never later
-    than the real time of the change); a change after this call returns has
-    one at or after it.  Waiting for the tick (a few milliseconds) leaves
-    only changes made between the tick and the return to look changed,
-    instead of changes made up to one tick before the call.
+    Change times are stamped from the coarse real-time clock or, since
+    Linux 6.13's multigrain time stamps, from the fine-grained clock, which
+    runs up to a tick ahead of the coarse one.  So ``since`` is the first
+    coarse reading beyond the fine clock at entry: a change made before this
+    call has a stamp at or before that fine reading (before ``since``); a
+    change after it returns has a stamp at or after the coarse clock then
+    (at or after ``since``).  The wait is one or two ticks.
     """
-    start = time.clock_gettime(CLOCK_REALTIME_COARSE)
+    entry = time.clock_gettime_ns(time.CLOCK_REALTIME)
     step = time.clock_getres(CLOCK_REALTIME_COARSE) / 8
     while True:
-        now = time.clock_gettime(CLOCK_REALTIME_COARSE)
-        if now != start:
+        now = time.clock_gettime_ns(CLOCK_REALTIME_COARSE)
+        if now > entry:
             return now
         time.sleep(step)
 
@@ -170,7 +172,7 @@ def digest_of_listing(listing, root, source_date_epoch=None, exclude_patterns=()
         else:
             entries.append((path, fields[i + 1] + b" " + target))
     if since is not None and (newest and changed_since(newest, since)
-                              or time.clock_gettime(CLOCK_REALTIME_COARSE) < since):
+                              or time.clock_gettime_ns(CLOCK_REALTIME_COARSE) < since):
         return None  # changed while tar read it, or the clock was set back: nothing to compare
     entries.sort()
     h = hashlib.sha256()
@@ -179,12 +181,18 @@ def digest_of_listing(listing, root, source_date_epoch=None, exclude_patterns=()
     return h.hexdigest()
 
 
+def stamp_ns(stamp):
+    """A time as find writes it (``1700000000.1234567890``) in whole nanoseconds, without a float's rounding."""
+    seconds, _, fraction = stamp.partition(b".")
+    return int(seconds) * 1000000000 + int((fraction[:9] or b"0").ljust(9, b"0"))
+
+
 def changed_since(stamp, since):
-    """Whether a change time as find writes it (``1700000000.1234567890``) is at or after ``since``.
+    """Whether a change time as find writes it is at or after ``since`` (nanoseconds, from change_clock).
 
     Whole-second stamps come from a filesystem that truncates them: then
     a change up to COARSE_STAMP_MARGIN seconds before ``since`` counts too.
     """
     fraction = stamp.partition(b".")[2]
-    margin = COARSE_STAMP_MARGIN if not fraction.strip(b"0") else 0.0
-    return float(stamp) >= since - margin
+    margin = int(COARSE_STAMP_MARGIN * 1000000000) if not fraction.strip(b"0") else 0
+    return stamp_ns(stamp) >= since - margin

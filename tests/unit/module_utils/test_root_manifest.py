@@ -1,5 +1,6 @@
 """root_manifest: what changes the digest of a root (and what does not) on a real tree."""
 import os
+import time
 
 import pytest
 
@@ -129,11 +130,14 @@ def test_a_change_in_a_left_out_entry_does_not_count(root):
 
 
 @pytest.mark.parametrize("stamp,since,changed", [
-    (b"1700000000.5000000000", 1700000000.5, True),
-    (b"1700000000.4999990000", 1700000000.5, False),
+    (b"1700000000.5000000000", 1700000000500000000, True),
+    (b"1700000000.4999999990", 1700000000500000000, False),
+    # One nanosecond apart at today's times: a float cannot tell these apart.
+    (b"1796065965.1652669650", 1796065965165266965, True),
+    (b"1796065965.1652669640", 1796065965165266965, False),
     # Whole seconds: a filesystem that truncates stamps; a change just after since may show as before it.
-    (b"1700000000.0000000000", 1700000000.9, True),
-    (b"1699999997.0000000000", 1700000000.9, False),
+    (b"1700000000.0000000000", 1700000000900000000, True),
+    (b"1699999997.0000000000", 1700000000900000000, False),
 ])
 def test_changed_since(stamp, since, changed):
     assert root_manifest.changed_since(stamp, since) is changed
@@ -147,3 +151,10 @@ def test_failed_listing_is_an_error(tmp_path):
     finally:
         listing.close()
     assert e.value.cmd[0] == "find" and e.value.rc != 0 and "nope" in e.value.stderr
+
+
+def test_change_clock_is_after_the_fine_clock_at_entry():
+    # Multigrain stamps (Linux 6.13+) may be ahead of the coarse clock: a
+    # change just before the call must still read as before ``since``.
+    entry = time.clock_gettime_ns(time.CLOCK_REALTIME)
+    assert root_manifest.change_clock() > entry
