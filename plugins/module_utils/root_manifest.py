@@ -183,7 +183,7 @@ def digest_of_listing(listing, root, source_date_epoch=None, exclude_patterns=()
 
 def stamp_ns(stamp):
     """A time as find writes it (``1700000000.1234567890``) in whole nanoseconds, without a float's rounding."""
-    seconds, _, fraction = stamp.partition(b".")
+    seconds, _dot, fraction = stamp.partition(b".")
     return int(seconds) * 1000000000 + int((fraction[:9] or b"0").ljust(9, b"0"))
 
 
