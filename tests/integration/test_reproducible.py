@@ -144,6 +144,9 @@ def test_a_rebuild_of_the_same_inputs_gives_the_same_tarball(gse_fixture, fixtur
         for role in SKIPPED_ROLES & set(ran):
             assert ran[role] <= set(SKIP_MESSAGES), (role, ran[role] - set(SKIP_MESSAGES))
         assert res.ran("Mount proc, sys, dev") == []
+        # common's checks, the build id and the build's unit: once per build, not once per play.
+        assert len(task(res, "Hold the build's processes in one unit, ended as one when its owner exits")) == 1
+        assert len(task(res, "Check config.d (%s)" % configd)) == 1
         with open(record, encoding="utf-8") as f:
             assert json.load(f)["build"] == first_build  # the build that made the root
         (publish,) = [r for r in res.ran("Publish the image") if "image" in r]
