@@ -103,8 +103,9 @@ def main():
                     first_path, first_sha = newest_tarball(env)
                     again_wall, again_cpu, res = timed(env)
                     again_path, again_sha = newest_tarball(env)
-                    (pack,) = [r for name, _h, r in res.tasks() if name.endswith("Pack the system")]
-                    (index,) = [r for name, _h, r in res.tasks() if name.endswith("Make the chunk index of the system")]
+                    taken = [r for name, _h, r in res.tasks()
+                             if name.endswith("Take over the image of the unchanged root") and not r.get("skipped")]
+                    pack = [r for name, _h, r in res.tasks() if name.endswith("Pack the system")]
                     checks = [r for name, _h, r in res.tasks()
                               if name.endswith("Compare the build's inputs and root with the last completed build")]
                     # The publish module's result (it has "image"), not the include of its task file.
@@ -116,18 +117,19 @@ def main():
                              published_nothing=bool(published) and str(published[0].get("msg", "")).startswith(
                                  "unchanged: "),
                              identical=first_sha == again_sha and first_path != again_path,
-                             pack_reused=bool(pack.get("reused")), index_reused=bool(index.get("reused")),
+                             image_taken_over=bool(taken and taken[0].get("taken_over")),
+                             packed=any(r.get("packed") for r in pack),
                              eix_skipped=skipped(res, "Install eix"),
                              depclean_skipped=skipped(res, "Remove what nothing needs any more (depclean)"),
                              load=(load0, loadavg()))
                     rounds.append(r)
                     print("round %d  first build %6.1f s (cpu %6.1f s)  rebuild %6.1f s (cpu %6.1f s)  "
-                          "ratio %.2f (cpu %.2f)  same tarball %s  parts B-J skipped %s%s  pack reused %s  "
-                          "index reused %s  published nothing new %s  load %.1f..%.1f"
+                          "ratio %.2f (cpu %.2f)  same tarball %s  parts B-J skipped %s%s  image taken over %s  "
+                          "packed again %s  published nothing new %s  load %.1f..%.1f"
                           % (n, first_wall, first_cpu, again_wall, again_cpu, again_wall / first_wall,
                              again_cpu / first_cpu, r["identical"], r["parts_skipped"],
-                             "" if r["parts_skipped"] else " (%s)" % r["skip_reason"], r["pack_reused"],
-                             r["index_reused"], r["published_nothing"], r["load"][0], r["load"][1]), flush=True)
+                             "" if r["parts_skipped"] else " (%s)" % r["skip_reason"], r["image_taken_over"],
+                             r["packed"], r["published_nothing"], r["load"][0], r["load"][1]), flush=True)
                     roles, slowest, count = where_time_goes(res)
                     r["rebuild_roles"], r["rebuild_slowest"] = roles, slowest
                     print("  where the rebuild's %.1f s went (%d tasks, wall seconds from each task's start "

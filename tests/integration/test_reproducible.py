@@ -144,6 +144,9 @@ def test_a_rebuild_of_the_same_inputs_gives_the_same_tarball(gse_fixture, fixtur
         for role in SKIPPED_ROLES & set(ran):
             assert ran[role] <= set(SKIP_MESSAGES), (role, ran[role] - set(SKIP_MESSAGES))
         assert res.ran("Mount proc, sys, dev") == []
+        # common's checks, the build id and the build's unit: once per build, not once per play.
+        assert len(task(res, "Hold the build's processes in one unit, ended as one when its owner exits")) == 1
+        assert len(task(res, "Check config.d (%s)" % configd)) == 1
         with open(record, encoding="utf-8") as f:
             assert json.load(f)["build"] == first_build  # the build that made the root
         (publish,) = [r for r in res.ran("Publish the image") if "image" in r]
@@ -154,12 +157,18 @@ def test_a_rebuild_of_the_same_inputs_gives_the_same_tarball(gse_fixture, fixtur
         assert task(res, "Install eix") == [] and task(res, "Build the eix cache") == []
         assert task(res, "Deselect the build-only tools") == []
         assert task(res, "Remove what nothing needs any more (depclean)") == []
-        # Nothing in the root changed, so the signed tarball and its index are taken over.
-        (pack,) = task(res, "Pack the system")
-        assert pack["reused"] == first and not pack["packed"], pack
-        (index,) = task(res, "Make the chunk index of the system")
-        assert index["reused"] == os.path.join(os.path.dirname(first), "image.caidx"), index
-        assert sha512(index["path"]) == sha512(index["reused"])
+        # Nothing in the root changed, nor part K's settings: the first build's image directory (signed
+        # tarball, index, report, SHA512SUMS) is taken over whole, nothing is packed, indexed or signed.
+        (taken,) = task(res, "Take over the image of the unchanged root")
+        assert taken["taken_over"] and taken["src"] == os.path.dirname(first), taken
+        assert task(res, "Pack the system") == [] and task(res, "Make the chunk index of the system") == []
+        assert task(res, "Sign the image and its digests") == [] and task(res, "Write SHA512SUMS") == []
+        for name in taken["files"]:
+            assert os.stat(os.path.join(os.path.dirname(second), name)).st_ino == \
+                os.stat(os.path.join(os.path.dirname(first), name)).st_ino, name
+        assert {"image.caidx", "SHA512SUMS.asc", "build-report.json"} <= set(taken["files"])
+        with open(os.path.join(env.logs, os.path.basename(os.path.dirname(second)), "build-report.json"), encoding="utf-8") as f:
+            assert json.load(f)["version"] == first_build  # the build that made the image
         check = subprocess.run(["gpgv", "--keyring", gse_fixture.keyring, second + ".asc", second],
                                capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
@@ -177,6 +186,7 @@ def test_a_rebuild_of_the_same_inputs_gives_the_same_tarball(gse_fixture, fixtur
         assert all(task(res, name) == [] for name in SKIP_MESSAGES)
         assert res.ran("Mount proc, sys, dev") and res.ran("Set the hostname")
         assert member_text(third, "./etc/conf.d/hostname") == 'hostname="lab-two"\n'
+        assert task(res, "Take over the image of the unchanged root") == []
         (pack,) = task(res, "Pack the system")
         assert pack["packed"], pack
         with open(record, encoding="utf-8") as f:
