@@ -11,6 +11,7 @@ configuration files (``managed_file``) all go through ``write_atomic``.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tempfile
@@ -71,3 +72,17 @@ def rename_durable(src, dst):
     """rename(2) and fsync the directory that holds ``dst``."""
     os.rename(src, dst)
     fsync_dir(os.path.dirname(os.path.abspath(dst)))
+
+
+def read_json_dict(path):
+    """The JSON object in ``path`` as a dict; None when the file is missing, unreadable, not JSON or not an object.
+
+    The records the modules keep beside a work directory are read with this:
+    a record that cannot be read counts as none, so the work is done again.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

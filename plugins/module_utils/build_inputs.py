@@ -34,6 +34,7 @@ import stat
 
 from . import hooks as _hooks
 from . import root_manifest
+from .atomic_file import read_json_dict
 
 FORMAT = 1
 # The parts whose work an unchanged build skips, and whose roles' settings are inputs.
@@ -177,12 +178,8 @@ def record_path(root):
 
 def read_record(path):
     """The record as a dict, or None when there is none or it is not one this code wrote."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    data = read_json_dict(path)
+    if data is None or data.get("format") != FORMAT:
         return None
     return data
 

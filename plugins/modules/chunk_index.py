@@ -146,7 +146,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import caindex, safe_paths, tar_stream
-from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, write_atomic
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, read_json_dict, write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import sha512_file
 
 
@@ -277,12 +277,7 @@ def file_id(path):
 
 
 def read_record(root):
-    try:
-        with open(record_path(root), encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_json_dict(record_path(root))
 
 
 def reusable(record, tarball_sha512, fingerprint, store):

@@ -112,7 +112,7 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import caindex
-from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, write_atomic
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, read_json_dict, write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import parse_sums, sha512_file
 
 
@@ -137,12 +137,7 @@ def listing(directory):
 
 
 def read_record(root):
-    try:
-        with open(record_path(root), encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_json_dict(record_path(root))
 
 
 def write_record(root, dest, build, inputs):

@@ -210,7 +210,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp_digest_sign as dsig
 from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign as pgp
 from ansible_collections.gse.stateless.plugins.module_utils import root_manifest, safe_paths, tar_stream
-from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, write_atomic
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, read_json_dict, write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import format_sums, parse_sums, sha512_file
 
 SUMS = "SHA512SUMS"
@@ -225,17 +225,8 @@ def fingerprint(tar_cmd, comp_cmd):
     return hashlib.sha256(json.dumps([tar_cmd, comp_cmd]).encode()).hexdigest()
 
 
-def read_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def read_record(dest):
-    return read_json(record_path(dest))
+    return read_json_dict(record_path(dest))
 
 
 def up_to_date(dest, record, fp, manifest):
@@ -475,7 +466,7 @@ def run(module):
     fp = fingerprint(tar_cmd, comp_cmd)
     excludes = [a.split("=", 1)[1] for a in tar_stream.exclude_args(p["excludes"])]
     record = read_record(dest)
-    root_record = read_json(root_record_path(root))
+    root_record = read_json_dict(root_record_path(root))
     manifest = None
     if p["force"] or not may_be_kept(record, root_record, fp):
         # Packing is certain: the root's digest is only recorded, so it is taken
