@@ -22,7 +22,6 @@ ran through its entry's `gse.pair=` and the bytes QEMU was given.  A
 kernel of another release (the reboot into the new pair instead of the
 backup) is covered by test_shell_boot.py on the library.
 """
-import hashlib
 import os
 import re
 import shutil
@@ -41,6 +40,7 @@ from gse.serve import Server
 
 sys.path.insert(0, builds.ROOT)
 from tests.fixture import kernel as kernel_fixture  # noqa: E402
+from tests.fixture.digest import sha512  # noqa: E402
 
 MODULE = "dummy"
 # The same module set as test_boot_image_kernel.py: the same kernel tree
@@ -56,11 +56,6 @@ def kernel_tree():
     if not shutil.which("apt-get") or not shutil.which("depmod"):
         pytest.skip("needs apt-get and depmod (scripts/bootstrap installs them)")
     return kernel_fixture.tree(DRIVERS + [MODULE])
-
-
-def sha512(path):
-    with open(path, "rb") as f:
-        return hashlib.sha512(f.read()).hexdigest()
 
 
 def pair_b(pair_a, work):
