@@ -23,11 +23,13 @@ gse_boot_refused() {
     return 2
 }
 
-# gse_boot_fetch PATH OUT: gse_fetch bounded like the image
-# (GSE_IMAGE_TIMEOUT), not like a pointer: a pair is tens of megabytes.
+# gse_boot_fetch PATH OUT SIZE: gse_fetch bounded like the image
+# (GSE_IMAGE_TIMEOUT), not like a pointer: a pair is tens of megabytes.  A
+# server announcing more than the signed SIZE is cut off before the bytes
+# reach RAM (curl's --max-filesize, as for the chunk index).
 gse_boot_fetch() {
     # shellcheck disable=SC2034 # read by gse_curl_bounds (gse-net-lib.sh)
-    (GSE_FETCH_TIMEOUT=${GSE_IMAGE_TIMEOUT:-3600}; gse_fetch "$1" "$2")
+    (GSE_FETCH_TIMEOUT=${GSE_IMAGE_TIMEOUT:-3600}; GSE_FETCH_MAXSIZE=$3; gse_fetch "$1" "$2")
 }
 
 gse_boot_pair() {
@@ -75,9 +77,9 @@ gse_boot_pair() {
     rm -rf "$_r"
     mkdir -p "$_r"
     _rc=0
-    gse_boot_fetch "$_k" "$_r/vmlinuz" || _rc=2
+    gse_boot_fetch "$_k" "$_r/vmlinuz" "$_kz" || _rc=2
     [ $_rc -eq 0 ] && { gse_check_file "$_r/vmlinuz" "$_ks" "$_kz" || { _rc=2; GSE_BOOT_REASON="vmlinuz: $GSE_VERIFY_REASON"; }; }
-    [ $_rc -eq 0 ] && { gse_boot_fetch "$_i" "$_r/initramfs" || _rc=2; }
+    [ $_rc -eq 0 ] && { gse_boot_fetch "$_i" "$_r/initramfs" "$_iz" || _rc=2; }
     [ $_rc -eq 0 ] && { gse_check_file "$_r/initramfs" "$_is" "$_iz" || { _rc=2; GSE_BOOT_REASON="initramfs: $GSE_VERIFY_REASON"; }; }
     if [ $_rc -ne 0 ]; then
         rm -rf "$_r"
