@@ -36,9 +36,23 @@ gse_boot_name_ok() {
     return 0
 }
 
-# gse_boot_dev SPEC: print the device SPEC names (/dev/..., LABEL=,
-# PARTLABEL=, UUID=, PARTUUID=), waiting for it at most GSE_BOOT_WAIT
-# seconds (udev may still be naming devices); 1 when none appeared, 2 when
+# gse_boot_setting NAME VALUE DEFAULT: print VALUE when it is a whole number
+# of at most 4 digits, else DEFAULT with a warning naming NAME.  A config.d
+# value of the wrong type ("5s") must neither stop the controller's shell in
+# an arithmetic error nor lift a bound.  Always 0.
+gse_boot_setting() {
+    # shellcheck disable=SC2154 # _gse_dec is set by gse_decimal (gse-lib.sh)
+    if gse_decimal "$2" && [ ${#_gse_dec} -le 4 ]; then
+        echo "$_gse_dec"
+    else
+        gse_warn "boot partition: $1='$2' is not a whole number up to 9999: $3 is used"
+        echo "$3"
+    fi
+}
+
+# gse_boot_dev SPEC SECONDS: print the device SPEC names (/dev/..., LABEL=,
+# PARTLABEL=, UUID=, PARTUUID=), waiting for it at most SECONDS (a whole
+# number: udev may still be naming devices); 1 when none appeared, 2 when
 # SPEC is none of those forms.
 gse_boot_dev() {
     _gse_i=0
@@ -51,7 +65,7 @@ gse_boot_dev() {
                 ;;
             *) return 2 ;;
         esac
-        [ $_gse_i -ge $((${GSE_BOOT_WAIT:-5} * 10)) ] && return 1
+        [ $_gse_i -ge $(($2 * 10)) ] && return 1
         sleep 0.1
         _gse_i=$((_gse_i + 1))
     done
@@ -321,9 +335,10 @@ gse_boot_mount() {
         GSE_BOOT_REASON="cannot remount $GSE_BOOT_MNT $1"
         return 2
     fi
-    _gse_dev=$(gse_boot_dev "$GSE_BOOT_PART")
+    _gse_wait=$(gse_boot_setting GSE_BOOT_WAIT "${GSE_BOOT_WAIT:-5}" 5)
+    _gse_dev=$(gse_boot_dev "$GSE_BOOT_PART" "$_gse_wait")
     case $? in
-        1) GSE_BOOT_REASON="partition not found: $GSE_BOOT_PART (waited ${GSE_BOOT_WAIT:-5} s)"; return 1 ;;
+        1) GSE_BOOT_REASON="partition not found: $GSE_BOOT_PART (waited $_gse_wait s)"; return 1 ;;
         2) GSE_BOOT_REASON="GSE_BOOT_PART '$GSE_BOOT_PART' is no /dev path, LABEL=, PARTLABEL=, UUID= or PARTUUID="; return 2 ;;
     esac
     mkdir -p "$GSE_BOOT_MNT"
@@ -357,7 +372,7 @@ gse_boot_reboot() {
         && [ "$_gse_rv" = "$1" ] && gse_decimal "$_gse_rn"; then
         _gse_cnt=$_gse_dec
     fi
-    if [ ${#_gse_cnt} -gt 9 ] || [ "$_gse_cnt" -ge "${GSE_BOOT_REBOOTS:-1}" ]; then
+    if [ ${#_gse_cnt} -gt 9 ] || [ "$_gse_cnt" -ge "$(gse_boot_setting GSE_BOOT_REBOOTS "${GSE_BOOT_REBOOTS:-1}" 1)" ]; then
         gse_warn "boot partition: rebooted $_gse_cnt time(s) for the pair of $1 and the boot loader did not take it: no reboot"
         return 1
     fi

@@ -145,6 +145,15 @@ def test_partition_not_found_is_a_refusal_with_its_reason(tmp_path, spec, rc, re
     assert r.stdout.strip() == f"{rc}|{reason}"
 
 
+@pytest.mark.parametrize("value", ["5s", "-1", "99999", ""])
+def test_a_wait_of_the_wrong_type_is_the_default_named_in_the_log(tmp_path, value):
+    # "5s" once reached $((...)): an arithmetic error ends the controller's shell.
+    r = bsh(f"GSE_BOOT_WAIT='{value}'; gse_boot_setting GSE_BOOT_WAIT \"$GSE_BOOT_WAIT\" 5; echo rc=$?; cat $GSE_RUN/log",
+            tmp_path)
+    assert r.stdout.split("\n")[:2] == ["5", "rc=0"], r.stdout + r.stderr
+    assert f"WARNING: boot partition: GSE_BOOT_WAIT='{value}' is not a whole number up to 9999: 5 is used" in r.stdout
+
+
 # A check run at every durable point of an install (each `sync`): every
 # entry names a complete pair, and some entry exists once one did.
 INVARIANT = r"""
@@ -237,6 +246,17 @@ def test_reboot_makes_the_pair_the_loaders_choice(tmp_path, part, state):
             f"gse_boot_reboot v1; echo rc=$?; gse_boot_first {part}", tmp_path)
     assert r.stdout.split()[-3:] == ["REBOOT", "rc=0", "v1"], r.stdout + r.stderr
     assert entries(part) == ["gse-v1.conf", "gse-v2+0.conf"]
+
+
+def test_reboots_of_the_wrong_type_keep_the_bound_of_one(tmp_path, part, state):
+    # A non-number once made the bound's test fail open: a reboot at every boot.
+    setup = "GSE_BOOT_TRIES=3; GSE_BOOT_REBOOTS=many\n" + install(part, "v1", 1, pair(tmp_path, "a")) + \
+        f"gse_boot_bless {part} v1\n"
+    r = bsh(reboot_script(part, state, "root=gse gse.pair=v1") + setup + install(part, "v2", 2, pair(tmp_path, "b")) +
+            "gse_boot_reboot v2; echo rc=$?; gse_boot_reboot v2; echo rc=$?; cat $GSE_RUN/log", tmp_path)
+    lines = r.stdout.split("\n")
+    assert lines.count("REBOOT") == 1 and "rc=0" in lines and "rc=1" in lines, r.stdout + r.stderr
+    assert "GSE_BOOT_REBOOTS='many' is not a whole number up to 9999: 1 is used" in r.stdout
 
 
 @pytest.mark.parametrize("running, why", [
