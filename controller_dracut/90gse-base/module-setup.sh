@@ -20,6 +20,9 @@ install() {
     # is verified again at every boot, before the network is asked).
     inst_multiple gpgv sha512sum wc gzip tar
     inst_multiple sed tr cat grep mkdir rm mv cp sync dirname basename head tail cut awk touch sleep date od
+    # Also installed by dracut's own modules; named here because the
+    # controller runs them (tests/controller/test_initramfs_commands.py).
+    inst_multiple chmod uname
     inst_hook cmdline 01 "$moddir/gse-export-config.sh"
     inst_hook cmdline 02 "$moddir/gse-cmdline.sh"
 }
