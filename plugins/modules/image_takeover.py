@@ -28,7 +28,7 @@ description:
   - The build report keeps the version of the build that made the image (its digest is in the signed
     C(SHA512SUMS)).
   - With O(signing_key), the primary fingerprint of that key in the secret keyring of O(gnupghome) is recorded
-    and, in a take-over, asked again (one C(gpg --list-secret-keys) call) and compared: another key under the
+    and, in a take-over, asked again (one C(gpg --list-secret-keys) call) and compared. Another key under the
     same name or user ID (a key replaced in the keyring) did not make the recorded signatures, so nothing is
     taken over and the caller packs and signs again. A record without a fingerprint, or a key that is not
     (or not exactly once) in the keyring, is not taken over either.
@@ -63,8 +63,8 @@ options:
     description: With O(state=taken_over), where the build report is copied as well (the build's log directory).
     type: path
   signing_key:
-    description: The key that signs the image (as C(gpg --local-user) takes it; empty for the only secret key of
-      O(gnupghome)). Omitted when the image is not signed in this run.
+    description: The key that signs the image (a fingerprint, key ID or user ID, as C(gpg --local-user) takes
+      it). Omitted when the image is not signed in this run.
     type: str
   gnupghome:
     description: The GnuPG home whose secret keyring holds O(signing_key).
@@ -197,7 +197,7 @@ def signer_of(module):
     p = module.params
     if p["signing_key"] is None:
         return None
-    return pgp.secret_key(lambda argv: module.run_command(argv), p["gnupghome"], p["signing_key"])
+    return pgp.secret_key(module.run_command, p["gnupghome"], p["signing_key"])
 
 
 def why_not(record, dest, build, inputs, store, signer):

@@ -205,7 +205,6 @@ from ansible_collections.gse.stateless.plugins.module_utils.pointers import read
 from ansible_collections.gse.stateless.plugins.module_utils.pubmodule import TreeModule
 
 
-
 def dir_bytes(path):
     total = 0
     for top, _dirs, files in os.walk(path):
