@@ -59,7 +59,8 @@ def test_check_mode_names_the_leftovers_and_removes_nothing(capsys, monkeypatch,
     run_module(capsys, monkeypatch, FakeGpg(), args)
     leftovers(pub, tmp_path / "outside")
     res = run_module(capsys, monkeypatch, FakeGpg(), args, check=True)
-    assert res["stale"]["removed"] == ["images/.staging-prune-v0", "images/.staging-v0", "config/.staging-7"] and res["changed"]
+    assert res["changed"]
+    assert res["stale"]["removed"] == ["images/.staging-prune-v0", "images/.staging-v0", "config/.staging-7"]
     assert (pub / "images/.staging-v0/image.tar.zst").exists() and (pub / "config/.staging-7").exists()
 
 
