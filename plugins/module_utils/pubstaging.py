@@ -5,12 +5,21 @@
 
 A publish writes ``images/.staging-<version>`` and ``config/.staging-<serial>``
 and renames them into place; a prune renames an image to
-``images/.staging-prune-<version>`` before deleting it.  A publisher killed
+``images/.staging-.prune-<version>`` before deleting it (no version starts
+with a dot, so no version's staging name is a prune's).  A publisher killed
 in the middle (SIGKILL, a power cut) leaves its staging directory, and the
 chunks it had already moved into ``store/``, behind.  Every writer holds the
 tree's lock, so under the lock any staging directory is a leftover.  Each
 writer clears only its own names: the publish here, the prune in the
 publication module.
+
+Releases before this one hid a pruned image as ``images/.staging-prune-<version>``,
+which is also the publish's staging name of a version called
+``prune-<version>``.  Such a leftover cannot be told from the other and need
+not be: under the lock it is a leftover either way, and removing it with the
+chunks that only it names (what the publish does) is what the prune would
+have done too.  The publish therefore clears it as its own; the prune clears
+it as well (LEGACY_PRUNING), so that a tree that is only pruned is cleared.
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import f
 from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mounts_under
 
 STAGING = tree.staging_name("")  # ".staging-"
-PRUNING = STAGING + "prune-"
+PRUNING = tree.pruning_name("")  # ".staging-.prune-"
+LEGACY_PRUNING = STAGING + "prune-"  # older releases' prune: see above
 _SERIAL = re.compile(r"^[0-9]{1,20}$")
 
 
@@ -49,9 +59,9 @@ def publish_staging(pub):
     """The staging directories a publish makes that exist in ``pub``: [(relative path, kind)].
 
     ``kind`` is ``image`` or ``config``; only names a publish makes count
-    (``images/.staging-<version>`` but not a prune's ``.staging-prune-``,
-    ``config/.staging-<serial>``); a directory of the tree that is a symlink
-    is not looked into."""
+    (``images/.staging-<version>``, ``config/.staging-<serial>``; not a
+    prune's ``.staging-.prune-<version>``, which is no version's staging
+    name); a directory of the tree that is a symlink is not looked into."""
     found = []
     for sub, kind in ((tree.IMAGES, "image"), (tree.CONFIG, "config")):
         parent = os.path.join(pub, sub)

@@ -88,7 +88,18 @@ def group_pointer(group):
 
 
 def staging_name(name):
+    """A publish's staging directory of a version (or config serial): ``.staging-<name>``."""
     return ".staging-" + name
+
+
+def pruning_name(version):
+    """Where a prune hides an image before deleting it: ``.staging-.prune-<version>``.
+
+    Still a staging name (servers refuse ``.staging-`` names), but the dot
+    after ``.staging-`` is one no version can start with (check_version):
+    no publish's staging name can be a prune's, whatever the version is
+    called (a version ``prune-x`` stages in ``.staging-prune-x``)."""
+    return staging_name(".prune-" + version)
 
 
 def make_tree(pub):

@@ -27,6 +27,11 @@ description:
     false and RV(reason) says why; the caller then packs as for any build.
   - The build report keeps the version of the build that made the image (its digest is in the signed
     C(SHA512SUMS)).
+  - With O(signing_key), the primary fingerprint of that key in the secret keyring of O(gnupghome) is recorded
+    and, in a take-over, asked again (one C(gpg --list-secret-keys) call) and compared. Another key under the
+    same name or user ID (a key replaced in the keyring) did not make the recorded signatures, so nothing is
+    taken over and the caller packs and signs again. A record without a fingerprint, or a key that is not
+    (or not exactly once) in the keyring, is not taken over either.
 options:
   root:
     description: The build root; the record is C(<root>.image.json).
@@ -57,6 +62,14 @@ options:
   report_copy:
     description: With O(state=taken_over), where the build report is copied as well (the build's log directory).
     type: path
+  signing_key:
+    description: The key that signs the image (a fingerprint, key ID or user ID, as C(gpg --local-user) takes
+      it). Omitted when the image is not signed in this run.
+    type: str
+  gnupghome:
+    description: The GnuPG home whose secret keyring holds O(signing_key).
+    type: path
+    default: /var/lib/gse/gnupg
 author:
   - GSE contributors (!UNKNOWN)
 """
@@ -68,6 +81,7 @@ EXAMPLES = r"""
     dest: /var/tmp/cdist/images/20260101-1200
     build: 20260101-1100
     inputs: {compression: zstd, level: 3}
+    signing_key: images@example.org
     store: /var/tmp/cdist/chunks
     report_copy: /var/log/gse/20260101-1200/build-report.json
   register: gse_image_taken_over
@@ -78,6 +92,7 @@ EXAMPLES = r"""
     dest: /var/tmp/cdist/images/20260101-1100
     build: 20260101-1100
     inputs: {compression: zstd, level: 3}
+    signing_key: images@example.org
     state: recorded
 """
 
@@ -104,6 +119,10 @@ signatures_reused:
   type: list
   elements: str
   returned: when RV(taken_over) is true
+signer:
+  description: The primary fingerprint of O(signing_key) (recorded, or compared with the recorded one).
+  type: str
+  returned: when O(signing_key) is given and the key was found
 """
 
 import json
@@ -112,8 +131,10 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import caindex
+from ansible_collections.gse.stateless.plugins.module_utils import openpgp_sign as pgp
 from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, read_json_dict, write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import parse_sums, sha512_file
+from ansible_collections.gse.stateless.plugins.module_utils.command_error import SignError
 
 
 def record_path(root):
@@ -140,9 +161,9 @@ def read_record(root):
     return read_json_dict(record_path(root))
 
 
-def write_record(root, dest, build, inputs):
+def write_record(root, dest, build, inputs, signer):
     files = listing(dest)
-    data = dict(build=build, dir=dest, inputs=inputs, files=files)
+    data = dict(build=build, dir=dest, inputs=inputs, files=files, signer=signer)
     write_atomic(record_path(root), json.dumps(data, indent=1, sort_keys=True) + "\n", mode=0o644)
     return sorted(files)
 
@@ -167,8 +188,22 @@ def wrong_digests(src, files):
             if not n.startswith("image.tar.") and (n not in files or sha512_file(os.path.join(src, n)) != digest)]
 
 
-def why_not(record, dest, build, inputs, store):
-    """None when the recorded image can be taken over into dest, else the reason."""
+def signer_of(module):
+    """The primary fingerprint of the signing key, None when no key is given; SignError when gpg finds none.
+
+    The key's name (inputs' signing_key) does not tell the key: a key
+    replaced in the keyring under the same user ID keeps the name, so the
+    fingerprint is what is recorded and compared."""
+    p = module.params
+    if p["signing_key"] is None:
+        return None
+    return pgp.secret_key(module.run_command, p["gnupghome"], p["signing_key"])
+
+
+def why_not(record, dest, build, inputs, store, signer):
+    """None when the recorded image can be taken over into dest, else the reason.
+
+    ``signer``: the signing key's fingerprint now (None: not signed in this run)."""
     if not record:
         return "no record of an image of this root"
     src = record.get("dir")
@@ -178,6 +213,9 @@ def why_not(record, dest, build, inputs, store):
         return "the recorded image is this build's own directory"
     if json.dumps(record.get("inputs"), sort_keys=True) != json.dumps(inputs, sort_keys=True):
         return "the image's inputs changed"
+    if record.get("signer") != signer:
+        return "the signing key is %s, the recorded image's signatures are by %s" % (
+            signer or "none", record.get("signer") or "no recorded key")
     files = record.get("files")
     if not isinstance(files, dict) or "SHA512SUMS" not in files:
         return "the record names no SHA512SUMS"
@@ -207,11 +245,13 @@ def link_or_copy(src, dst):
     os.rename(tmp, dst)
 
 
-def take_over(module, record, dest, build, inputs, report_copy):
+def take_over(module, record, dest, build, inputs, report_copy, signer):
     src = record["dir"]
     names = sorted(record["files"])
     signed = [os.path.join(dest, n[:-4]) for n in names if n.endswith(".asc") and n[:-4] in record["files"]]
     result = dict(changed=True, taken_over=True, src=src, files=names, signatures_reused=signed)
+    if signer:
+        result["signer"] = signer
     if module.check_mode:
         module.exit_json(**result)
     try:
@@ -224,7 +264,7 @@ def take_over(module, record, dest, build, inputs, report_copy):
             shutil.copyfile(os.path.join(dest, "build-report.json"), report_copy)
             os.chmod(report_copy, 0o640)
         # Linking changed the files' change times: the record names them as they are now.
-        write_record(module.params["root"], dest, build, inputs)
+        write_record(module.params["root"], dest, build, inputs, signer)
     except OSError as e:
         module.fail_json(msg="cannot take over %s as %s: %s" % (src, dest, e))
     module.exit_json(**result)
@@ -236,18 +276,29 @@ def run(module):
     if p["state"] == "recorded":
         if not os.path.isdir(dest):
             module.fail_json(msg="%s is not a directory" % dest)
-        if module.check_mode:
-            module.exit_json(changed=True, taken_over=False, files=sorted(listing(dest)))
         try:
-            files = write_record(p["root"], dest, p["build"], p["inputs"])
+            signer = signer_of(module)
+        except SignError as e:
+            # The image was just signed by this key: not finding it now is an error, not a reason.
+            module.fail_json(**e.fail_args())
+        extra = dict(signer=signer) if signer else {}
+        if module.check_mode:
+            module.exit_json(changed=True, taken_over=False, files=sorted(listing(dest)), **extra)
+        try:
+            files = write_record(p["root"], dest, p["build"], p["inputs"], signer)
         except OSError as e:
             module.fail_json(msg="cannot record %s: %s" % (dest, e))
-        module.exit_json(changed=True, taken_over=False, files=files)
+        module.exit_json(changed=True, taken_over=False, files=files, **extra)
     record = read_record(p["root"])
-    reason = why_not(record, dest, p["build"], p["inputs"], p["store"])
+    try:
+        signer = signer_of(module)
+    except SignError as e:
+        # Packing asks for the key again and fails with gpg's answer.
+        module.exit_json(changed=False, taken_over=False, reason=e.msg)
+    reason = why_not(record, dest, p["build"], p["inputs"], p["store"], signer)
     if reason:
         module.exit_json(changed=False, taken_over=False, reason=reason)
-    take_over(module, record, dest, p["build"], p["inputs"], p["report_copy"])
+    take_over(module, record, dest, p["build"], p["inputs"], p["report_copy"], signer)
 
 
 def main():
@@ -260,6 +311,8 @@ def main():
             state=dict(type="str", choices=["recorded", "taken_over"], default="taken_over"),
             store=dict(type="path"),
             report_copy=dict(type="path"),
+            signing_key=dict(type="str", no_log=False),
+            gnupghome=dict(type="path", default="/var/lib/gse/gnupg"),
         ),
         supports_check_mode=True,
     )

@@ -35,8 +35,10 @@ description:
     without the group in C(pinned), then removes C(groups/<group>/version.txt).
   - O(action=prune) removes the published images beyond the O(keep) most recently published or named
     ones, never the current version, its fallback or a version a group is pinned to, then the chunks of C(store/) that no remaining index
-    names. An image directory is first renamed to C(images/.staging-prune-<version>) (servers never serve
-    C(.staging-) names), then deleted; an interrupted prune is finished by the next one. A tree whose
+    names. An image directory is first renamed to C(images/.staging-.prune-<version>) (servers never serve
+    C(.staging-) names; no version starts with a dot, so this is never the staging name of a publish), then
+    deleted; an interrupted prune is finished by the next one, also one an older release left as
+    C(images/.staging-prune-<version>). A tree whose
     C(version.txt) exists but does not verify with O(keyring) is not pruned (the current version could not
     be told), nor one with a group pointer that does not verify.
   - Everything that changes the tree runs under the tree's C(flock(2)) lock, as publishing does.
@@ -201,8 +203,6 @@ from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import f
 from ansible_collections.gse.stateless.plugins.module_utils.image_verify import VerifyError, verify_image_dir
 from ansible_collections.gse.stateless.plugins.module_utils.pointers import read_verified
 from ansible_collections.gse.stateless.plugins.module_utils.pubmodule import TreeModule
-
-PRUNING = ".staging-prune-"
 
 
 def dir_bytes(path):
@@ -386,9 +386,10 @@ class Publication(TreeModule):
         return dict(self.listing(), changed=True, serial=serial, config_serial=config["serial"], msg=msg)
 
     def finish_interrupted(self):
+        """Remove what an interrupted prune left; under the lock, a leftover (see pubstaging)."""
         images = os.path.join(self.pub, tree.IMAGES)
         for name in os.listdir(images):
-            if name.startswith(pubstaging.PRUNING):
+            if name.startswith((pubstaging.PRUNING, pubstaging.LEGACY_PRUNING)):
                 pubstaging.remove_tree(os.path.join(images, name))
 
     def prune(self):
@@ -417,7 +418,7 @@ class Publication(TreeModule):
             images = os.path.join(self.pub, tree.IMAGES)
             self.finish_interrupted()
             for version in sorted(removed):
-                hidden = os.path.join(images, pubstaging.PRUNING + version)
+                hidden = os.path.join(images, tree.pruning_name(version))
                 os.rename(os.path.join(images, version), hidden)
                 fsync_dir(images)
                 pubstaging.remove_tree(hidden)

@@ -44,8 +44,10 @@ description:
     different files is refused (a published directory is never rewritten).
   - Under the lock, before anything else, what an interrupted publish left is removed and reported in
     C(stale) - its staging directories (C(images/.staging-<version>), C(config/.staging-<serial>); never a
-    prune's C(images/.staging-prune-<version>)) and the chunks of C(store/) that their index names and no
-    published index does. A symlink with a staging name is neither followed nor removed, and neither is a
+    prune's C(images/.staging-.prune-<version>), which no version's staging name can be) and the chunks of
+    C(store/) that their index names and no published index does. An older release's prune leftover
+    C(images/.staging-prune-<version>) is the staging name of a version C(prune-<version>) and is removed
+    alike (a leftover either way). A symlink with a staging name is neither followed nor removed, and neither is a
     directory with anything mounted at or below it (C(/proc/self/mountinfo)); both are named in
     C(stale.skipped) and warned about.
 options:

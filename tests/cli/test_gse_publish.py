@@ -207,3 +207,46 @@ def test_rollback_to_a_damaged_image_is_refused(published):
     assert r.returncode == 1 and "image.tar.zst" in r.stderr, r.stderr
     assert verified_pointer(keyring, pub)["version"] == "v3"
     assert yaml.safe_load((pub / ".gse" / "serial").read_text()) == 3
+
+
+def run_awx_template(gse_env, tmp, answers):
+    """playbooks/publication.yml with the extra variables AWX gives the "GSE publication" template for
+    ``answers`` (tests/integration/awxjob.py: survey defaults, then the answers); config.d as gse_env's.
+
+    What this cannot show: AWX itself (its receptor, the pod); the playbook, the survey's rules and the
+    variables are the real ones."""
+    from tests.integration import awxjob
+    jt = awxjob.by_name(awxjob.load()["job_templates"], "GSE publication")
+    evars = awxjob.extra_vars(jt, answers)
+    path = tmp / "extravars.json"
+    path.write_text(json.dumps(evars))
+    env = dict(gse_env.env, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                        os.path.join(ROOT, "playbooks", "publication.yml"), "-e", "@" + str(path)],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    return evars, r
+
+
+def test_the_awx_template_lists_and_prunes_with_its_survey(published, tmp_path):
+    gse_env, pub, keyring = published
+    # The survey's defaults alone: list, which changes nothing; the empty Keep is not passed (config.d's 2).
+    evars, r = run_awx_template(gse_env, tmp_path, {})
+    assert evars["gse_publication_action"] == "list" and "gse_publish_keep" not in evars, evars
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "- 3 published image(s); default v3" in r.stdout, r.stdout
+    assert sorted(os.listdir(pub / "images")) == list(VERSIONS)
+    # Rollback without a Version: refused by the playbook's first task, nothing changes.
+    _evars, r = run_awx_template(gse_env, tmp_path, {"gse_publication_action": "rollback"})
+    assert r.returncode != 0 and "gse_publication_action is list, rollback (with gse_publication_version)" in r.stdout
+    assert verified_pointer(keyring, pub)["version"] == "v3"
+    # Rollback to v1 (the Version answer): v1 is the default, v3 its fallback.
+    _evars, r = run_awx_template(gse_env, tmp_path, {"gse_publication_action": "rollback",
+                                                     "gse_publication_version": "v1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert verified_pointer(keyring, pub)["version"] == "v1"
+    # Prune with Keep 1 although config.d keeps 3: v1 (current, most recent) and v3 (its fallback) stay.
+    gse_env.write_config("publish", {"gse_publish_keyring": keyring, "gse_publish_keep": 3})
+    evars, r = run_awx_template(gse_env, tmp_path, {"gse_publication_action": "prune", "gse_publish_keep": 1})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(os.listdir(pub / "images")) == ["v1", "v3"]

@@ -70,6 +70,14 @@ def _survey_errors(q, data):
         return ["%s: %s not a choice" % (var, v) for v in value if v not in q["choices"]]
     elif q["type"] == "multiplechoice" and value not in q["choices"]:
         return ["%s: %s not a choice" % (var, value)]
+    elif q["type"] in ("integer", "float"):
+        # An empty default ("": AWX accepts it in a spec) is no number: the variable is not passed.
+        if type(value) is not int and not (q["type"] == "float" and type(value) is float):
+            return ["%s: not an %s" % (var, q["type"])]
+        if q.get("min") not in ("", None) and value < int(q["min"]):
+            return ["%s: too small" % var]
+        if q.get("max") not in ("", None) and value > int(q["max"]):
+            return ["%s: too large" % var]
     return []
 
 

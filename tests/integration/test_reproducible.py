@@ -161,6 +161,7 @@ def test_a_rebuild_of_the_same_inputs_gives_the_same_tarball(gse_fixture, fixtur
         # tarball, index, report, SHA512SUMS) is taken over whole, nothing is packed, indexed or signed.
         (taken,) = task(res, "Take over the image of the unchanged root")
         assert taken["taken_over"] and taken["src"] == os.path.dirname(first), taken
+        assert taken["signer"] == signing[1]  # the key's fingerprint was asked and compared, not its name
         assert task(res, "Pack the system") == [] and task(res, "Make the chunk index of the system") == []
         assert task(res, "Sign the image and its digests") == [] and task(res, "Write SHA512SUMS") == []
         for name in taken["files"]:

@@ -11,6 +11,7 @@ survey and schedule rules the AWX API applies when the related objects are
 posted.
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -202,6 +203,9 @@ def test_surveys_follow_the_awx_rules(data):
                 assert set(chosen) <= set(q["choices"]), q["variable"]
             elif q["type"] == "text" and q["default"]:
                 assert q.get("min", 0) <= len(q["default"]) <= q.get("max", 1024), q["variable"]
+            elif q["type"] == "integer" and q["default"] != "":
+                # AWX takes "" for no default (the variable is then not passed); anything else is a number.
+                assert type(q["default"]) is int and q.get("min", 0) <= q["default"] <= q.get("max", 1024)
 
 
 def test_survey_hooks_are_the_hook_table(data):
@@ -213,21 +217,108 @@ def test_survey_hooks_are_the_hook_table(data):
             assert set(jt["job_tags"].split(",")) <= set(ALL_HOOKS)
 
 
-def test_survey_variables_are_read_by_the_playbooks(data):
-    # A question whose variable nothing reads would be a setting that does nothing.
-    def reads(playbook, var):
-        text = open(os.path.join(ROOT, playbook), encoding="utf-8").read()
-        if var in text:
-            return True
-        for role in os.listdir(os.path.join(ROOT, "roles")):
-            spec = os.path.join(ROOT, "roles", role, "defaults", "main.yml")
-            if os.path.isfile(spec) and yaml.safe_load(open(spec)).get(var) is not None:
-                return True
-        return False
+# The playbooks of playbooks/ that no job template runs, and why (docs/awx.md says so too).
+NOT_FOR_AWX = {
+    "build.yml": "the build of the gse command; AWX runs it through awx_build.yml, which imports it",
+    "release.yml": "releases a build's mounts by hand on the build host (part K and the mount guard do it "
+                   "for every build, also an AWX job's)",
+    "server.yml": "deploys nginx on the hosts of gse_servers, which the build host's inventory does not hold",
+    "room_cache.yml": "deploys a room cache on the hosts of gse_room_caches, which the build host's inventory "
+                      "does not hold",
+}
 
+
+def test_every_playbook_meant_for_awx_has_a_template(data):
+    playbooks = {f for f in os.listdir(os.path.join(ROOT, "playbooks")) if f.endswith(".yml")}
+    templated = {os.path.basename(jt["playbook"]) for jt in data["job_templates"]}
+    assert templated <= playbooks
+    assert not templated & set(NOT_FOR_AWX), "a playbook both templated and said not to be"
+    assert set(NOT_FOR_AWX) <= playbooks, "a playbook said not to be templated no longer exists"
+    assert playbooks - templated - set(NOT_FOR_AWX) == set(), "playbooks without a job template"
+    docs = open(os.path.join(ROOT, "docs", "awx.md"), encoding="utf-8").read()
+    for playbook in sorted(playbooks):
+        assert "`playbooks/%s`" % playbook in docs, playbook
+
+
+ROLE_REF = re.compile(r"(?:gse\.stateless\.|roles/)([a-z_]+)")
+PLAYBOOK_REF = re.compile(r"(?:import_playbook:|vars_files:\s*-|^\s*-)\s*([\w./]+\.yml)\s*$", re.M)
+
+
+def uncommented(path):
+    with open(path, encoding="utf-8") as fh:
+        return "".join(line for line in fh if not line.lstrip().startswith("#"))
+
+
+def files_of_playbook(playbook):
+    """The playbook, what it imports (playbooks, vars files) and every file of the roles it or they run."""
+    files, roles, todo = [], set(), [os.path.join(ROOT, playbook)]
+    while todo:
+        path = todo.pop()
+        if path in files or not os.path.isfile(path):
+            continue
+        files.append(path)
+        text = uncommented(path)
+        if path.startswith(os.path.join(ROOT, "playbooks")):
+            todo += [os.path.normpath(os.path.join(os.path.dirname(path), m)) for m in PLAYBOOK_REF.findall(text)]
+        for role in set(ROLE_REF.findall(text)) - roles:
+            top = os.path.join(ROOT, "roles", role)
+            if not os.path.isdir(top):
+                continue  # a module of the collection, not a role
+            roles.add(role)
+            todo += [os.path.join(d, f) for d, _, names in os.walk(top) for f in names
+                     if f.endswith((".yml", ".j2")) and "argument_specs" not in f]
+    return files
+
+
+def reads(playbook, var):
+    """Whether the playbook, or a file it runs, uses ``var`` in a value (not only defines it as a key)."""
+    used = re.compile(r"(?<![\w.])%s(?!\w)(?!\s*:(?:\s|$))" % re.escape(var), re.M)
+    return any(used.search(uncommented(f)) for f in files_of_playbook(playbook))
+
+
+def test_reads_looks_only_where_the_playbook_runs():
+    # The controller's output directory is read by the controller role, which publication.yml never runs.
+    assert reads("playbooks/controller.yml", "gse_controller_output")
+    assert not reads("playbooks/publication.yml", "gse_controller_output")
+    # awx_build.yml defines gse_lawful_good (a key) from the survey's answer and build.yml's roles read it.
+    assert reads("playbooks/awx_build.yml", "gse_survey_lawful_good")
+    assert not reads("playbooks/verify.yml", "gse_survey_lawful_good")
+
+
+def test_survey_variables_are_read_by_the_playbooks(data):
+    # A question whose variable nothing the job runs reads would be a setting that does nothing.
     for jt in data["job_templates"]:
         for q in survey_questions(jt):
             assert reads(jt["playbook"], q["variable"]), (jt["name"], q["variable"])
+
+
+def module_options(name):
+    with open(os.path.join(ROOT, "plugins", "modules", name + ".py"), encoding="utf-8") as fh:
+        text = fh.read()
+    doc = text.split('DOCUMENTATION = r"""', 1)[1].split('"""', 1)[0]
+    return yaml.safe_load(doc)["options"]
+
+
+def test_publication_survey_is_the_modules_options(data):
+    """The publication template asks what playbooks/publication.yml passes to gse.stateless.publication."""
+    jt = [j for j in data["job_templates"] if j["playbook"] == "playbooks/publication.yml"]
+    assert len(jt) == 1
+    questions = {q["variable"]: q for q in survey_questions(jt[0])}
+    with open(os.path.join(ROOT, "playbooks", "publication.yml"), encoding="utf-8") as fh:
+        (play,) = yaml.safe_load(fh)
+    (task,) = [t for t in play["tasks"] if "gse.stateless.publication" in t]
+    args = task["gse.stateless.publication"]
+    options = module_options("publication")
+    assert set(args) <= set(options)
+    # Every question feeds an option of the module, and every gse_publication_* variable is asked.
+    fed = {var: [o for o, expr in args.items() if re.search(r"\b%s\b" % var, str(expr))] for var in questions}
+    assert all(fed.values()), fed
+    asked = {v for expr in args.values() for v in re.findall(r"\bgse_publication_\w+", str(expr))}
+    assert asked <= set(questions), asked - set(questions)
+    action = questions["gse_publication_action"]
+    assert action["choices"] == options["action"]["choices"] and action["default"] == options["action"]["default"]
+    assert fed["gse_publish_keep"] == ["keep"] and questions["gse_publish_keep"]["type"] == "integer"
+    assert questions["gse_publish_keep"]["min"] == 1  # the module refuses less
 
 
 def test_nightly_schedule_runs_the_verifying_workflow(data):

@@ -1,6 +1,9 @@
 """image_takeover: an image directory recorded beside the root is hard-linked whole only while it is intact."""
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -140,3 +143,74 @@ def test_check_mode_links_nothing(capsys, image, tmp_path):
     assert not dest.exists()
     with open(str(root) + ".image.json", encoding="utf-8") as f:
         assert json.load(f)["dir"] == str(src)
+
+
+def gpg(home, *args):
+    return subprocess.run(["gpg", "--batch", "--quiet", "--homedir", home, *args], check=True, capture_output=True,
+                          text=True)
+
+
+def new_key(home):
+    """A throwaway key with the one user ID both keys share; returns its fingerprint."""
+    # --yes: gpg asks before making a second key with a user ID it already has.
+    gpg(home, "--yes", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", UID, "ed25519", "sign",
+        "never")
+    fprs = [line.split(":")[9] for line in gpg(home, "--with-colons", "--list-secret-keys").stdout.splitlines()
+            if line.startswith("fpr:")]
+    return fprs[-1]
+
+
+UID = "GSE Takeover <takeover@gse.invalid>"
+
+
+@pytest.fixture
+def gnupghome():
+    # Short, under /tmp: gpg-agent's socket lives in it and a socket path has a length limit.
+    home = tempfile.mkdtemp(prefix="gse-tko-")
+    yield home
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], capture_output=True)
+    shutil.rmtree(home)
+
+
+def test_another_key_under_the_same_name_is_not_taken_over(capsys, image, tmp_path, gnupghome):
+    """Real gpg, two real keys: the name and the inputs stay equal, only the key behind the name changes."""
+    root, src, store = image
+    first = new_key(gnupghome)
+    signing = dict(signing_key="takeover@gse.invalid", gnupghome=gnupghome)
+    recorded = run_module(capsys, root=str(root), dest=str(src), build="one", inputs=INPUTS, state="recorded",
+                          **signing)
+    assert recorded["signer"] == first
+    with open(str(root) + ".image.json", encoding="utf-8") as f:
+        assert json.load(f)["signer"] == first
+
+    # The same key: taken over.
+    dest = tmp_path / "images" / "two"
+    res = take(capsys, root, dest, store, **signing)
+    assert res["taken_over"] and res["signer"] == first, res
+
+    # The key replaced in the keyring under the same user ID: the recorded signatures are not its own.
+    gpg(gnupghome, "--yes", "--delete-secret-and-public-key", first)
+    second = new_key(gnupghome)
+    assert second != first
+    three = tmp_path / "images" / "three"
+    res = take(capsys, root, three, store, **signing)
+    assert not res["taken_over"] and not res["changed"], res
+    assert second in res["reason"] and first in res["reason"], res
+    assert not three.exists()
+
+    # Both keys under the name: which one would sign cannot be told, nothing is taken over.
+    new_key(gnupghome)
+    res = take(capsys, root, three, store, **signing)
+    assert not res["taken_over"] and "2 secret keys match" in res["reason"], res
+    assert not three.exists()
+
+
+def test_a_record_without_a_signer_is_not_taken_over_for_a_signed_build(capsys, image, tmp_path, gnupghome):
+    """A record written before fingerprints were recorded (or of an unsigned image) says nothing of the key."""
+    root, src, store = image
+    record(capsys, root, src)  # no signing key: no signer recorded
+    new_key(gnupghome)
+    dest = tmp_path / "images" / "two"
+    res = take(capsys, root, dest, store, signing_key="takeover@gse.invalid", gnupghome=gnupghome)
+    assert not res["taken_over"] and "no recorded key" in res["reason"], res
+    assert not dest.exists()

@@ -158,9 +158,10 @@ def test_prune_keeps_current_and_fallback_and_removes_unreferenced_chunks(capsys
     assert not again["changed"] and again["removed"] == []
 
 
-def test_prune_finishes_an_interrupted_prune(capsys, monkeypatch, tree):
+@pytest.mark.parametrize("leftover", [pubtree.pruning_name("v0"), ".staging-prune-v0"], ids=["now", "older release"])
+def test_prune_finishes_an_interrupted_prune(capsys, monkeypatch, tree, leftover):
     pub, common = tree
-    leftover = pub / "images" / ".staging-prune-v0"
+    leftover = pub / "images" / leftover
     (leftover / "sub").mkdir(parents=True)
     (leftover / "sub" / "file").write_text("x")
     call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="prune", keep=4))
@@ -227,3 +228,38 @@ def test_rollback_moves_boot_script_to_the_versions_controller(capsys, monkeypat
     script = (pub / "boot.ipxe").read_text()
     assert "kernel images/k1/vmlinuz initrd=initramfs root=gse gse.site=lab\n" in script
     assert "initrd images/k1/initramfs\n" in script and "serial 3" in script
+
+
+@pytest.mark.parametrize("version", ["v1", "prune-v1", "prune-", "p", "1.0+x"])
+def test_no_version_stages_where_a_prune_hides_an_image(version):
+    """Whatever a version is called, the rest of a prune's hidden name after ``.staging-`` is no version."""
+    hidden = pubtree.pruning_name(version)
+    assert hidden.startswith(pubtree.staging_name(""))  # servers refuse it like any staging name
+    with pytest.raises(pubtree.TreeError):
+        pubtree.check_version(hidden[len(pubtree.staging_name("")):])
+    assert hidden != pubtree.staging_name(pubtree.check_version(version))
+
+
+def test_a_version_named_like_the_prune_prefix_is_published_and_never_pruned_as_a_leftover(
+        capsys, monkeypatch, tree, tmp_path):
+    pub, common = tree
+    images = pub / "images"
+    # A prune of v1 interrupted between its rename and its delete (as prune leaves it).
+    hidden = images / pubtree.pruning_name("v1")
+    os.rename(images / "v1", hidden)
+    src = tmp_path / "build" / "prune-v1"
+    make_indexed_image(src, tmp_path / "store", [6], b"image named like the prefix")
+    res = call(capsys, monkeypatch, FakeGpg(), publish,
+               dict(common, src=str(src), version="prune-v1", default=True, chunk_store=str(tmp_path / "store")))
+    assert not res.get("failed"), res
+    assert pointer(pub)["version"] == "prune-v1"
+    # The publish staged in its own name and left the prune's leftover to the prune.
+    assert res["stale"]["removed"] == [] and hidden.is_dir()
+    published = {n: (images / "prune-v1" / n).read_bytes() for n in os.listdir(images / "prune-v1")}
+
+    res = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="prune", keep=2))
+    assert not res.get("failed"), res
+    assert res["removed"] == ["v2", "v3"]
+    # The interrupted prune is finished; the version called prune-v1 is the current one, whole.
+    assert sorted(os.listdir(images)) == ["prune-v1", "v4"]
+    assert {n: (images / "prune-v1" / n).read_bytes() for n in os.listdir(images / "prune-v1")} == published

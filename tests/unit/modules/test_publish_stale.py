@@ -15,7 +15,8 @@ from fake_gpg import FakeGpg, make_image
 
 
 def leftovers(pub, outside):
-    """A publish of v0 and of config serial 7 killed in the middle; a symlink and a prune's leftover."""
+    """A publish of v0, of a version prune-v0 and of config serial 7 killed in the middle; a symlink and a
+    prune's leftover."""
     (pub / "images/.staging-v0").mkdir(parents=True)
     (pub / "images/.staging-v0/image.tar.zst").write_bytes(b"half an image")
     (pub / "config/.staging-7").mkdir(parents=True)
@@ -23,8 +24,12 @@ def leftovers(pub, outside):
     outside.mkdir()
     (outside / "precious").write_text("keep me\n")
     os.symlink(str(outside), str(pub / "images/.staging-evil"))
-    (pub / "images/.staging-prune-old").mkdir()  # the prune's to finish, not the publish's
-    (pub / "images/.staging-prune-old/x").write_text("x")
+    # A version may be called prune-<anything>: its staging directory is the publish's own (and so is an
+    # older release's prune leftover of that name: a leftover either way).
+    (pub / "images/.staging-prune-v0").mkdir()
+    (pub / "images/.staging-prune-v0/image.tar.zst").write_bytes(b"half an image called prune-v0")
+    (pub / "images/.staging-.prune-old").mkdir()  # the prune's to finish, not the publish's
+    (pub / "images/.staging-.prune-old/x").write_text("x")
 
 
 def test_the_next_publish_removes_what_a_killed_one_left(capsys, monkeypatch, env):  # noqa: F811
@@ -39,10 +44,10 @@ def test_the_next_publish_removes_what_a_killed_one_left(capsys, monkeypatch, en
     make_image(src, payload=b"image two")
     res = run_module(capsys, monkeypatch, FakeGpg(), dict(args, src=str(src), version="v2"))
     assert not res.get("failed"), res
-    assert res["stale"]["removed"] == ["images/.staging-v0", "config/.staging-7"]
+    assert res["stale"]["removed"] == ["images/.staging-prune-v0", "images/.staging-v0", "config/.staging-7"]
     assert res["stale"]["skipped"] == [
         "images/.staging-evil is not a directory (a symlink is never followed); left alone"]
-    assert sorted(os.listdir(pub / "images")) == [".staging-evil", ".staging-prune-old", "v1", "v2"]
+    assert sorted(os.listdir(pub / "images")) == [".staging-.prune-old", ".staging-evil", "v1", "v2"]
     assert os.listdir(pub / "config") == []
     assert (tmp_path / "outside" / "precious").read_text() == "keep me\n"
     assert {n: (pub / "images/v1" / n).read_bytes() for n in os.listdir(pub / "images/v1")} == published
@@ -54,7 +59,8 @@ def test_check_mode_names_the_leftovers_and_removes_nothing(capsys, monkeypatch,
     run_module(capsys, monkeypatch, FakeGpg(), args)
     leftovers(pub, tmp_path / "outside")
     res = run_module(capsys, monkeypatch, FakeGpg(), args, check=True)
-    assert res["stale"]["removed"] == ["images/.staging-v0", "config/.staging-7"] and res["changed"]
+    assert res["changed"]
+    assert res["stale"]["removed"] == ["images/.staging-prune-v0", "images/.staging-v0", "config/.staging-7"]
     assert (pub / "images/.staging-v0/image.tar.zst").exists() and (pub / "config/.staging-7").exists()
 
 
