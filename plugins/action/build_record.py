@@ -109,11 +109,11 @@ class ActionModule(ActionBase):
             # What a sync brings is not known before it ran: the synced trees' listings are decided after it.
             if self._sync_method(task_vars) != "none":
                 args["synced"] = args.get("sync_trees") or []
-        elif state == "synced":
-            if not args.get("components"):
-                raise AnsibleActionFail("state=synced needs the components the check returned")
         elif not args.get("components"):
-            raise AnsibleActionFail("state=present needs the components the check returned")
+            raise AnsibleActionFail("state=%s needs the components the check returned" % state)
+        elif state == "present" and self._sync_method(task_vars) != "none":
+            # The listing the next build's sync starts from: the repositories as this build leaves them.
+            args["synced"] = args.get("sync_trees") or []
         result.update(self._execute_module(module_name="gse.stateless.build_record", module_args=args,
                                            task_vars=task_vars))
         return result

@@ -26,7 +26,8 @@ description:
     compared with O(recorded). When they are equal, RV(unchanged) is true and the rest of parts C to J is
     skipped; RV(components) are then the inputs the record of this build holds.
   - With O(state=present), at the end of part K (the tarball, its index and C(SHA512SUMS) are written), the record
-    is written atomically (mode 0600) with the O(components) the check returned.
+    is written atomically (mode 0600) with the O(components) the check returned, the listings of the O(synced)
+    trees taken again (what the next build's sync starts from).
   - The action plugin of the same name digests the settings and the files on the controller and passes those
     digests as O(components); the module adds the repositories' listing and the stage3 marker read on the build
     host.
@@ -56,7 +57,7 @@ options:
   synced:
     description:
       - The trees among O(trees) a sync changes (the Portage repositories when C(gse_sync_method) is not
-        V(none)). The action plugin sets them from O(sync_trees) when a sync is configured.
+        V(none)). The action plugin sets them from O(sync_trees) when a sync is configured (V(check), V(present)).
     type: list
     elements: path
     default: []
@@ -215,7 +216,10 @@ def synced(module, p, path):
 
 def present(module, p, path):
     digest = root_digest(module, p["root"])
-    text = build_inputs.record_text(p["build"], p["components"], digest)
+    components = dict(p["components"])
+    for tree in p["synced"]:
+        components[build_inputs.tree_component(tree)] = build_inputs.tree_digest(tree)
+    text = build_inputs.record_text(p["build"], components, digest)
     try:
         with open(path, encoding="utf-8") as fh:
             same = fh.read() == text
@@ -223,8 +227,9 @@ def present(module, p, path):
         same = False
     if not same and not module.check_mode:
         write_atomic(path, text, mode=0o600, unique=True)
-    module.exit_json(changed=not same, unchanged=False, after_sync=False, recorded={}, built=p["build"], inputs=build_inputs.combine(p["components"]),
-                     components=p["components"], root_digest=digest, reason="", record=path)
+    module.exit_json(changed=not same, unchanged=False, after_sync=False, recorded={}, built=p["build"],
+                     inputs=build_inputs.combine(components), components=components, root_digest=digest, reason="",
+                     record=path)
 
 
 def main():

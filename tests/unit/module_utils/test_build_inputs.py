@@ -349,3 +349,25 @@ def test_the_action_passes_the_synced_trees_only_with_a_sync(inputs, monkeypatch
     plugin.run(task_vars=dict(task_vars, gse_sync_method="emerge"))
     plugin.run(task_vars=dict(task_vars, gse_sync_method="none"))
     assert sent[0]["synced"] == ["/r"] and "synced" not in sent[1]
+    # The record takes the synced trees' listing again only with a sync.
+    plugin._task.args = {"root": "/w", "state": "present", "components": {"x": "1"}, "sync_trees": ["/r"]}
+    plugin.run(task_vars=dict(task_vars, gse_sync_method="webrsync"))
+    plugin.run(task_vars=dict(task_vars, gse_sync_method="none"))
+    assert sent[2]["synced"] == ["/r"] and "synced" not in sent[3]
+
+
+def test_the_record_takes_the_synced_listing_as_the_build_leaves_it(capsys, build):
+    tmp_path, args = build
+    first = run_module(capsys, args)
+    # What the sync and the parts after it wrote into the repositories after part A's listing.
+    (tmp_path / "repos/gentoo/app-misc/hello/hello-2.ebuild").write_text("EAPI=8\n")
+    name = "tree:" + args["trees"][0]
+    written = run_module(capsys, dict(root=args["root"], state="present", components=first["components"],
+                                      build="B1", synced=args["trees"][:1]))
+    assert written["components"][name] == build_inputs.tree_digest(args["trees"][0]) != first["components"][name]
+    recorded = json.loads((tmp_path / "workdir.built.json").read_text())
+    assert recorded["components"][name] == written["components"][name]
+    # The next build's sync brings nothing: decided unchanged after it.
+    checked = run_module(capsys, _synced(args))
+    assert checked["after_sync"] is True
+    assert _sync(capsys, args, checked)["unchanged"] is True
