@@ -7,7 +7,7 @@ its repos.conf enters the chroot through inject-custom, so it is one of the
 build's inputs and the same in every build.  Three builds in one directory:
 
 - the first runs everything (no record) and records the repositories'
-  listing as the sync left it;
+  listing as the build left them;
 - the second: part A finds everything but the repositories unchanged and
   lets parts B and C run up to the sync; the source did not change, so the
   rest of parts C to J is skipped with the messages of an unchanged build,
@@ -30,6 +30,7 @@ import time
 
 import pytest
 
+from ansible_collections.gse.stateless.plugins.module_utils import build_inputs
 from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mounts_under
 
 from tests.integration.buildrun import BuildEnv
@@ -104,8 +105,11 @@ def test_a_sync_that_brings_nothing_skips_the_parts_after_it(gse_fixture, fixtur
         first_build = os.path.basename(os.path.dirname(first))
         (check,) = task(res, CHECK)
         assert not check["after_sync"] and check["reason"] == "no record of a completed build", check
-        assert task(res, SYNCED)  # the record holds the listing after the sync
+        assert task(res, SYNCED) == []  # nothing to decide after the sync: everything ran
         assert os.path.isfile(os.path.join(repos, "gse-sync/app-misc/synced/synced-1.ebuild"))
+        # The record holds the repositories as the build left them, what the next sync starts from.
+        with open(record, encoding="utf-8") as f:
+            assert json.load(f)["components"]["tree:" + repos] == build_inputs.tree_digest(repos)
         published = published_versions(env)
 
         # The source did not change: the sync brings nothing, the parts after it are skipped.
