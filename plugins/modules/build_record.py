@@ -129,8 +129,6 @@ recorded:
     listings (C(listings)); else empty.
   type: dict
   returned: always
-  type: bool
-  returned: always
 built:
   description: The build id the record names when RV(unchanged), else empty.
   type: str
