@@ -42,7 +42,7 @@ def _by_content(value):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("root", "state", "components", "trees", "build"))
+    _VALID_ARGS = frozenset(("root", "state", "components", "trees", "sync_trees", "synced", "recorded", "build"))
 
     def _value(self, task_vars, name, setting):
         """A setting's value as the run sees it; a role default not visible in this play is the schema's."""
@@ -90,25 +90,30 @@ class ActionModule(ActionBase):
                   if _hooks.is_enforced(h, enforce or [], lawful_good or [])]
         if forced:
             return "enforced: %s" % ", ".join(forced)
-        # A sync is due whenever it runs: what it brings is not known before it ran.
-        sync = self._templar.template(task_vars.get("gse_sync_method",
-                                                    _settings.load_schema()["gse_sync_method"].default))
-        if sync != "none":
-            return "the repositories are synced (gse_sync_method: %s)" % sync
         return ""
+
+    def _sync_method(self, task_vars):
+        return self._templar.template(task_vars.get("gse_sync_method",
+                                                    _settings.load_schema()["gse_sync_method"].default))
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
         state = args.get("state", "check")
-        if state not in ("check", "present"):
-            raise AnsibleActionFail("state must be check or present, not %s" % _settings.shown(state))
+        if state not in ("check", "synced", "present"):
+            raise AnsibleActionFail("state must be check, synced or present, not %s" % _settings.shown(state))
         if state == "check":
             args["components"] = self._controller_inputs(task_vars)
             args["run_all"] = self._run_all(task_vars)
+            # What a sync brings is not known before it ran: the synced trees' listings are decided after it.
+            if self._sync_method(task_vars) != "none":
+                args["synced"] = args.get("sync_trees") or []
         elif not args.get("components"):
-            raise AnsibleActionFail("state=present needs the components the check returned")
+            raise AnsibleActionFail("state=%s needs the components the check returned" % state)
+        elif state == "present" and self._sync_method(task_vars) != "none":
+            # The listing the next build's sync starts from: the repositories as this build leaves them.
+            args["synced"] = args.get("sync_trees") or []
         result.update(self._execute_module(module_name="gse.stateless.build_record", module_args=args,
                                            task_vars=task_vars))
         return result

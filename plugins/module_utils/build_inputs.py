@@ -21,6 +21,13 @@ root already is.  The inputs are
   as ``root_manifest`` lists a root, so an ebuild bump is seen;
 - the stage3 part A extracted (its marker, ``<workdir>.extracted.json``).
 
+With a sync configured (``gse_sync_method`` other than ``none``) what the
+repositories will hold is not known at part A: the decision takes two steps
+(``decide``, then ``decide_synced``).  Part A compares everything but the
+synced repositories' listing; when only that is left, the parts run up to
+and including the sync, and the listing after the sync is compared with the
+recorded one.
+
 Like hooks.py and settings.py this file imports nothing from Ansible.
 """
 
@@ -184,11 +191,74 @@ def read_record(path):
     return data
 
 
-def differing(record, components, limit=5):
-    """The names of the components that differ from the record's, as a reason names them."""
-    old = record.get("components") if isinstance(record.get("components"), dict) else {}
-    names = sorted(n for n in set(old) | set(components) if old.get(n) != components.get(n))
+def _listed(names, limit=5):
+    names = sorted(names)
     return ", ".join(names[:limit]) + (" and %d more" % (len(names) - limit) if len(names) > limit else "")
+
+
+def _recorded_components(record):
+    return record.get("components") if isinstance(record.get("components"), dict) else {}
+
+
+def differing(record, components, limit=5, ignore=()):
+    """The names of the components that differ from the record's, as a reason names them (less ``ignore``)."""
+    old = _recorded_components(record)
+    return _listed([n for n in set(old) | set(components) if n not in ignore and old.get(n) != components.get(n)],
+                   limit)
+
+
+# The verdicts of ``decide``.
+UNCHANGED = "unchanged"      # parts B to J are skipped
+AFTER_SYNC = "after sync"    # only the synced repositories are undecided: decided once the sync ran
+RUN = "run"                  # parts B to J run
+
+
+def tree_component(path):
+    """The component name of a tree's listing."""
+    return "tree:" + path
+
+
+def decide(record, components, root, run_all="", synced=()):
+    """(verdict, reason) of part A: ``UNCHANGED`` when ``components`` and ``root`` equal the record's,
+    ``AFTER_SYNC`` when everything does but the listings of the ``synced`` trees (what the sync brings is not
+    known before it ran), else ``RUN``; the reason names what differs ("" when unchanged)."""
+    if run_all:
+        return RUN, run_all
+    if record is None:
+        return RUN, "no record of a completed build"
+    undecided = {tree_component(t) for t in synced}
+    if not undecided:
+        if record.get("inputs") != combine(components):
+            return RUN, "inputs changed: %s" % differing(record, components)
+    else:
+        changed = differing(record, components, ignore=undecided)
+        if changed:
+            return RUN, "inputs changed: %s" % changed
+        unrecorded = [n for n in undecided if n not in _recorded_components(record)]
+        if unrecorded:
+            return RUN, "no recorded listing of %s" % _listed(unrecorded)
+    if record.get("root") != root:
+        return RUN, "root changed"
+    if undecided:
+        return AFTER_SYNC, "the repositories are synced: decided after the sync"
+    return UNCHANGED, ""
+
+
+def recorded_listings(record, synced):
+    """{component: digest} the record holds for the listings of the ``synced`` trees."""
+    old = _recorded_components(record or {})
+    return {tree_component(t): old[tree_component(t)] for t in synced if tree_component(t) in old}
+
+
+def decide_synced(recorded, components):
+    """(verdict, reason) once the sync ran: ``UNCHANGED`` when every listing in ``recorded`` (``{component:
+    digest}`` the record held for the synced trees) equals the one in ``components``, else ``RUN``."""
+    names = sorted(n for n in recorded if recorded[n] != components.get(n))
+    if not recorded:
+        return RUN, "no recorded listing of the synced repositories"
+    if names:
+        return RUN, "the sync changed: %s" % ", ".join(names)
+    return UNCHANGED, ""
 
 
 def record_text(build, components, root):

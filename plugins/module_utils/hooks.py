@@ -209,6 +209,9 @@ PART_HOOKS = tuple(p.hook for p in PARTS)
 # The parts a rebuild skips when its inputs and root are those the last completed build recorded
 # (module_utils/build_inputs.py, the build_record module): everything that changes the root after part A.
 UNCHANGED_SKIPS = PART_HOOKS[PART_HOOKS.index("gpartb"):PART_HOOKS.index("gpartj") + 1]
+# The sub-part that syncs the repositories.  With a sync configured, a rebuild whose other inputs and root are
+# unchanged decides right after it (the build_record module, state=synced) and skips the rest up to part J.
+SYNC_HOOK = "gupdate"
 SUBPART_HOOKS = tuple(s.hook for p in PARTS for s in p.subs)
 ALL_HOOKS = PART_HOOKS + SUBPART_HOOKS
 # The part each sub-part belongs to.

@@ -152,7 +152,8 @@ def test_an_enforced_hook_of_the_parts_runs_them(inputs):
     assert plugin._run_all(dict(base, gse_enforce=["gparte"], gse_lawful_good=["gparte"])) == ""
     # part K or L enforced: the root's parts need not run
     assert plugin._run_all(dict(base, gse_enforce=["gpartl"])) == ""
-    assert "synced" in plugin._run_all(dict(base, gse_sync_method="emerge"))
+    # a sync no longer runs them whatever: its trees are decided after it (the two-step tests below)
+    assert plugin._run_all(dict(base, gse_sync_method="emerge")) == ""
 
 
 def test_skipped_parts_follow_the_hook_table():
@@ -238,3 +239,135 @@ def test_present_is_idempotent(capsys, build):
                          check=True)
     assert checked["changed"] is True
     assert json.loads((tmp_path / "workdir.built.json").read_text())["build"] == "B1"
+
+
+# The two-step decision with a sync configured: part A leaves the synced repositories' listing undecided, the
+# listing after the sync decides.
+
+def _synced(args):
+    return dict(args, synced=args["trees"][:1])
+
+
+def _sync(capsys, args, checked):
+    """The decision right after the sync, from what the check returned."""
+    return run_module(capsys, dict(root=args["root"], state="synced", synced=args["trees"][:1],
+                                   components=checked["components"], recorded=checked["recorded"]))
+
+
+def test_a_sync_leaves_only_the_repositories_undecided(capsys, build):
+    tmp_path, args = build
+    _complete(capsys, args)
+    # Without a sync the same inputs are unchanged at once; with one, part A cannot tell.
+    checked = run_module(capsys, _synced(args))
+    assert checked["unchanged"] is False and checked["after_sync"] is True, checked
+    assert checked["recorded"]["build"] == "B1"
+    assert list(checked["recorded"]["listings"]) == ["tree:" + args["trees"][0]]
+    assert not (tmp_path / "workdir.built.json").exists()  # removed as for any run; part K writes it again
+    # The sync brought nothing: the rest is skipped, as the build that made the root.
+    after = _sync(capsys, args, checked)
+    assert after["unchanged"] is True and after["built"] == "B1" and after["reason"] == "", after
+    assert after["components"] == checked["components"]
+
+
+@pytest.mark.parametrize("brought", ["new_ebuild", "changed_file"])
+def test_what_the_sync_brings_runs_the_parts_after_it(capsys, build, brought):
+    tmp_path, args = build
+    _complete(capsys, args)
+    checked = run_module(capsys, _synced(args))
+    assert checked["after_sync"] is True
+    # What the sync writes into the repositories, after part A took their listing.
+    if brought == "new_ebuild":
+        (tmp_path / "repos/gentoo/app-misc/hello/hello-2.ebuild").write_text("EAPI=8\n")
+    else:
+        with open(tmp_path / "repos/gentoo/app-misc/hello/hello-1.ebuild", "a", encoding="utf-8") as fh:
+            fh.write("KEYWORDS=amd64\n")
+    after = _sync(capsys, args, checked)
+    assert after["unchanged"] is False and after["built"] == "", after
+    assert after["reason"] == "the sync changed: tree:" + args["trees"][0]
+    # The record of this build holds the listing after the sync: the next rebuild compares with that.
+    name = "tree:" + args["trees"][0]
+    assert after["components"][name] != checked["components"][name]
+    assert after["components"][name] == build_inputs.tree_digest(args["trees"][0])
+
+
+@pytest.mark.parametrize("change", ["controller", "stage3", "root", "enforced", "extra_tree"])
+def test_a_change_besides_the_repositories_runs_everything_at_part_a(capsys, build, change):
+    tmp_path, args = build
+    extra = tmp_path / "overlay"
+    extra.mkdir()
+    args = dict(args, trees=args["trees"] + [str(extra)])
+    _complete(capsys, args)
+    if change == "controller":
+        args = dict(args, components={"setting:gse_hostname": "d" * 64})
+    elif change == "stage3":
+        (tmp_path / "workdir.extracted.json").write_text('{"src": "stage3-2.tar.xz"}\n')
+    elif change == "root":
+        (tmp_path / "workdir/etc/hostname").write_text("lab2\n")
+    elif change == "enforced":
+        args = dict(args, run_all="enforced: gparte")
+    else:  # a mounted tree the sync does not touch is decided at part A
+        (extra / "new").write_text("x\n")
+    checked = run_module(capsys, _synced(args))
+    assert checked["unchanged"] is False and checked["after_sync"] is False and checked["recorded"] == {}
+    assert checked["reason"] == {"controller": "inputs changed: setting:gse_hostname",
+                                 "stage3": "inputs changed: stage3", "root": "root changed",
+                                 "enforced": "enforced: gparte",
+                                 "extra_tree": "inputs changed: tree:%s" % extra}[change], checked
+
+
+def test_decide_is_two_steps():
+    components = {"setting:a": "1", "tree:/r": "t1", "tree:/o": "o1"}
+    record = {"inputs": build_inputs.combine(components), "components": components, "root": "R"}
+    assert build_inputs.decide(record, components, "R") == (build_inputs.UNCHANGED, "")
+    # the synced tree differs at part A (the previous sync left it so): still for the sync to decide
+    moved = dict(components, **{"tree:/r": "t0"})
+    verdict, _ = build_inputs.decide(record, moved, "R", synced=["/r"])
+    assert verdict == build_inputs.AFTER_SYNC
+    assert build_inputs.decide(record, moved, "R")[0] == build_inputs.RUN
+    assert build_inputs.decide(None, components, "R", synced=["/r"]) == (
+        build_inputs.RUN, "no record of a completed build")
+    # a record without the synced tree's listing cannot decide after the sync either
+    old = {n: v for n, v in components.items() if n != "tree:/r"}
+    assert build_inputs.decide(dict(record, components=old), components, "R", synced=["/r"]) == (
+        build_inputs.RUN, "no recorded listing of tree:/r")
+    listings = build_inputs.recorded_listings(record, ["/r"])
+    assert listings == {"tree:/r": "t1"}
+    assert build_inputs.decide_synced(listings, components) == (build_inputs.UNCHANGED, "")
+    assert build_inputs.decide_synced(listings, moved) == (build_inputs.RUN, "the sync changed: tree:/r")
+    assert build_inputs.decide_synced({}, components)[0] == build_inputs.RUN
+
+
+def test_the_action_passes_the_synced_trees_only_with_a_sync(inputs, monkeypatch):
+    _, task_vars = inputs
+    sent = []
+    plugin = _plugin()
+    plugin._task = type("Task", (), {"args": {"root": "/w", "trees": ["/r", "/o"], "sync_trees": ["/r"]},
+                                     "async_val": 0})()
+    monkeypatch.setattr(action.ActionBase, "run", lambda self, tmp=None, task_vars=None: {})
+    monkeypatch.setattr(plugin, "_execute_module", lambda module_name, module_args, task_vars: sent.append(
+        module_args) or {})
+    plugin.run(task_vars=dict(task_vars, gse_sync_method="emerge"))
+    plugin.run(task_vars=dict(task_vars, gse_sync_method="none"))
+    assert sent[0]["synced"] == ["/r"] and "synced" not in sent[1]
+    # The record takes the synced trees' listing again only with a sync.
+    plugin._task.args = {"root": "/w", "state": "present", "components": {"x": "1"}, "sync_trees": ["/r"]}
+    plugin.run(task_vars=dict(task_vars, gse_sync_method="webrsync"))
+    plugin.run(task_vars=dict(task_vars, gse_sync_method="none"))
+    assert sent[2]["synced"] == ["/r"] and "synced" not in sent[3]
+
+
+def test_the_record_takes_the_synced_listing_as_the_build_leaves_it(capsys, build):
+    tmp_path, args = build
+    first = run_module(capsys, args)
+    # What the sync and the parts after it wrote into the repositories after part A's listing.
+    (tmp_path / "repos/gentoo/app-misc/hello/hello-2.ebuild").write_text("EAPI=8\n")
+    name = "tree:" + args["trees"][0]
+    written = run_module(capsys, dict(root=args["root"], state="present", components=first["components"],
+                                      build="B1", synced=args["trees"][:1]))
+    assert written["components"][name] == build_inputs.tree_digest(args["trees"][0]) != first["components"][name]
+    recorded = json.loads((tmp_path / "workdir.built.json").read_text())
+    assert recorded["components"][name] == written["components"][name]
+    # The next build's sync brings nothing: decided unchanged after it.
+    checked = run_module(capsys, _synced(args))
+    assert checked["after_sync"] is True
+    assert _sync(capsys, args, checked)["unchanged"] is True
