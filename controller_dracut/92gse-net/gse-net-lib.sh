@@ -54,12 +54,15 @@ gse_curl_bounds() {
         "${GSE_FETCH_MAXSIZE:+--max-filesize $GSE_FETCH_MAXSIZE}"
 }
 
-# gse_capped MAX: copy stdin to stdout, at most MAX + 1 bytes, then exit:
-# the writer before it in the pipe (curl) gets a closed pipe and stops
-# (curl: exit status 23).  More than MAX bytes out means the source had more
-# than MAX.  MAX is a decimal number below 10^18 (gse_bound_ok).
+# gse_capped MAX FLAG: copy stdin to stdout, at most MAX bytes; when stdin
+# holds more, create FLAG and stop reading: the writer before it in the
+# pipe (curl) gets a closed pipe and stops (curl: exit status 23).  head
+# reads no more than it copies, so the byte after the MAX is the second
+# head's.  MAX is a decimal number below 10^18 (gse_bound_ok).
 gse_capped() {
-    head -c $(($1 + 1))
+    rm -f "$2"
+    head -c "$1"
+    [ "$(head -c 1 | wc -c)" -eq 0 ] || : > "$2"
 }
 
 # gse_bound_ok MAX: 0 when MAX is a byte bound the shell can count with (a
@@ -73,15 +76,16 @@ gse_bound_ok() {
 # gse_fetch PATH OUT [quiet]: download $GSE_SERVER/PATH to OUT, every wait
 # bounded (gse_curl_bounds) and no more than GSE_FETCH_MAXSIZE bytes
 # (default GSE_SMALL_MAXSIZE) accepted, with or without a Content-Length:
-# the body goes through gse_capped into OUT, so a server that sends more is
-# cut off after the bound plus one byte, whatever it announced.  Returns 1
+# the body goes through gse_capped into OUT, so OUT never holds more than
+# the bound and a server that sends more is cut off there, whatever it
+# announced.  Returns 1
 # when the server says 404 (nothing published), 2 on any other failure, a
 # stall, a timeout or too many bytes included (a warning names it, unless
 # quiet; OUT is removed).  GSE_FETCH_CODE is the HTTP status, 000 when no
 # server answered; GSE_FETCH_RC curl's exit status (28: a time bound was
 # hit, the answer's status may still be 200), 63 when the answer was larger
 # than the bound (curl's own status for an announced size; also given when
-# the cap cut an answer without Content-Length, whose curl ended with 23);
+# the cap cut an answer without Content-Length: curl ended with 23);
 # GSE_FETCH_REASON the detail of a failure (the curl error, or "larger than
 # allowed: ...").
 gse_fetch() {
@@ -103,7 +107,7 @@ gse_fetch() {
             -w '%{stderr}gse-code=%{http_code}\ngse-length=%header{content-length}\n' \
             "$GSE_SERVER/$1" 2> "$GSE_RUN/curl.err"
         echo $? > "$GSE_RUN/curl.rc"
-    } | gse_capped "$_gse_max" > "$2"
+    } | gse_capped "$_gse_max" "$GSE_RUN/curl.over" > "$2"
     _gse_crc=
     read -r _gse_crc < "$GSE_RUN/curl.rc"
     GSE_FETCH_CODE='' _gse_len=''
@@ -115,9 +119,7 @@ gse_fetch() {
     done 2> /dev/null < "$GSE_RUN/curl.err"
     [ -n "$GSE_FETCH_CODE" ] || GSE_FETCH_CODE=000
     # The bound is on the object: an error page's size does not count.
-    _gse_got=$(wc -c 2> /dev/null < "$2") || _gse_got=0
-    _gse_got=$((_gse_got + 0))
-    if [ "$GSE_FETCH_CODE" = 200 ] && { [ "$_gse_crc" = 63 ] || [ "$_gse_got" -gt "$_gse_max" ]; }; then
+    if [ "$GSE_FETCH_CODE" = 200 ] && { [ "$_gse_crc" = 63 ] || [ -e "$GSE_RUN/curl.over" ]; }; then
         _gse_crc=63
         if gse_bound_ok "$_gse_len" && [ "$_gse_dec" -gt "$_gse_max" ]; then
             GSE_FETCH_REASON="larger than allowed: the server announces $_gse_dec bytes, at most $_gse_max accepted"
@@ -201,10 +203,10 @@ gse_curl_error() {
 # detail (with the digest of the bytes received), and the reason is logged.
 # Every wait is bounded (gse_curl_bounds, GSE_IMAGE_TIMEOUT for the whole
 # image), and the bytes by SIZE: an answer announcing more is refused
-# before its body, one without an announced size is cut after SIZE + 1
-# bytes (gse_capped), either a digest verdict ("larger than the signed
-# size").  (Shell functions share their callers' variables: the names here
-# are the function's own.)
+# before its body, one without an announced size is cut after SIZE bytes
+# (gse_capped), either a digest verdict ("larger than the signed size").
+# (Shell functions share their callers' variables: the names here are the
+# function's own.)
 gse_stream_image() {
     _f=$GSE_RUN/stream
     rm -rf "$_f"
@@ -237,7 +239,7 @@ gse_stream_image() {
             -w '%{stderr}gse-size=%{size_download}\ngse-length=%header{content-length}\n' \
             "$GSE_SERVER/$1" 2> "$_f/curl.err"
         echo $? > "$_f/curl.rc"
-    } | gse_capped "$4" | tee -p "$_f/sha.fifo" | {
+    } | gse_capped "$4" "$_f/over" | tee -p "$_f/sha.fifo" | {
         $_dec 2> "$_f/dec.err"
         echo $? > "$_f/dec.rc"
     } | tar -xp --numeric-owner --xattrs --xattrs-include='*' --acls -C "$2" 2> "$_f/tar.err"
@@ -248,8 +250,8 @@ gse_stream_image() {
     _gse_len=$(sed -n 's/^gse-length=//p' "$_f/curl.err")
     read -r _gse_curl_rc < "$_f/curl.rc"
     # More than the signed size: announced (curl refused it, 63) or sent
-    # (the cap closed the pipe: curl counted more than SIZE bytes).
-    if [ "$_gse_curl_rc" = 63 ] || { gse_bound_ok "$_gse_got_size" && [ "$_gse_dec" -gt "$4" ]; }; then
+    # (the cap found a byte after SIZE and closed the pipe).
+    if [ "$_gse_curl_rc" = 63 ] || [ -e "$_f/over" ]; then
         echo digest > "$_f/verdict"
         if [ "$_gse_curl_rc" = 63 ] && gse_bound_ok "$_gse_len"; then
             GSE_VERIFY_REASON="the server announces $_gse_dec bytes"
