@@ -78,16 +78,17 @@ gse_bound_ok() {
 # (default GSE_SMALL_MAXSIZE) accepted, with or without a Content-Length:
 # the body goes through gse_capped into OUT, so OUT never holds more than
 # the bound and a server that sends more is cut off there, whatever it
-# announced.  Returns 1
-# when the server says 404 (nothing published), 2 on any other failure, a
-# stall, a timeout or too many bytes included (a warning names it, unless
-# quiet; OUT is removed).  GSE_FETCH_CODE is the HTTP status, 000 when no
+# announced.  Returns 1 when the server says 404 (nothing published), 2 on
+# any other failure, a stall, a timeout or too many bytes included (a
+# warning names it, unless quiet; OUT is removed).  GSE_FETCH_CODE is the HTTP status, 000 when no
 # server answered; GSE_FETCH_RC curl's exit status (28: a time bound was
 # hit, the answer's status may still be 200), 63 when the answer was larger
 # than the bound (curl's own status for an announced size; also given when
 # the cap cut an answer without Content-Length: curl ended with 23);
 # GSE_FETCH_REASON the detail of a failure (the curl error, or "larger than
-# allowed: ...").
+# allowed: ...").  A GSE_FETCH_MAXSIZE that is no decimal number below
+# 10^18 is refused before any request (GSE_FETCH_RC 2, as curl's "failed
+# to initialize").
 gse_fetch() {
     GSE_FETCH_REASON=
     _gse_max=${GSE_FETCH_MAXSIZE:-$GSE_SMALL_MAXSIZE}
@@ -98,6 +99,7 @@ gse_fetch() {
         return 2
     fi
     _gse_max=$_gse_dec
+    rm -f "$GSE_RUN/curl.over"
     # The status and the announced length go to stderr after curl's error
     # line (stdout is the body); curl's exit status to a file of its own:
     # a pipe's status is its last command's.
@@ -118,17 +120,19 @@ gse_fetch() {
         esac
     done 2> /dev/null < "$GSE_RUN/curl.err"
     [ -n "$GSE_FETCH_CODE" ] || GSE_FETCH_CODE=000
-    # The bound is on the object: an error page's size does not count.
-    if [ "$GSE_FETCH_CODE" = 200 ] && { [ "$_gse_crc" = 63 ] || [ -e "$GSE_RUN/curl.over" ]; }; then
-        _gse_crc=63
-        if gse_bound_ok "$_gse_len" && [ "$_gse_dec" -gt "$_gse_max" ]; then
-            GSE_FETCH_REASON="larger than allowed: the server announces $_gse_dec bytes, at most $_gse_max accepted"
+    if [ "$_gse_crc" = 63 ] || [ -e "$GSE_RUN/curl.over" ]; then
+        if [ "$GSE_FETCH_CODE" != 200 ]; then
+            # The bound is the object's: an error page larger than it is
+            # judged by its status.
+            _gse_crc=0
         else
-            GSE_FETCH_REASON="larger than allowed: more than $_gse_max bytes without an announced size, cut off"
+            _gse_crc=63
+            if gse_bound_ok "$_gse_len" && [ "$_gse_dec" -gt "$_gse_max" ]; then
+                GSE_FETCH_REASON="larger than allowed: the server announces $_gse_dec bytes, at most $_gse_max accepted"
+            else
+                GSE_FETCH_REASON="larger than allowed: more than $_gse_max bytes without an announced size, cut off"
+            fi
         fi
-    elif [ "$_gse_crc" = 63 ]; then
-        # An error page larger than the bound: judged by its status.
-        _gse_crc=0
     fi
     # shellcheck disable=SC2034 # read by the network check
     GSE_FETCH_RC=$_gse_crc

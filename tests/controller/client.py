@@ -155,7 +155,8 @@ def chunked_http(answer):
     every GET and POST with Transfer-Encoding: chunked and no Content-Length
     (curl cannot know the size before the body ends: its --max-filesize
     does not apply).  answer(path, stop) gives the body as an iterable of
-    byte blocks, or None for a 404; it may block on stop (a threading.Event
+    byte blocks (a 200), (STATUS, blocks), or None for a 404 with a
+    Content-Length; it may block on stop (a threading.Event
     set when the server stops) to hold a connection silent, or never end
     (a server that sends endlessly).  Yields (port, sent): sent (a list)
     receives (path, bytes sent) when an answer ends, because the body ended
@@ -171,7 +172,10 @@ def chunked_http(answer):
             if body is None:
                 self.send_error(404)
                 return
-            self.send_response(200)
+            status = 200
+            if isinstance(body, tuple):
+                status, body = body
+            self.send_response(status)
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             n = 0

@@ -97,13 +97,20 @@ def test_an_announced_size_beyond_the_bound_is_refused_before_the_body(tmp_path)
     assert f"fetch obj: larger than allowed: the server announces {BOUND + 1} bytes, at most {BOUND} accepted" in log
 
 
-def test_an_error_page_larger_than_the_bound_is_judged_by_its_status(tmp_path):
+@pytest.mark.parametrize("announced", [True, False])
+def test_an_error_page_larger_than_the_bound_is_judged_by_its_status(tmp_path, announced):
     """The bound is the object's: a 404 page of more bytes than a small
-    bound still says "nothing published"."""
+    bound, its size announced or not, still says "nothing published"."""
     (tmp_path / "www").mkdir()
-    with loopback_http(tmp_path / "www") as port:
+    if announced:
+        server = loopback_http(tmp_path / "www")
+    else:
+        server = chunked_http(lambda path, stop: (404, [b"<html>not found</html>\n" * 100]))
+    with server as port:
+        port = port if announced else port[0]
         r = sh(FETCH.format(port=port, limit="", setup="GSE_FETCH_MAXSIZE=10;"), tmp_path)
     assert r.stdout.split() == ["rc=1", "curl=0", "code=404"], r.stdout + r.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_bound_that_is_no_number_is_refused_before_any_request(tmp_path):
