@@ -293,3 +293,44 @@ def test_unannounced_chunks_beyond_the_stores_bound_are_not_staged(tmp_path):
     assert bounds(log) == (big, all_bound)
     assert f"staging the chunks failed (larger than allowed: wrote more than {all_bound} bytes)" in log, log
     assert not (tmp_path / "dest" / ".gse-chunks").exists()
+
+
+# ---- the client config.d ------------------------------------------------------
+
+def fetch_config_function():
+    """gse-fetch-config.sh without its library lines and its call: the function alone."""
+    with open(os.path.join(LIB, "92gse-net", "gse-fetch-config.sh")) as f:
+        text = f.read()
+    text = re.sub(r"^\. /lib/gse/.*$|^gse_env_load$", "", text, flags=re.MULTILINE)
+    return text[:text.index('if [ "$(gse_result network)" = 0 ]')]
+
+
+@pytest.mark.parametrize("size, says", [
+    (5000, "fetch config/1/config.d.tar.gz: larger than allowed: more than 5000 bytes without an announced size, "
+           "cut off"),
+    ("5k", "config.d refused: bad size '5k'"),
+])
+def test_the_config_tarball_is_bounded_by_its_signed_size(tmp_path, signing, size, says):
+    """config.txt verifies and names the tarball's size: a server that then
+    sends the tarball without end is cut at that size (a size that is no
+    number is refused before the download)."""
+    import pubtree
+    home, ring = signing
+    pubtree.clearsign_pointer(home, str(tmp_path / "config.txt"), {
+        "format": 1, "serial": 1, "path": "config/1/config.d.tar.gz", "sha512": "a" * 128, "size": size})
+    signed = (tmp_path / "config.txt").read_bytes()
+
+    def answer(path, stop):
+        return {"/config.txt": [signed], "/config/1/config.d.tar.gz": endless()}.get(path)
+
+    with chunked_http(answer) as (port, sent):
+        r = sh(f"{fetch_config_function()}\n"
+               f"mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; GSE_KEYRING={ring};"
+               "GSE_FETCH_TIMEOUT=3600; GSE_STALL_TIME=3600; ulimit -f 1024;"
+               "( gse_fetch_config ); echo rc=$?", tmp_path, timeout=120)
+        if size == 5000:
+            ended(sent, "/config/1/config.d.tar.gz")
+    assert r.stdout.split() == ["rc=2"], r.stdout + r.stderr
+    log = (tmp_path / "run" / "log").read_text()
+    assert says in log, log
+    assert not (tmp_path / "run" / "config.d.tar.gz").exists()
