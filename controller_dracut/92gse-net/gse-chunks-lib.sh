@@ -153,32 +153,49 @@ gse_chunks_ram_release() {
 # output) from $GSE_SERVER/$GSE_STORE_PATH into the local store STORE,
 # GSE_FETCH_PARALLEL (default 8) at a time over kept-alive connections.
 # Each chunk is bounded as every download (gse_curl_bounds), the whole by
-# gse_watch (stall, GSE_IMAGE_TIMEOUT).  0 when all arrived; 1 when some did
-# not (STORE is removed, or emptied when it is a mount point: casync then
-# fetches what it needs itself and names a missing chunk); 2 on a stall or
-# timeout ($GSE_RUN/stream/verdict says stall, GSE_VERIFY_REASON the
-# detail).  Nothing here is trusted: casync
-# checks every chunk it reads from STORE.
+# gse_watch (stall, GSE_IMAGE_TIMEOUT).  The bytes are bounded whether the
+# server announces a chunk's size or not (one curl writes every file: no
+# pipe per file can cap them):
+#   - each chunk file at most the largest chunk of LIST uncompressed plus
+#     4096 (zstd's frame over incompressible data): announced larger, curl
+#     refuses it (--max-filesize); written larger, the kernel stops curl
+#     (its file size limit, ulimit -f, in 512-byte blocks: SIGXFSZ);
+#   - all together, what curl writes at most the store's bound
+#     (gse_staging_bytes of LIST's count and bytes; what the fit check
+#     counted): gse_watch kills curl beyond it (checked every tenth of a
+#     second: at most what arrives in that tick more).  A store in RAM is
+#     also a tmpfs of that size (gse_chunks_ram), which refuses more.
+# 0 when all arrived; 1 when some did not or were larger than allowed (STORE
+# is removed, or emptied when it is a mount point: casync then fetches what
+# it needs itself and names a missing chunk); 2 on a stall or timeout
+# ($GSE_RUN/stream/verdict says stall, GSE_VERIFY_REASON the detail).
+# Nothing here is trusted: casync checks every chunk it reads from STORE.
 gse_chunks_stage() {
     _f=$GSE_RUN/stream
     rm -rf "$_f"
     mkdir -p "$_f" "$2" || return 2
     _base="$GSE_SERVER/${GSE_STORE_PATH:-store}"
-    # curl's config format: one url and one output per chunk, quoted.  No
-    # chunk file may be larger than the largest chunk uncompressed plus
-    # zstd's frame (a server sending more fills no disk).
-    _gse_big=$(awk -v base="$_base" -v dir="$2" -v cfg="$_f/chunks.curl" '{
+    # curl's config format: one url and one output per chunk, quoted; then
+    # "LARGEST-FILE COUNT BYTES".
+    _gse_sum=$(awk -v base="$_base" -v dir="$2" -v cfg="$_f/chunks.curl" '{
         p = substr($1, 1, 4) "/" $1 ".cacnk"
         printf "url = \"%s/%s\"\noutput = \"%s/%s\"\n", base, p, dir, p > cfg
         if ($2 > big) big = $2
-    } END { printf "%d\n", big + 4096 }' "$1") || return 2
-    gse_log "staging $(wc -l < "$1") chunks into $2 (${GSE_FETCH_PARALLEL:-8} in parallel)"
+        n++; bytes += $2
+    } END { printf "%d %d %.0f\n", big + 4096, n, bytes }' "$1") || return 2
+    _gse_big=${_gse_sum%% *}
+    # shellcheck disable=SC2086 # "COUNT BYTES"
+    _gse_all=$(gse_staging_bytes ${_gse_sum#* })
+    gse_log "staging $(wc -l < "$1") chunks into $2 (${GSE_FETCH_PARALLEL:-8} in parallel), at most $_gse_big bytes a chunk and $_gse_all in all"
     # --fail-early: the first missing chunk ends the fetch; --remove-on-error:
     # no partial chunk file is left for casync to read.
     # shellcheck disable=SC2046
-    curl -fsS --no-progress-meter -Z --parallel-max "${GSE_FETCH_PARALLEL:-8}" --fail-early --remove-on-error --create-dirs \
-        $(GSE_FETCH_MAXSIZE=$_gse_big gse_curl_bounds) -K "$_f/chunks.curl" > /dev/null 2> "$_f/curl.err" &
-    gse_watch $!
+    (
+        ulimit -f $(((_gse_big + 511) / 512)) || exit 2
+        exec curl -fsS --no-progress-meter -Z --parallel-max "${GSE_FETCH_PARALLEL:-8}" --fail-early \
+            --remove-on-error --create-dirs $(GSE_FETCH_MAXSIZE=$_gse_big gse_curl_bounds) -K "$_f/chunks.curl"
+    ) > /dev/null 2> "$_f/curl.err" &
+    gse_watch $! "$_gse_all"
     _rc=$?
     [ $_rc -eq 0 ] && return 0
     if [ $_rc -eq 124 ] || [ $_rc -eq 28 ]; then
@@ -188,7 +205,12 @@ gse_chunks_stage() {
         gse_chunks_drop "$2"
         return 2
     fi
-    gse_warn "staging the chunks failed ($(head -n 1 "$_f/curl.err")): casync fetches them itself"
+    case $_rc in
+        125) _gse_why=$GSE_WATCH_REASON ;;
+        153) _gse_why="larger than allowed: a chunk of more than $_gse_big bytes" ;;
+        *) _gse_why=$(head -n 1 "$_f/curl.err") ;;
+    esac
+    gse_warn "staging the chunks failed ($_gse_why): casync fetches them itself"
     gse_chunks_drop "$2"
     return 1
 }

@@ -3,7 +3,9 @@
 # the newly fetched files".  The client config.d is accepted only when its
 # clearsigned pointer (config.txt) verifies, its serial is not older than the
 # one accepted before, and the tarball matches the pointer's SHA512, size and
-# detached signature.
+# detached signature.  No more bytes than allowed reach RAM: config.txt and
+# the signature at most GSE_SMALL_MAXSIZE, the tarball its signed size
+# (gse_fetch cuts a server that sends more).
 . /lib/gse/gse-lib.sh
 . /lib/gse/gse-verify-lib.sh
 . /lib/gse/gse-net-lib.sh
@@ -29,7 +31,16 @@ gse_fetch_config() {
         gse_log "config.d: serial $_serial already applied"
         return 1
     fi
-    gse_fetch "$_path" "$GSE_RUN/config.d.tar.gz" || return 2
+    # No more bytes than the signed size reach RAM (gse_fetch's bound).
+    _size=$(gse_pointer_get "$GSE_RUN/config.body" size)
+    gse_bound_ok "$_size" || { gse_warn "config.d refused: bad size '$_size'"; return 2; }
+    # shellcheck disable=SC2034 # read by gse_fetch (gse-net-lib.sh)
+    GSE_FETCH_MAXSIZE=$_size
+    gse_fetch "$_path" "$GSE_RUN/config.d.tar.gz"
+    _rc=$?
+    # shellcheck disable=SC2034
+    GSE_FETCH_MAXSIZE=
+    [ $_rc -eq 0 ] || return 2
     gse_fetch "$_path.asc" "$GSE_RUN/config.d.tar.gz.asc" || return 2
     gse_config_verify "$GSE_RUN" || { gse_warn "config.d refused: $GSE_VERIFY_REASON"; return 2; }
     gse_config_use "$GSE_RUN" || return 2

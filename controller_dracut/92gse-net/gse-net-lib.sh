@@ -33,46 +33,130 @@ gse_net_up() {
     return 1
 }
 
+# The bound in bytes of an object whose size is not signed beforehand: a
+# version or config pointer, a detached signature, SHA512SUMS (each a few
+# KiB).  Fixed, not a setting: the pointer is fetched before any client
+# config.d is read.
+GSE_SMALL_MAXSIZE=1048576
+
 # gse_curl_bounds [TOTAL]: print curl's options bounding every wait of one
 # object: the connect (GSE_CONNECT_TIMEOUT), a stall (less than
 # GSE_STALL_SPEED bytes/s for GSE_STALL_TIME seconds) and the whole transfer
-# (TOTAL seconds, default GSE_FETCH_TIMEOUT); with GSE_FETCH_MAXSIZE set, no
-# more bytes than that.  curl exits 28 when a time bound is hit.
+# (TOTAL seconds, default GSE_FETCH_TIMEOUT); with GSE_FETCH_MAXSIZE set,
+# an answer that announces more bytes than that (Content-Length) is refused
+# before its body (curl exits 63).  curl exits 28 when a time bound is hit.
+# --max-filesize alone does not bound the bytes: Debian's curl (7.88) does
+# not apply it to an answer without Content-Length (chunked), so every
+# download also goes through gse_capped.
 gse_curl_bounds() {
     echo "--connect-timeout ${GSE_CONNECT_TIMEOUT:-3} --speed-limit ${GSE_STALL_SPEED:-1024}" \
         "--speed-time ${GSE_STALL_TIME:-20} --max-time ${1:-${GSE_FETCH_TIMEOUT:-30}}" \
         "${GSE_FETCH_MAXSIZE:+--max-filesize $GSE_FETCH_MAXSIZE}"
 }
 
+# gse_capped MAX FLAG: copy stdin to stdout, at most MAX bytes; when stdin
+# holds more, create FLAG and stop reading: the writer before it in the
+# pipe (curl) gets a closed pipe and stops (curl: exit status 23).  head
+# reads no more than it copies, so the byte after the MAX is the second
+# head's.  MAX is a decimal number below 10^18 (gse_bound_ok).
+gse_capped() {
+    rm -f "$2"
+    head -c "$1"
+    [ "$(head -c 1 | wc -c)" -eq 0 ] || : > "$2"
+}
+
+# gse_bound_ok MAX: 0 when MAX is a byte bound the shell can count with (a
+# decimal number of at most 18 digits); 2 otherwise.
+gse_bound_ok() {
+    gse_decimal "$1" || return 2
+    # shellcheck disable=SC2154 # _gse_dec is gse_decimal's result (gse-lib.sh)
+    [ ${#_gse_dec} -le 18 ] || return 2
+}
+
 # gse_fetch PATH OUT [quiet]: download $GSE_SERVER/PATH to OUT, every wait
-# bounded (gse_curl_bounds).  Returns 1 when the server says 404 (nothing
-# published), 2 on any other failure, a stall or a timeout included (a
-# warning names it, unless quiet).  GSE_FETCH_CODE is the HTTP status, 000
-# when no server answered; GSE_FETCH_RC curl's exit status (28: a time bound
-# was hit, the answer's status may still be 200).
+# bounded (gse_curl_bounds) and no more than GSE_FETCH_MAXSIZE bytes
+# (default GSE_SMALL_MAXSIZE) accepted, with or without a Content-Length:
+# the body goes through gse_capped into OUT, so OUT never holds more than
+# the bound and a server that sends more is cut off there, whatever it
+# announced.  Returns 1 when the server says 404 (nothing published), 2 on
+# any other failure, a stall, a timeout or too many bytes included (a
+# warning names it, unless quiet; OUT is removed).  GSE_FETCH_CODE is the HTTP status, 000 when no
+# server answered; GSE_FETCH_RC curl's exit status (28: a time bound was
+# hit, the answer's status may still be 200), 63 when the answer was larger
+# than the bound (curl's own status for an announced size; also given when
+# the cap cut an answer without Content-Length: curl ended with 23);
+# GSE_FETCH_REASON the detail of a failure (the curl error, or "larger than
+# allowed: ...").  A GSE_FETCH_MAXSIZE that is no decimal number below
+# 10^18 is refused before any request (GSE_FETCH_RC 2, as curl's "failed
+# to initialize").
 gse_fetch() {
-    # shellcheck disable=SC2046
-    curl -sS $(gse_curl_bounds) -o "$2" -w '%{http_code}' "$GSE_SERVER/$1" \
-        > "$GSE_RUN/curl.code" 2> "$GSE_RUN/curl.err"
-    _gse_crc=$?
+    GSE_FETCH_REASON=
+    _gse_max=${GSE_FETCH_MAXSIZE:-$GSE_SMALL_MAXSIZE}
+    if ! gse_bound_ok "$_gse_max"; then
+        GSE_FETCH_RC=2 GSE_FETCH_CODE=000 GSE_FETCH_REASON="bad size bound '$_gse_max'"
+        rm -f "$2"
+        [ -n "$3" ] || gse_warn "fetch $1: $GSE_FETCH_REASON"
+        return 2
+    fi
+    _gse_max=$_gse_dec
+    rm -f "$GSE_RUN/curl.over"
+    # The status and the announced length go to stderr after curl's error
+    # line (stdout is the body); curl's exit status to a file of its own:
+    # a pipe's status is its last command's.
+    {
+        # shellcheck disable=SC2046
+        curl -sS $(GSE_FETCH_MAXSIZE=$_gse_max gse_curl_bounds) \
+            -w '%{stderr}gse-code=%{http_code}\ngse-length=%header{content-length}\n' \
+            "$GSE_SERVER/$1" 2> "$GSE_RUN/curl.err"
+        echo $? > "$GSE_RUN/curl.rc"
+    } | gse_capped "$_gse_max" "$GSE_RUN/curl.over" > "$2"
+    _gse_crc=
+    read -r _gse_crc < "$GSE_RUN/curl.rc"
+    GSE_FETCH_CODE='' _gse_len=''
+    while IFS= read -r _gse_l; do
+        case "$_gse_l" in
+            gse-code=*) GSE_FETCH_CODE=${_gse_l#gse-code=} ;;
+            gse-length=*) _gse_len=${_gse_l#gse-length=} ;;
+        esac
+    done 2> /dev/null < "$GSE_RUN/curl.err"
+    [ -n "$GSE_FETCH_CODE" ] || GSE_FETCH_CODE=000
+    if [ "$_gse_crc" = 63 ] || [ -e "$GSE_RUN/curl.over" ]; then
+        if [ "$GSE_FETCH_CODE" != 200 ]; then
+            # The bound is the object's: an error page larger than it is
+            # judged by its status.
+            _gse_crc=0
+        else
+            _gse_crc=63
+            if gse_bound_ok "$_gse_len" && [ "$_gse_dec" -gt "$_gse_max" ]; then
+                GSE_FETCH_REASON="larger than allowed: the server announces $_gse_dec bytes, at most $_gse_max accepted"
+            else
+                GSE_FETCH_REASON="larger than allowed: more than $_gse_max bytes without an announced size, cut off"
+            fi
+        fi
+    fi
     # shellcheck disable=SC2034 # read by the network check
     GSE_FETCH_RC=$_gse_crc
-    # -w prints no newline: read fails at EOF yet sets the variable.
-    GSE_FETCH_CODE=
-    read -r GSE_FETCH_CODE < "$GSE_RUN/curl.code"
-    [ -n "$GSE_FETCH_CODE" ] || GSE_FETCH_CODE=000
-    if [ $_gse_crc -eq 0 ]; then
+    if [ "$_gse_crc" = 0 ]; then
         case "$GSE_FETCH_CODE" in
             200) return 0 ;;
             404) rm -f "$2"; return 1 ;;
         esac
     fi
     rm -f "$2"
+    if [ "$_gse_crc" = 63 ]; then
+        :
+    elif [ "$_gse_crc" = 0 ]; then
+        GSE_FETCH_REASON="HTTP $GSE_FETCH_CODE from the server"
+    else
+        GSE_FETCH_REASON=$(gse_curl_error)
+    fi
     [ -n "$3" ] && return 2
-    if [ $_gse_crc -eq 28 ]; then
-        gse_warn "fetch $1: stalled or timed out (HTTP $GSE_FETCH_CODE): $(gse_curl_error)"
+    if [ "$_gse_crc" = 63 ]; then
+        gse_warn "fetch $1: $GSE_FETCH_REASON"
+    elif [ "$_gse_crc" = 28 ]; then
+        gse_warn "fetch $1: stalled or timed out (HTTP $GSE_FETCH_CODE): $GSE_FETCH_REASON"
     elif [ "$GSE_FETCH_CODE" = 000 ]; then
-        gse_warn "fetch $1: no answer: $(gse_curl_error)"
+        gse_warn "fetch $1: no answer: $GSE_FETCH_REASON"
     else
         gse_warn "fetch $1: HTTP $GSE_FETCH_CODE from the server"
     fi
@@ -81,29 +165,37 @@ gse_fetch() {
 
 # gse_fetch_pointer PATH: download the version pointer PATH (version.txt,
 # or a pinned group's groups/GROUP/version.txt) to $GSE_RUN/version.txt,
-# the whole request bounded by twice GSE_CONNECT_TIMEOUT (a pointer is
-# small), and leave its status for the version check as the result
-# version_fetch: "RC HTTP-CODE" (RC as gse_fetch's), then "stall
-# CURL-ERROR" when a time bound cut it.  Returns gse_fetch's code, quietly.
+# the whole request bounded by twice GSE_CONNECT_TIMEOUT and its size by
+# GSE_SMALL_MAXSIZE (a pointer is small), and leave its status for the
+# version check as the result version_fetch: "RC HTTP-CODE" (RC as
+# gse_fetch's), then "stall CURL-ERROR" when a time bound cut it, or "large
+# REASON" when it was larger than allowed.  Returns gse_fetch's code,
+# quietly.
 gse_fetch_pointer() {
-    _gse_ft=$GSE_FETCH_TIMEOUT
-    GSE_FETCH_TIMEOUT=$((${GSE_CONNECT_TIMEOUT:-3} * 2))
+    _gse_ft=$GSE_FETCH_TIMEOUT _gse_fm=$GSE_FETCH_MAXSIZE
+    GSE_FETCH_TIMEOUT=$((${GSE_CONNECT_TIMEOUT:-3} * 2)) GSE_FETCH_MAXSIZE=
     gse_fetch "$1" "$GSE_RUN/version.txt" quiet
     _gse_prc=$?
-    GSE_FETCH_TIMEOUT=$_gse_ft
+    GSE_FETCH_TIMEOUT=$_gse_ft GSE_FETCH_MAXSIZE=$_gse_fm
     # It answered, then stopped sending in the middle of the pointer: the
     # version check names the stall (curl's own words kept for it).
     if [ "$GSE_FETCH_RC" = 28 ] && [ "$GSE_FETCH_CODE" != 000 ]; then
-        gse_result version_fetch "$_gse_prc $GSE_FETCH_CODE stall $(gse_curl_error)"
+        gse_result version_fetch "$_gse_prc $GSE_FETCH_CODE stall $GSE_FETCH_REASON"
+    elif [ "$GSE_FETCH_RC" = 63 ]; then
+        gse_result version_fetch "$_gse_prc $GSE_FETCH_CODE large $GSE_FETCH_REASON"
     else
         gse_result version_fetch "$_gse_prc $GSE_FETCH_CODE"
     fi
     return $_gse_prc
 }
 
-# gse_curl_error: the last curl's error message (one line).
+# gse_curl_error: the last curl's error message (one line; the lines
+# gse_fetch asks curl to add are skipped).
 gse_curl_error() {
-    read -r _gse_e < "$GSE_RUN/curl.err" 2> /dev/null
+    _gse_e=
+    while IFS= read -r _gse_l; do
+        case "$_gse_l" in gse-*) ;; *) _gse_e=$_gse_l; break ;; esac
+    done 2> /dev/null < "$GSE_RUN/curl.err"
     printf '%s\n' "${_gse_e:-unknown error}"
 }
 
@@ -114,12 +206,21 @@ gse_curl_error() {
 # class (stall, network, digest, space, unpack), GSE_VERIFY_REASON the
 # detail (with the digest of the bytes received), and the reason is logged.
 # Every wait is bounded (gse_curl_bounds, GSE_IMAGE_TIMEOUT for the whole
-# image).  (Shell functions share their callers' variables: the names here
-# are the function's own.)
+# image), and the bytes by SIZE: an answer announcing more is refused
+# before its body, one without an announced size is cut after SIZE bytes
+# (gse_capped), either a digest verdict ("larger than the signed size").
+# (Shell functions share their callers' variables: the names here are the
+# function's own.)
 gse_stream_image() {
     _f=$GSE_RUN/stream
     rm -rf "$_f"
     mkdir -p "$_f"
+    if ! gse_bound_ok "$4"; then
+        echo digest > "$_f/verdict"
+        GSE_VERIFY_REASON="bad signed size '$4'"
+        gse_warn "image refused: $GSE_VERIFY_REASON"
+        return 2
+    fi
     mkfifo "$_f/sha.fifo" || return 2
     # OpenSSL's SHA-512 takes about 60% of coreutils' CPU time, and the
     # stream competes with zstd and tar for the CPU; curl links libcrypto
@@ -138,10 +239,11 @@ gse_stream_image() {
     {
         # The byte count comes from curl itself (on stderr, after any error).
         # shellcheck disable=SC2046
-        curl -fsS $(gse_curl_bounds "${GSE_IMAGE_TIMEOUT:-3600}") -w '%{stderr}gse-size=%{size_download}\n' \
+        curl -fsS $(GSE_FETCH_MAXSIZE=$4 gse_curl_bounds "${GSE_IMAGE_TIMEOUT:-3600}") \
+            -w '%{stderr}gse-size=%{size_download}\ngse-length=%header{content-length}\n' \
             "$GSE_SERVER/$1" 2> "$_f/curl.err"
         echo $? > "$_f/curl.rc"
-    } | tee -p "$_f/sha.fifo" | {
+    } | gse_capped "$4" "$_f/over" | tee -p "$_f/sha.fifo" | {
         $_dec 2> "$_f/dec.err"
         echo $? > "$_f/dec.rc"
     } | tar -xp --numeric-owner --xattrs --xattrs-include='*' --acls -C "$2" 2> "$_f/tar.err"
@@ -149,9 +251,22 @@ gse_stream_image() {
     wait $_p1
     _gse_got_sha=$(cut -d' ' -f1 < "$_f/sha")
     _gse_got_size=$(sed -n 's/^gse-size=//p' "$_f/curl.err")
+    _gse_len=$(sed -n 's/^gse-length=//p' "$_f/curl.err")
     read -r _gse_curl_rc < "$_f/curl.rc"
+    # More than the signed size: announced (curl refused it, 63) or sent
+    # (the cap found a byte after SIZE and closed the pipe).
+    if [ "$_gse_curl_rc" = 63 ] || [ -e "$_f/over" ]; then
+        echo digest > "$_f/verdict"
+        if [ "$_gse_curl_rc" = 63 ] && gse_bound_ok "$_gse_len"; then
+            GSE_VERIFY_REASON="the server announces $_gse_dec bytes"
+        else
+            GSE_VERIFY_REASON="more than $4 bytes sent without an announced size, cut off"
+        fi
+        gse_warn "image refused: larger than the signed size $4: $GSE_VERIFY_REASON"
+        return 2
+    fi
     if [ "$_gse_curl_rc" != 0 ]; then
-        GSE_VERIFY_REASON="$(grep -v '^gse-size=' "$_f/curl.err" | head -n 1) (after $_gse_got_size bytes)"
+        GSE_VERIFY_REASON="$(grep -v '^gse-' "$_f/curl.err" | head -n 1) (after $_gse_got_size bytes)"
         if [ "$_gse_curl_rc" = 28 ]; then
             echo stall > "$_f/verdict"
             gse_warn "image download stalled or timed out: $GSE_VERIFY_REASON"
@@ -252,7 +367,8 @@ gse_backoff_clear() {
 # ---- the chunked transfer (casync) -----------------------------------------
 
 # gse_fetch_index PATH OUT SHA512 SIZE: download the casync index PATH (no
-# more than SIZE bytes are accepted) and its detached signature; 0 only when
+# more than SIZE bytes are accepted, gse_fetch) and its detached signature
+# (GSE_SMALL_MAXSIZE); 0 only when
 # the index has the signed pointer's SIZE and SHA512 and its signature
 # verifies (GSE_VERIFY_REASON otherwise).
 gse_fetch_index() {
@@ -261,7 +377,7 @@ gse_fetch_index() {
     gse_fetch "$1" "$2"
     _gse_frc=$?
     GSE_FETCH_MAXSIZE=
-    [ $_gse_frc -eq 0 ] || { GSE_VERIFY_REASON="index download failed"; return 2; }
+    [ $_gse_frc -eq 0 ] || { GSE_VERIFY_REASON="index download failed${GSE_FETCH_REASON:+: $GSE_FETCH_REASON}"; return 2; }
     gse_check_file "$2" "$3" "$4" || { GSE_VERIFY_REASON="index: $GSE_VERIFY_REASON"; return 2; }
     gse_fetch "$1.asc" "$2.asc" || { GSE_VERIFY_REASON="index signature download failed"; return 2; }
     gse_verify_detached "$2.asc" "$2" || { GSE_VERIFY_REASON="index signature: $GSE_VERIFY_REASON"; return 2; }
@@ -273,6 +389,15 @@ gse_io_bytes() {
     _gse_io=0
     while read -r _gse_k _gse_v; do
         case "$_gse_k" in rchar: | wchar:) _gse_io=$((_gse_io + _gse_v)) ;; esac
+    done 2> /dev/null < "/proc/$1/io"
+    echo "$_gse_io"
+}
+
+# gse_written PID: print the bytes PID wrote so far (0 when gone).
+gse_written() {
+    _gse_io=0
+    while read -r _gse_k _gse_v; do
+        [ "$_gse_k" = wchar: ] && _gse_io=$_gse_v
     done 2> /dev/null < "/proc/$1/io"
     echo "$_gse_io"
 }
@@ -295,22 +420,26 @@ gse_kill_tree() {
     kill -9 "$1" 2> /dev/null
 }
 
-# gse_watch PID: wait for PID, bounding it as curl bounds a download (casync's
-# HTTP helper sets no timeout of its own): killed when it moves (reads +
-# writes: chunks from the helper, seeds, the output) less than
-# GSE_STALL_SPEED bytes/s over GSE_STALL_TIME seconds, or runs longer than
-# GSE_IMAGE_TIMEOUT seconds.  Returns PID's exit status; 124 when killed
-# (GSE_WATCH_REASON says why).
+# gse_watch PID [BYTES]: wait for PID, bounding it as curl bounds a
+# download (casync's HTTP helper sets no timeout of its own): killed when it
+# moves (reads + writes: chunks from the helper, seeds, the output) less
+# than GSE_STALL_SPEED bytes/s over GSE_STALL_TIME seconds, or runs longer
+# than GSE_IMAGE_TIMEOUT seconds; with BYTES, also when it wrote more than
+# BYTES bytes (read every tick of a tenth of a second: it may write what it
+# receives in that tick beyond BYTES).  Returns PID's exit status; 124 when
+# killed on a time bound, 125 on BYTES (GSE_WATCH_REASON says why).
 gse_watch() {
     GSE_WATCH_REASON=
-    _gse_win=${GSE_STALL_TIME:-20} _gse_t=0 _gse_w=0
+    _gse_win=${GSE_STALL_TIME:-20} _gse_t=0 _gse_w=0 _gse_wrc=124
     _gse_last=$(gse_io_bytes "$1")
     # Ticks of a tenth of a second: a short run (a staging fetch, a small
     # update) is not held up to the next whole second.
     while gse_running "$1"; do
         sleep 0.1
         _gse_t=$((_gse_t + 1)) _gse_w=$((_gse_w + 1))
-        if [ $_gse_t -ge $((${GSE_IMAGE_TIMEOUT:-3600} * 10)) ]; then
+        if [ -n "$2" ] && [ "$(gse_written "$1")" -gt "$2" ]; then
+            GSE_WATCH_REASON="larger than allowed: wrote more than $2 bytes" _gse_wrc=125
+        elif [ $_gse_t -ge $((${GSE_IMAGE_TIMEOUT:-3600} * 10)) ]; then
             GSE_WATCH_REASON="not done after ${GSE_IMAGE_TIMEOUT:-3600} s"
         elif [ $_gse_w -ge $((_gse_win * 10)) ]; then
             _gse_now=$(gse_io_bytes "$1")
@@ -322,7 +451,7 @@ gse_watch() {
         if [ -n "$GSE_WATCH_REASON" ]; then
             gse_kill_tree "$1"
             wait "$1"
-            return 124
+            return $_gse_wrc
         fi
     done
     wait "$1"

@@ -59,12 +59,17 @@ gse_version_check() {
     fi
     # version.txt was downloaded by the network check, which always leaves
     # its status ("RC HTTP-CODE", then "stall CURL-ERROR" when a time bound
-    # cut it) when it answers 0, the only answer this step runs on.
+    # cut it, "large REASON" when it was larger than a pointer may be) when
+    # it answers 0, the only answer this step runs on.
     _st=$(gse_result version_fetch) || { gse_warn "version check: the network check left no version.txt"; return 2; }
     _code=${_st#* } _st=${_st%% *}
     case $_code in
-        *" stall "*)
+        [0-9][0-9][0-9]" stall "*)
             gse_warn "version check failed: $_name: stalled or timed out (HTTP ${_code%% *}): ${_code#* stall }"
+            return 2
+            ;;
+        [0-9][0-9][0-9]" large "*)
+            gse_warn "version refused: $_name: ${_code#* large }"
             return 2
             ;;
     esac

@@ -27,7 +27,8 @@ install() {
     inst_simple "$moddir/gse-pin-lib.sh" /lib/gse/gse-pin-lib.sh
     inst_simple "$moddir/gse-udhcpc.sh" /lib/gse/gse-udhcpc.sh
     chmod 0755 "$initdir/lib/gse/gse-udhcpc.sh"
-    inst_multiple curl gpgv sha512sum wc tee mkfifo zstd tar gzip ip sleep
+    # head: every download's byte bound (gse_capped).
+    inst_multiple curl gpgv sha512sum wc tee mkfifo zstd tar gzip ip sleep head
     inst_multiple -o xz
     # The chunked transfer: casync and its protocol helpers (casync runs
     # them by path for http:// and https:// stores).

@@ -48,18 +48,25 @@ gse_report_body() {
     printf '], "log": %s}\n' "$(tail -c "$GSE_REPORT_LOG_BYTES" "$GSE_LOG" 2> /dev/null | gse_json_text)"
 }
 
+# The server's answer to a report is only quoted in the log: no more of it
+# than this is kept (the rest is not read: curl stops at the closed pipe).
+GSE_REPORT_ANSWER_BYTES=4096
+
 # gse_report_send FILE: POST FILE to $GSE_SERVER/report with the token,
-# every wait bounded (GSE_REPORT_TIMEOUT seconds in all, default 5).
-# 0 recorded, 2 refused or not delivered (logged).
+# every wait bounded (GSE_REPORT_TIMEOUT seconds in all, default 5) and the
+# answer kept to GSE_REPORT_ANSWER_BYTES whether the server announces its
+# size or not.  0 recorded, 2 refused or not delivered (logged).
 gse_report_send() {
-    _gse_code=$(curl -sS -o "$GSE_RUN/report.answer" -w '%{http_code}' \
+    curl -sS -w '%{stderr}gse-code=%{http_code}\n' \
         --connect-timeout "${GSE_CONNECT_TIMEOUT:-3}" --max-time "${GSE_REPORT_TIMEOUT:-5}" \
         -H "Authorization: Bearer $_gse_token" -H 'Content-Type: application/json' \
-        --data-binary "@$1" "$GSE_SERVER/report" 2> "$GSE_RUN/report.err")
+        --data-binary "@$1" "$GSE_SERVER/report" 2> "$GSE_RUN/report.err" \
+        | head -c "$GSE_REPORT_ANSWER_BYTES" > "$GSE_RUN/report.answer"
+    _gse_code=$(sed -n 's/^gse-code=//p' "$GSE_RUN/report.err")
     if [ "$_gse_code" = 200 ]; then
         gse_log "report: sent ($(head -c 200 "$GSE_RUN/report.answer" | tr -d '\n'))"
         return 0
     fi
-    gse_warn "report: not delivered (HTTP $_gse_code: $(head -c 200 "$GSE_RUN/report.answer" "$GSE_RUN/report.err" 2> /dev/null | tr -d '\n'))"
+    gse_warn "report: not delivered (HTTP ${_gse_code:-000}: $({ head -c 200 "$GSE_RUN/report.answer"; grep -v '^gse-' "$GSE_RUN/report.err"; } 2> /dev/null | tr -d '\n'))"
     return 2
 }

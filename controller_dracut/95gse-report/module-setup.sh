@@ -14,6 +14,6 @@ depends() {
 
 install() {
     inst_simple "$moddir/gse-report-lib.sh" /lib/gse/gse-report-lib.sh
-    inst_multiple curl
+    inst_multiple curl head sed grep tr
     inst_hook pre-pivot 70 "$moddir/gse-report.sh"
 }

@@ -24,9 +24,10 @@ gse_boot_refused() {
 }
 
 # gse_boot_fetch PATH OUT SIZE: gse_fetch bounded like the image
-# (GSE_IMAGE_TIMEOUT), not like a pointer: a pair is tens of megabytes.  A
-# server announcing more than the signed SIZE is cut off before the bytes
-# reach RAM (curl's --max-filesize, as for the chunk index).
+# (GSE_IMAGE_TIMEOUT), not like a pointer: a pair is tens of megabytes.  No
+# more than the signed SIZE reaches RAM: a server announcing more is refused
+# before the body, one sending more without announcing it is cut off at
+# SIZE bytes (gse_fetch's bound, as for the chunk index).
 gse_boot_fetch() {
     # shellcheck disable=SC2034 # read by gse_curl_bounds (gse-net-lib.sh)
     (GSE_FETCH_TIMEOUT=${GSE_IMAGE_TIMEOUT:-3600}; GSE_FETCH_MAXSIZE=$3; gse_fetch "$1" "$2")

@@ -1,6 +1,7 @@
 """One simulated client of the boot tests: its disk, the publication tree it
-is served, and its boots; a small loopback HTTP server (for answers nginx
-does not give: errors) and a GET helper."""
+is served, and its boots; small loopback HTTP servers (for answers nginx
+does not give: errors, stalls, bodies without a Content-Length) and a GET
+helper."""
 import contextlib
 import functools
 import http.server
@@ -142,6 +143,67 @@ def loopback_http(directory=None, error_status=500, error_prefix=None, stall_aft
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         yield srv.server_address[1]
+    finally:
+        stop.set()
+        srv.shutdown()
+        srv.server_close()
+
+
+@contextlib.contextmanager
+def chunked_http(answer):
+    """A threaded HTTP/1.1 server on 127.0.0.1 (a free port) that answers
+    every GET and POST with Transfer-Encoding: chunked and no Content-Length
+    (curl cannot know the size before the body ends: its --max-filesize
+    does not apply).  answer(path, stop) gives the body as an iterable of
+    byte blocks (a 200), (STATUS, blocks), or None for a 404 with a
+    Content-Length; it may block on stop (a threading.Event
+    set when the server stops) to hold a connection silent, or never end
+    (a server that sends endlessly).  Yields (port, sent): sent (a list)
+    receives (path, bytes sent) when an answer ends, because the body ended
+    or the client closed the connection."""
+    stop = threading.Event()
+    sent = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def answer(self):
+            body = answer(self.path, stop)
+            if body is None:
+                self.send_error(404)
+                return
+            status = 200
+            if isinstance(body, tuple):
+                status, body = body
+            self.send_response(status)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            n = 0
+            try:
+                for block in body:
+                    if block:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block))
+                        n += len(block)
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except OSError:
+                self.close_connection = True
+            sent.append((self.path, n))
+
+        def do_GET(self):
+            self.answer()
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.answer()
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield srv.server_address[1], sent
     finally:
         stop.set()
         srv.shutdown()
