@@ -267,6 +267,13 @@ def test_documented_release_command_releases_whatever_the_state(tmp_path, workdi
             assert wait_gone(state["guard_pid"])
         if state_file == "missing":
             os.unlink(state_path)
+        # The mounts are up before the next task ("a long part") has started:
+        # on a busy machine the unit may hold only ansible-playbook for a while.
+        from ansible_collections.gse.stateless.plugins.module_utils.buildunit import cgroup2_mount
+        deadline = time.monotonic() + 120
+        while (cgroup2_mount() is not None and not set(unit_procs(root)) - {p.pid}
+               and time.monotonic() < deadline):
+            time.sleep(0.1)
         build = set(unit_procs(root)) - {p.pid}
         if owner == "dead":
             p.kill()
@@ -278,7 +285,6 @@ def test_documented_release_command_releases_whatever_the_state(tmp_path, workdi
         assert mounts_under(str(root)) == []
         # Every process of the build ended (the owner too, when it was alive), the host's /dev intact.
         p.communicate(timeout=60)
-        from ansible_collections.gse.stateless.plugins.module_utils.buildunit import cgroup2_mount
         assert build or cgroup2_mount() is None  # where cgroup v2 exists, the build ran in its unit
         assert all(wait_gone(pid) for pid in build)
         assert unit_procs(root) == []
