@@ -34,13 +34,7 @@ gse_fetch_config() {
     # No more bytes than the signed size reach RAM (gse_fetch's bound).
     _size=$(gse_pointer_get "$GSE_RUN/config.body" size)
     gse_bound_ok "$_size" || { gse_warn "config.d refused: bad size '$_size'"; return 2; }
-    # shellcheck disable=SC2034 # read by gse_fetch (gse-net-lib.sh)
-    GSE_FETCH_MAXSIZE=$_size
-    gse_fetch "$_path" "$GSE_RUN/config.d.tar.gz"
-    _rc=$?
-    # shellcheck disable=SC2034
-    GSE_FETCH_MAXSIZE=
-    [ $_rc -eq 0 ] || return 2
+    gse_fetch_sized "$_size" "$_path" "$GSE_RUN/config.d.tar.gz" || return 2
     gse_fetch "$_path.asc" "$GSE_RUN/config.d.tar.gz.asc" || return 2
     gse_config_verify "$GSE_RUN" || { gse_warn "config.d refused: $GSE_VERIFY_REASON"; return 2; }
     gse_config_use "$GSE_RUN" || return 2

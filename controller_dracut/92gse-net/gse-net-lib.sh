@@ -163,6 +163,19 @@ gse_fetch() {
     return 2
 }
 
+# gse_fetch_sized MAX PATH OUT [quiet]: gse_fetch with GSE_FETCH_MAXSIZE
+# set to MAX (a signed size) for this download only; gse_fetch's return
+# code and results (GSE_FETCH_RC, GSE_FETCH_CODE, GSE_FETCH_REASON).
+gse_fetch_sized() {
+    _gse_fm=$GSE_FETCH_MAXSIZE
+    GSE_FETCH_MAXSIZE=$1
+    shift
+    gse_fetch "$@"
+    _gse_fsrc=$?
+    GSE_FETCH_MAXSIZE=$_gse_fm
+    return $_gse_fsrc
+}
+
 # gse_fetch_pointer PATH: download the version pointer PATH (version.txt,
 # or a pinned group's groups/GROUP/version.txt) to $GSE_RUN/version.txt,
 # the whole request bounded by twice GSE_CONNECT_TIMEOUT and its size by
@@ -373,31 +386,20 @@ gse_backoff_clear() {
 # verifies (GSE_VERIFY_REASON otherwise).
 gse_fetch_index() {
     GSE_VERIFY_REASON=
-    GSE_FETCH_MAXSIZE=$4
-    gse_fetch "$1" "$2"
-    _gse_frc=$?
-    GSE_FETCH_MAXSIZE=
-    [ $_gse_frc -eq 0 ] || { GSE_VERIFY_REASON="index download failed${GSE_FETCH_REASON:+: $GSE_FETCH_REASON}"; return 2; }
+    gse_fetch_sized "$4" "$1" "$2" || { GSE_VERIFY_REASON="index download failed${GSE_FETCH_REASON:+: $GSE_FETCH_REASON}"; return 2; }
     gse_check_file "$2" "$3" "$4" || { GSE_VERIFY_REASON="index: $GSE_VERIFY_REASON"; return 2; }
     gse_fetch "$1.asc" "$2.asc" || { GSE_VERIFY_REASON="index signature download failed"; return 2; }
     gse_verify_detached "$2.asc" "$2" || { GSE_VERIFY_REASON="index signature: $GSE_VERIFY_REASON"; return 2; }
     return 0
 }
 
-# gse_io_bytes PID: print the bytes PID read and wrote so far (0 when gone).
+# gse_io_bytes PID [written]: print the bytes PID read and wrote so far;
+# with "written", only those it wrote (0 when gone).
 gse_io_bytes() {
-    _gse_io=0
+    _gse_io=0 _gse_which="rchar: wchar:"
+    [ "$2" = written ] && _gse_which="wchar:"
     while read -r _gse_k _gse_v; do
-        case "$_gse_k" in rchar: | wchar:) _gse_io=$((_gse_io + _gse_v)) ;; esac
-    done 2> /dev/null < "/proc/$1/io"
-    echo "$_gse_io"
-}
-
-# gse_written PID: print the bytes PID wrote so far (0 when gone).
-gse_written() {
-    _gse_io=0
-    while read -r _gse_k _gse_v; do
-        [ "$_gse_k" = wchar: ] && _gse_io=$_gse_v
+        case " $_gse_which " in *" $_gse_k "*) _gse_io=$((_gse_io + _gse_v)) ;; esac
     done 2> /dev/null < "/proc/$1/io"
     echo "$_gse_io"
 }
@@ -437,7 +439,7 @@ gse_watch() {
     while gse_running "$1"; do
         sleep 0.1
         _gse_t=$((_gse_t + 1)) _gse_w=$((_gse_w + 1))
-        if [ -n "$2" ] && [ "$(gse_written "$1")" -gt "$2" ]; then
+        if [ -n "$2" ] && [ "$(gse_io_bytes "$1" written)" -gt "$2" ]; then
             GSE_WATCH_REASON="larger than allowed: wrote more than $2 bytes" _gse_wrc=125
         elif [ $_gse_t -ge $((${GSE_IMAGE_TIMEOUT:-3600} * 10)) ]; then
             GSE_WATCH_REASON="not done after ${GSE_IMAGE_TIMEOUT:-3600} s"

@@ -30,7 +30,7 @@ gse_boot_refused() {
 # SIZE bytes (gse_fetch's bound, as for the chunk index).
 gse_boot_fetch() {
     # shellcheck disable=SC2034 # read by gse_curl_bounds (gse-net-lib.sh)
-    (GSE_FETCH_TIMEOUT=${GSE_IMAGE_TIMEOUT:-3600}; GSE_FETCH_MAXSIZE=$3; gse_fetch "$1" "$2")
+    (GSE_FETCH_TIMEOUT=${GSE_IMAGE_TIMEOUT:-3600}; gse_fetch_sized "$3" "$1" "$2")
 }
 
 gse_boot_pair() {
