@@ -1,13 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: GSE contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""casync archive indexes (``.caidx``) and chunk stores, as docs/publication.md describes them.
+"""casync archive indexes (``.caidx``), blob indexes (``.caibx``) and chunk stores, as docs/publication.md
+describes them.
 
 casync does the chunking, compression and checking; this file only builds
-its command line, reads the chunk table of an index (to know which chunk
-files a publication needs) and names chunk files in a store.
+its command lines, reads the chunk table of an index (to know which chunk
+files a publication needs, or which byte ranges of a tarball a blob index
+names) and names chunk files in a store.
 
-The index layout (casync's ``caformat.h``, little-endian): a 48-byte
+Both kinds of index share one layout (casync's ``caformat.h``, little-endian): a 48-byte
 ``CaFormatIndex`` header (size, type, feature flags, minimal, average and
 maximal chunk size), a ``CaFormatTableHeader`` (size ``2**64-1``, type), one
 40-byte item per chunk (end offset in the archive, 32-byte chunk id) and a
@@ -29,6 +31,25 @@ TABLE_HEADER = struct.Struct("<QQ")
 ITEM = struct.Struct("<Q32s")
 TAIL = struct.Struct("<QQQQQ")
 CHUNK_SUFFIX = ".cacnk"
+BLOB_INDEX_SUFFIX = ".caibx"
+
+# The blob index of the image tarball (docs/publication.md), which a client
+# without an installed system fetches the tarball by: one HTTP Range request
+# per chunk, each chunk checked against its id before a byte of it reaches
+# tar.  SHA-256 ids: the client's CPU hashes SHA-256 fastest (SHA extensions)
+# and the initramfs checks them with sha256sum or openssl, which know no
+# SHA-512/256.
+BLOB_DIGEST = "sha256"
+# Large chunks (1 MiB minimum, 4 MiB on average, 16 MiB at most): a
+# compressed tarball shares no chunks between versions worth a smaller size,
+# fewer chunks are fewer requests, and a client holds at most a few chunks in
+# RAM at a time.
+BLOB_CHUNK_MIN = 1 << 20
+BLOB_CHUNK_AVG = 4 << 20
+BLOB_CHUNK_MAX = 16 << 20
+# Only the by-product store's chunk files are compressed with it; the index,
+# and so the ids, are the same whatever it is.
+BLOB_COMPRESSION = "zstd"
 
 # What the archive records of each entry: what the tarball records (numeric
 # owners, permissions, nanosecond mtimes, symlinks, device nodes, FIFOs,
@@ -58,6 +79,17 @@ def make_argv(store, index, root, casync="casync"):
     return [casync] + list(SELECTION_ARGS) + list(FEATURE_ARGS) + ["--store=" + store, "make", index, root]
 
 
+def blob_index_argv(store, index, tarball, casync="casync"):
+    """``casync make`` writing the blob index ``index`` (``<tarball>.caibx``) of ``tarball``.
+
+    ``store`` receives casync's compressed copies of the chunks, which
+    nothing publishes: pass a throwaway directory.
+    """
+    return [casync, "--digest=" + BLOB_DIGEST,
+            "--chunk-size=%d:%d:%d" % (BLOB_CHUNK_MIN, BLOB_CHUNK_AVG, BLOB_CHUNK_MAX),
+            "--compression=" + BLOB_COMPRESSION, "--store=" + store, "make", index, tarball]
+
+
 def extract_argv(tarball, directory):
     """tar extracting an image tarball into ``directory`` exactly as packed.
 
@@ -75,8 +107,9 @@ def chunk_path(store, chunk_id):
     return os.path.join(store, chunk_id[:4], chunk_id + CHUNK_SUFFIX)
 
 
-def read_index(path):
-    """(feature_flags, archive_size, [chunk ids in order]) of a ``.caidx``; CaIndexError when malformed."""
+def read_table(path):
+    """(feature_flags, [(start, end, chunk id hex)] in order) of a ``.caidx`` or ``.caibx``; CaIndexError when
+    malformed.  A blob index's chunks are the byte ranges [start, end) of the blob."""
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < HEADER.size + TABLE_HEADER.size + TAIL.size:
@@ -98,9 +131,15 @@ def read_index(path):
     for offset, chunk_id in ITEM.iter_unpack(items):
         if offset <= last:
             raise CaIndexError("%s: chunk offsets do not grow" % path)
-        chunks.append(chunk_id.hex())
+        chunks.append((last, offset, chunk_id.hex()))
         last = offset
-    return flags, last, chunks
+    return flags, chunks
+
+
+def read_index(path):
+    """(feature_flags, archive_size, [chunk ids in order]) of a ``.caidx``; CaIndexError when malformed."""
+    flags, table = read_table(path)
+    return flags, (table[-1][1] if table else 0), [chunk_id for _start, _end, chunk_id in table]
 
 
 def excluded(member, patterns):
