@@ -48,6 +48,12 @@ def fields(directory, version, names, tarball, sums):
         out.update(format=tree.FORMAT_INDEX, index="%s/%s/%s" % (tree.IMAGES, version, tree.INDEX),
                    index_sha512=sums[tree.INDEX], index_size=os.path.getsize(os.path.join(directory, tree.INDEX)),
                    store=tree.STORE, root_bytes=root_bytes(directory))
+    blob_index = tarball + tree.TARBALL_INDEX_SUFFIX
+    if blob_index in names:
+        # The tarball's blob index: additive keys, the format stays.
+        out.update(tarball_index="%s/%s/%s" % (tree.IMAGES, version, blob_index),
+                   tarball_index_sha512=sums[blob_index],
+                   tarball_index_size=os.path.getsize(os.path.join(directory, blob_index)))
     if tree.KERNEL in names:
         # The image's controller (product II): named with digest and size.
         for key, name in (("kernel", tree.KERNEL), ("initramfs", tree.INITRAMFS)):
@@ -73,8 +79,12 @@ def move(run, pub, keyring, new, signer, check, action="publish"):
     """
     named = current(run, pub, keyring)
     same = ("version", "path", "sha512") + (("index", "index_sha512") if "index" in new else ()) \
-        + (("kernel_sha512", "initramfs_sha512") if "kernel" in new else ())
-    if named and all(named.get(k) == str(new[k]) for k in same):
+        + (("kernel_sha512", "initramfs_sha512") if "kernel" in new else ()) \
+        + (("tarball_index", "tarball_index_sha512") if "tarball_index" in new else ())
+    # A pointer without the tarball's blob index is moved to the same image
+    # with one (clients learn of it), and back.
+    if named and ("tarball_index" in named) == ("tarball_index" in new) \
+            and all(named.get(k) == str(new[k]) for k in same):
         return False, int(named["serial"])
     stamp = now()
     serial = write(run, pub, keyring, tree.VERSION_POINTER, new, signer, check, named, stamp)

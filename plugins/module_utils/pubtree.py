@@ -35,6 +35,10 @@ SERIAL_FILES = {VERSION_POINTER: "serial", CONFIG_POINTER: "config-serial"}
 CONFIG_TARBALL = "config.d.tar.gz"
 SUMS = "SHA512SUMS"
 TARBALLS = {"image.tar.zst": "zstd", "image.tar.xz": "xz"}
+# The casync blob index of the tarball (``<tarball>.caibx``, SHA-256 ids of
+# its byte ranges): a client without an installed system fetches the tarball
+# by it, chunk by chunk with HTTP Range requests.  Optional.
+TARBALL_INDEX_SUFFIX = ".caibx"
 REPORT = "build-report.json"
 # The controller of the image (product II): its own kernel and the
 # initramfs built against its /lib/modules.  Published as a pair or not at all.
@@ -45,6 +49,9 @@ POINTER_KEYS = ("format", "serial", "version", "path", "sha512", "size", "compre
 INDEX_KEYS = ("index", "index_sha512", "index_size", "store", "root_bytes")
 # Added to a format 1 or 2 pointer when the image carries the controller:
 # older clients ignore keys they do not know, so the format stays.
+# Added to a format 1 or 2 pointer when the image carries the tarball's blob
+# index: older clients ignore keys they do not know, so the format stays.
+TARBALL_INDEX_KEYS = ("tarball_index", "tarball_index_sha512", "tarball_index_size")
 CONTROLLER_KEYS = ("kernel", "kernel_sha512", "kernel_size", "initramfs", "initramfs_sha512", "initramfs_size")
 # The network boot script (iPXE) of the default version's controller, moved
 # with version.txt; not signed (iPXE cannot check OpenPGP).
@@ -156,10 +163,12 @@ def take_serial(pub, pointer, floor=0):
 
 def pointer_body(fields):
     """The signed body: POINTER_KEYS, then INDEX_KEYS when the pointer names
-    an index (format 2), then CONTROLLER_KEYS when it names the controller,
-    then GROUP_KEY for the pointer of a pinned group."""
-    keys = POINTER_KEYS + (INDEX_KEYS if "index" in fields else ()) + (CONTROLLER_KEYS if "kernel" in fields else ()) \
-        + ((GROUP_KEY,) if GROUP_KEY in fields else ())
+    an index (format 2), then TARBALL_INDEX_KEYS when it names the tarball's
+    blob index, then CONTROLLER_KEYS when it names the controller, then
+    GROUP_KEY for the pointer of a pinned group."""
+    keys = POINTER_KEYS + (INDEX_KEYS if "index" in fields else ()) \
+        + (TARBALL_INDEX_KEYS if "tarball_index" in fields else ()) \
+        + (CONTROLLER_KEYS if "kernel" in fields else ()) + ((GROUP_KEY,) if GROUP_KEY in fields else ())
     missing = [k for k in keys if k not in fields]
     if missing:
         raise TreeError("pointer lacks %s" % ", ".join(missing))
@@ -180,7 +189,8 @@ def image_names(src):
 
     Required: one ``image.tar.zst`` or ``image.tar.xz``, its ``.asc``,
     ``SHA512SUMS``, ``SHA512SUMS.asc`` and ``build-report.json``; optional:
-    ``image.caidx`` (then with its ``.asc``), ``vmlinuz``, ``initramfs``.
+    ``image.caidx`` and the tarball's blob index ``<tarball>.caibx`` (each
+    then with its ``.asc``), ``vmlinuz``, ``initramfs``.
     Other files (such as pack's hidden record) stay behind.
     """
     present = set(os.listdir(src))
@@ -189,8 +199,9 @@ def image_names(src):
         raise TreeError("%s must hold exactly one of %s, found %s" % (src, ", ".join(TARBALLS), tarballs or "none"))
     tarball = tarballs[0]
     required = [tarball, tarball + ".asc", SUMS, SUMS + ".asc", REPORT]
-    if INDEX in present:
-        required += [INDEX, INDEX + ".asc"]
+    for index in (INDEX, tarball + TARBALL_INDEX_SUFFIX):
+        if index in present:
+            required += [index, index + ".asc"]
     missing = [n for n in required if n not in present]
     if missing:
         raise TreeError("%s lacks %s" % (src, ", ".join(missing)))

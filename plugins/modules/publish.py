@@ -25,6 +25,13 @@ description:
     taken under C(flock(2)) on C(.gse/lock) from C(.gse/serial). When the image has a chunk index the pointer
     has format 2 and also names the index (C(index), C(index_sha512), C(index_size)), the chunk store
     (C(store)) and the space the unpacked root needs (C(root_bytes), from C(build-report.json)).
+  - An image directory with the casync blob index of its tarball (C(image.tar.zst.caibx) or
+    C(image.tar.xz.caibx), made by M(gse.stateless.tarball_index), with its C(.asc), listed in C(SHA512SUMS))
+    publishes it beside the tarball, and the pointer also names it (C(tarball_index), C(tarball_index_sha512),
+    C(tarball_index_size)) in the same format (clients ignore keys they do not know). A client without an
+    installed system fetches the tarball by it with HTTP Range requests. An image directory without it still
+    publishes. A pointer without the blob index is moved to identical content that has one, so clients
+    learn of it.
   - An image directory with the controller (C(vmlinuz), the image's own kernel, and C(initramfs), built by
     dracut against the image's C(/lib/modules); both or neither, both covered by C(SHA512SUMS)) gets a pointer
     that also names them (C(kernel), C(kernel_sha512), C(kernel_size), C(initramfs), C(initramfs_sha512),
@@ -54,7 +61,8 @@ options:
   src:
     description:
       - The image directory (from part K) holding C(image.tar.zst) or C(image.tar.xz), its C(.asc),
-        C(SHA512SUMS), C(SHA512SUMS.asc), C(build-report.json) and optionally C(vmlinuz) and C(initramfs).
+        C(SHA512SUMS), C(SHA512SUMS.asc), C(build-report.json) and optionally C(image.caidx) and the tarball's
+        blob index (C(<tarball>.caibx)), each with its C(.asc), C(vmlinuz) and C(initramfs).
     type: path
   version:
     description: The image version (the build id); required with O(src).
@@ -143,7 +151,7 @@ image:
   description:
     - What happened to the image (version, path, published, pointer_moved, serial, sha512, size, files; with
       an index also index_sha512, index_size, root_bytes, chunks, chunks_added, chunk_bytes_added; with the
-      controller also kernel_sha512, kernel_size, initramfs_sha512, initramfs_size and boot_script, the path of
+      tarball's blob index also tarball_index_sha512, tarball_index_size; with the controller also kernel_sha512, kernel_size, initramfs_sha512, initramfs_size and boot_script, the path of
       C(boot.ipxe) when this run wrote it).
     - C(unchanged) is true when the default already named identical content; C(version) then names the
       published version and C(requested) the one that was not published.
@@ -314,6 +322,9 @@ class Publisher(TreeModule):
                                 self.state_dir())
         if not current:
             return None
+        if tarball + tree.TARBALL_INDEX_SUFFIX in names and "tarball_index" not in current:
+            # The same content, but clients do not know its blob index yet: published anew.
+            return None
         sums = verify_sums(self.run, src, self.keyring)
         if tree.INDEX in names and current.get("index_sha512") == sums.get(tree.INDEX):
             verify_signature(self.run, self.keyring, src, tree.INDEX)
@@ -351,6 +362,9 @@ class Publisher(TreeModule):
         if tree.INDEX in names:
             res.update(index_sha512=fields["index_sha512"], index_size=fields["index_size"],
                        root_bytes=fields["root_bytes"])
+        if "tarball_index" in fields:
+            res.update(tarball_index_sha512=fields["tarball_index_sha512"],
+                       tarball_index_size=fields["tarball_index_size"])
         if tree.KERNEL in names:
             res.update({k: fields[k] for k in ("kernel_sha512", "kernel_size", "initramfs_sha512", "initramfs_size")})
         if self.p["default"]:

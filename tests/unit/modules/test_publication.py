@@ -41,14 +41,19 @@ def chunk_id(n):
     return hashlib.sha256(b"chunk %d" % n).hexdigest()
 
 
-def make_indexed_image(d, store, chunks, payload):
-    """An image directory with a chunk index over ``chunks`` (numbers), its chunks in ``store``."""
+def make_indexed_image(d, store, chunks, payload, tarball_index=False):
+    """An image directory with a chunk index over ``chunks`` (numbers), its chunks in ``store``; with
+    ``tarball_index`` also the tarball's blob index (bytes that only stand for one: nothing here reads it)."""
     make_image(d, payload=payload)
     ids = [chunk_id(n) for n in chunks]
     (d / "image.caidx").write_bytes(index_bytes(ids))
     (d / "image.caidx.asc").write_text("good")
     (d / "build-report.json").write_text('{"root_bytes": 4096}')
     names = ("image.tar.zst", "build-report.json", "image.caidx")
+    if tarball_index:
+        (d / "image.tar.zst.caibx").write_bytes(b"blob index of " + payload)
+        (d / "image.tar.zst.caibx.asc").write_text("good")
+        names += ("image.tar.zst.caibx",)
     (d / "SHA512SUMS").write_text(format_sums({n: hashlib.sha512((d / n).read_bytes()).hexdigest() for n in names}))
     for c in ids:
         path = caindex.chunk_path(str(store), c)
@@ -59,7 +64,8 @@ def make_indexed_image(d, store, chunks, payload):
 
 @pytest.fixture
 def tree(tmp_path, capsys, monkeypatch):
-    """v1..v4 published in turn as the default (v4 is current, v3 its fallback); v1 and v2 share chunk 1."""
+    """v1..v4 published in turn as the default (v4 is current, v3 its fallback); v1 and v2 share chunk 1; v1
+    has the tarball's blob index."""
     ring = tmp_path / "keyring.gpg"
     ring.write_text("pub")
     pub, store = tmp_path / "pub", tmp_path / "store"
@@ -67,7 +73,7 @@ def tree(tmp_path, capsys, monkeypatch):
     chunks = {"v1": [1, 2], "v2": [1, 3], "v3": [4], "v4": [5]}
     for n, version in enumerate(("v1", "v2", "v3", "v4")):
         src = tmp_path / "build" / version
-        make_indexed_image(src, store, chunks[version], b"image %d" % n)
+        make_indexed_image(src, store, chunks[version], b"image %d" % n, tarball_index=version == "v1")
         res = call(capsys, monkeypatch, FakeGpg(), publish,
                    dict(common, src=str(src), version=version, default=True, chunk_store=str(store)))
         assert res["image"]["serial"] == n + 1
@@ -114,6 +120,24 @@ def test_rollback_verifies_the_image_and_takes_a_higher_serial(capsys, monkeypat
     again = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="rollback", version="v2"))
     assert not again["changed"] and again["msg"] == "v2 is already the default (serial 5)"
     assert (pub / ".gse/serial").read_text() == "5\n"
+
+
+def test_rollback_and_pin_keep_the_tarball_index(capsys, monkeypatch, tree):
+    pub, common = tree
+    assert "tarball_index" not in pointer(pub)  # v4 has none
+    res = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="rollback", version="v1"))
+    assert res["changed"]
+    body = pointer(pub)
+    assert body["version"] == "v1" and body["tarball_index"] == "images/v1/image.tar.zst.caibx"
+    assert body["tarball_index_sha512"] == hashlib.sha512(b"blob index of image 0").hexdigest()
+    assert body["tarball_index_size"] == str(len(b"blob index of image 0"))
+    res = call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="pin", group="room2", version="v1"))
+    assert res["changed"], res
+    pin = pubtree.parse_pointer((pub / "groups/room2/version.txt").read_text()[len(MARK):])
+    assert {k: pin[k] for k in pubtree.TARBALL_INDEX_KEYS} == {k: body[k] for k in pubtree.TARBALL_INDEX_KEYS}
+    # Back to an image without one: the keys go.
+    call(capsys, monkeypatch, FakeGpg(), publication, dict(common, action="rollback", version="v3"))
+    assert "tarball_index" not in pointer(pub)
 
 
 @pytest.mark.parametrize("damage", ["unknown version", "bad signature", "chunks gone"])

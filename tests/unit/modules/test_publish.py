@@ -240,3 +240,67 @@ def test_image_without_controller_writes_no_boot_script(capsys, monkeypatch, env
     assert res["image"]["pointer_moved"]
     body = pubtree.parse_pointer((tmp_path / "pub" / "version.txt").read_text()[len(MARK):])
     assert "kernel" not in body and not os.path.exists(tmp_path / "pub" / "boot.ipxe")
+
+
+def add_tarball_index(d, data=b"blob index bytes", sig="good"):
+    """image.tar.zst.caibx with its signature, covered by SHA512SUMS (its bytes are not read by publish)."""
+    (d / "image.tar.zst.caibx").write_bytes(data)
+    (d / "image.tar.zst.caibx.asc").write_text(sig)
+    names = [n for n in sorted(os.listdir(d)) if n in ("image.tar.zst", "build-report.json", "image.tar.zst.caibx")]
+    (d / "SHA512SUMS").write_text(format_sums({n: hashlib.sha512((d / n).read_bytes()).hexdigest() for n in names}))
+
+
+def test_tarball_index_is_published_and_named_by_the_pointer(capsys, monkeypatch, env):
+    tmp_path, args, sha = env
+    pub, ring = tmp_path / "pub", args["keyring"]
+    add_tarball_index(tmp_path / "build" / "v1")
+    fake = FakeGpg()
+    res = run_module(capsys, monkeypatch, fake, args)
+    assert res["changed"] and res["image"]["pointer_moved"], res
+    staging = str(pub / "images/.staging-v1")
+    assert ["gpgv", "--status-fd", "1", "--keyring", ring, staging + "/image.tar.zst.caibx.asc",
+            staging + "/image.tar.zst.caibx"] in fake.calls
+    assert (pub / "images/v1/image.tar.zst.caibx").read_bytes() == b"blob index bytes"
+    assert (pub / "images/v1/image.tar.zst.caibx.asc").exists()
+    body = pubtree.parse_pointer((pub / "version.txt").read_text()[len(MARK):])
+    assert body["format"] == "1" and body["sha512"] == sha  # additive keys: the format stays
+    assert body["tarball_index"] == "images/v1/image.tar.zst.caibx"
+    assert body["tarball_index_sha512"] == hashlib.sha512(b"blob index bytes").hexdigest()
+    assert body["tarball_index_size"] == str(len(b"blob index bytes"))
+    assert res["image"]["tarball_index_sha512"] == body["tarball_index_sha512"]
+    assert not run_module(capsys, monkeypatch, FakeGpg(), args)["changed"]
+
+
+def test_tarball_index_without_its_signature_is_refused(capsys, monkeypatch, env):
+    tmp_path, args, _sha = env
+    src = tmp_path / "build" / "v1"
+    add_tarball_index(src)
+    (src / "image.tar.zst.caibx.asc").unlink()
+    res = run_module(capsys, monkeypatch, FakeGpg(), args)
+    assert res["failed"] and "image.tar.zst.caibx.asc" in res["msg"], res
+    assert not os.path.exists(tmp_path / "pub" / "version.txt")
+    src2 = tmp_path / "build" / "v2"
+    make_image(src2)
+    add_tarball_index(src2, sig="forged")
+    res = run_module(capsys, monkeypatch, FakeGpg(), dict(args, src=str(src2), version="v2"))
+    assert res["failed"] and not os.path.exists(tmp_path / "pub" / "version.txt")
+
+
+def test_same_tarball_with_an_index_moves_a_pointer_without_one(capsys, monkeypatch, env):
+    """An image published before its blob index existed: identical content with one is published anew."""
+    tmp_path, args, sha = env
+    pub = tmp_path / "pub"
+    assert run_module(capsys, monkeypatch, FakeGpg(), args)["image"]["serial"] == 1
+    src = tmp_path / "build" / "v2"
+    make_image(src)
+    add_tarball_index(src)
+    res = run_module(capsys, monkeypatch, FakeGpg(), dict(args, src=str(src), version="v2"))
+    assert res["changed"] and res["image"]["published"] and res["image"]["serial"] == 2, res
+    body = pubtree.parse_pointer((pub / "version.txt").read_text()[len(MARK):])
+    assert body["version"] == "v2" and body["sha512"] == sha and body["tarball_index"] == "images/v2/image.tar.zst.caibx"
+    # Then the same content with the same index under yet another version: unchanged.
+    src3 = tmp_path / "build" / "v3"
+    make_image(src3)
+    add_tarball_index(src3)
+    res3 = run_module(capsys, monkeypatch, FakeGpg(), dict(args, src=str(src3), version="v3"))
+    assert not res3["changed"] and res3["image"]["unchanged"] and res3["image"]["version"] == "v2"
