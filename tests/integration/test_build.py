@@ -6,6 +6,7 @@ behaviours that start from a built chroot: a rerun that changes nothing, a
 failing emerge and its skip-first continuation, --build-minimal, lawful-good
 and enforce.  A catalyst build through the catalyst double runs separately.
 """
+import hashlib
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import tempfile
 
 import pytest
 
+from ansible_collections.gse.stateless.plugins.module_utils import caindex
 from ansible_collections.gse.stateless.plugins.module_utils.mountinfo import mounts_under
 
 from tests.integration import gitrepo
@@ -140,11 +142,12 @@ def test_build_succeeds_and_releases_mounts(precomp):
 def test_signatures_and_digests_verify(precomp):
     d = image_dir(precomp)
     keyring = os.path.join(precomp.cdist, "publication-keyring.gpg")
-    for f in ("image.tar.zst", "SHA512SUMS", "image.caidx"):
+    for f in ("image.tar.zst", "SHA512SUMS", "image.caidx", "image.tar.zst.caibx"):
         p = subprocess.run(["gpgv", "--keyring", keyring, f + ".asc", f], cwd=d, capture_output=True, text=True)
         assert p.returncode == 0, p.stderr
     p = subprocess.run(["sha512sum", "-c", "SHA512SUMS"], cwd=d, capture_output=True, text=True)
     assert p.returncode == 0 and "image.tar.zst: OK" in p.stdout and "image.caidx: OK" in p.stdout
+    assert "image.tar.zst.caibx: OK" in p.stdout
     assert not os.path.lexists(keyring + ".tmp")
 
 
@@ -161,6 +164,26 @@ def test_published_and_marked_default(precomp):
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert os.path.isfile(os.path.join(precomp.publish, "publication-key.asc"))
+
+
+def test_published_pointer_names_the_tarballs_blob_index(precomp):
+    """Part K's blob index of the tarball, published beside it: version.txt names it (digest, size), and its
+    chunks are the tarball's byte ranges by SHA-256 (computed here from the published tarball)."""
+    keyring = os.path.join(precomp.cdist, "publication-keyring.gpg")
+    p = subprocess.run(["gpgv", "--keyring", keyring, "--output", "-", "version.txt"],
+                       cwd=precomp.publish, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    body = dict(line.split(": ", 1) for line in p.stdout.splitlines() if ": " in line)
+    blob = os.path.join(precomp.publish, body["tarball_index"])
+    assert body["tarball_index"] == body["path"] + ".caibx"
+    with open(blob, "rb") as f:
+        assert body["tarball_index_sha512"] == hashlib.sha512(f.read()).hexdigest()
+    assert int(body["tarball_index_size"]) == os.path.getsize(blob)
+    _flags, table = caindex.read_table(blob)
+    with open(os.path.join(precomp.publish, body["path"]), "rb") as f:
+        for start, end, chunk_id in table:
+            assert f.tell() == start and hashlib.sha256(f.read(end - start)).hexdigest() == chunk_id
+        assert f.read() == b"" and table[-1][1] == int(body["size"])
 
 
 def test_published_pointer_names_the_images_controller(precomp):

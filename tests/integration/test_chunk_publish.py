@@ -27,17 +27,25 @@ EXCLUDES = ["usr/share/doc"]
 
 
 def image(b, keys, version, level=3, chunks=None):
-    """Part K: chunk index, build report with root_bytes, tarball, SHA512SUMS over all, signatures."""
+    """Part K: chunk index, build report with root_bytes, tarball, its blob index, SHA512SUMS over all,
+    signatures."""
     tmp = b["tmp"]
     vdir = tmp / "images" / version
     idx = module("chunk_index", tmp, dict(root=str(b["root"]), dest=str(vdir / "image.caidx"),
                                           store=str(chunks or tmp / "chunks"), excludes=EXCLUDES))
     assert idx["changed"] and not idx.get("failed"), idx
     (vdir / "build-report.json").write_text('{"version": "%s", "root_bytes": %d}' % (version, idx["root_bytes"]))
-    pack = module("pack", tmp, dict(root=str(b["root"]), dest=str(vdir / "image.tar.zst"), excludes=EXCLUDES,
-                                    level=level, checksum_files=["build-report.json", "image.caidx"]))
+    pack_args = dict(root=str(b["root"]), dest=str(vdir / "image.tar.zst"), excludes=EXCLUDES, level=level)
+    pack = module("pack", tmp, dict(pack_args, sums=False))
     assert pack["changed"], pack
-    files = [str(vdir / n) for n in ("image.tar.zst", "SHA512SUMS", "image.caidx")]
+    blob = module("tarball_index", tmp, dict(tarball=str(vdir / "image.tar.zst"),
+                                             dest=str(vdir / "image.tar.zst.caibx")))
+    assert blob["changed"] and not blob.get("failed"), blob
+    # pack again, as part K does: the tarball is up to date, SHA512SUMS is written over all.
+    sums = module("pack", tmp, dict(pack_args, checksum_files=["build-report.json", "image.caidx",
+                                                                "image.tar.zst.caibx"]))
+    assert not sums.get("failed"), sums
+    files = [str(vdir / n) for n in ("image.tar.zst", "SHA512SUMS", "image.caidx", "image.tar.zst.caibx")]
     assert module("sign", tmp, dict(files=files, gnupghome=keys["home"], key=keys["key"]))["changed"]
     return vdir, idx
 
@@ -103,6 +111,15 @@ def test_published_index_extracts_over_http_to_the_tarball_content(build, keys):
     with open(keys["ring"], "rb") as f:
         assert openpgp.dearmor((pub / "publication-key.asc").read_bytes()) == f.read()
 
+    # The tarball's blob index: summed, signed, named by the pointer with its digest and size.
+    blob = pub / "images/v1/image.tar.zst.caibx"
+    assert "image.tar.zst.caibx: OK" in check.stdout
+    assert sh("gpgv", "--keyring", keys["ring"], str(blob) + ".asc", str(blob)).returncode == 0
+    assert body["tarball_index"] == "images/v1/image.tar.zst.caibx"
+    assert body["tarball_index_sha512"] == hashlib.sha512(blob.read_bytes()).hexdigest()
+    assert body["tarball_index_size"] == str(blob.stat().st_size)
+    assert not (set(os.listdir(tmp / "images")) - {"v1"})  # casync's throwaway store is gone
+
     # A client: index and chunks over HTTP; casync checks each chunk against the signed index.
     client = tmp / "client"
     from_tar = tmp / "from-tar"
@@ -119,6 +136,37 @@ def test_published_index_extracts_over_http_to_the_tarball_content(build, keys):
     assert extracted == packed
     assert "usr/share/doc" not in extracted and extracted["etc/hostname"][2:4] == [1234, 1234]
     assert extracted["usr/bin/tool"][5] == [("user.gse", b"kept")]
+
+
+def test_tarball_fetched_by_its_blob_index_over_http_ranges_is_the_tarball(build, keys):
+    """A client without a system: the signed blob index names byte ranges of the published tarball by SHA-256;
+    fetched one HTTP Range request per chunk and checked, they make up the tarball byte for byte."""
+    b, tmp = build, build["tmp"]
+    vdir, _idx = image(b, keys, "v1")
+    # The same tarball gives the same index: a second run leaves it untouched.
+    again = module("tarball_index", tmp, dict(tarball=str(vdir / "image.tar.zst"),
+                                              dest=str(vdir / "image.tar.zst.caibx")))
+    made = hashlib.sha512((vdir / "image.tar.zst.caibx").read_bytes()).hexdigest()
+    assert not again["changed"] and again["sha512"] == made
+    assert publish(b, keys, vdir)["changed"]
+    pub = tmp / "pub"
+    body = pointer(pub, keys)
+    _flags, table = caindex.read_table(str(pub / body["tarball_index"]))
+    tarball = (pub / body["path"]).read_bytes()
+    assert table[0][0] == 0 and table[-1][1] == len(tarball) == int(body["size"])
+    got = b""
+    with FixtureServer(str(pub)) as server:
+        for start, end, chunk_id in table:
+            req = urllib.request.Request(server.url + "/" + body["path"],
+                                         headers={"Range": "bytes=%d-%d" % (start, end - 1)})
+            with urllib.request.urlopen(req) as r:
+                assert r.status == 206
+                data = r.read()
+            assert hashlib.sha256(data).hexdigest() == chunk_id
+            got += data
+        ranges = [r[2] for r in server.requests if r[1].endswith("/image.tar.zst")]
+    assert got == tarball and hashlib.sha512(got).hexdigest() == body["sha512"]
+    assert ranges == ["bytes=%d-%d" % (s, e - 1) for s, e, _c in table]
 
 
 def test_the_index_of_the_tarball_holds_its_clamped_times_and_extracts_to_its_content(build, keys):

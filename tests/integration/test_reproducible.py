@@ -167,7 +167,9 @@ def test_a_rebuild_of_the_same_inputs_gives_the_same_tarball(gse_fixture, fixtur
         for name in taken["files"]:
             assert os.stat(os.path.join(os.path.dirname(second), name)).st_ino == \
                 os.stat(os.path.join(os.path.dirname(first), name)).st_ino, name
-        assert {"image.caidx", "SHA512SUMS.asc", "build-report.json"} <= set(taken["files"])
+        assert {"image.caidx", "SHA512SUMS.asc", "build-report.json", "image.tar.zst.caibx",
+                "image.tar.zst.caibx.asc"} <= set(taken["files"])
+        assert task(res, "Make the blob index of the tarball") == []
         with open(os.path.join(env.logs, os.path.basename(os.path.dirname(second)), "build-report.json"), encoding="utf-8") as f:
             assert json.load(f)["version"] == first_build  # the build that made the image
         check = subprocess.run(["gpgv", "--keyring", gse_fixture.keyring, second + ".asc", second],
@@ -190,6 +192,10 @@ def test_a_rebuild_of_the_same_inputs_gives_the_same_tarball(gse_fixture, fixtur
         assert task(res, "Take over the image of the unchanged root") == []
         (pack,) = task(res, "Pack the system")
         assert pack["packed"], pack
+        # Another tarball: another blob index, of its bytes.
+        (blob,) = task(res, "Make the blob index of the tarball")
+        assert blob["changed"] and blob["tarball_size"] == os.path.getsize(third), blob
+        assert sha512(third + ".caibx") != sha512(first + ".caibx")
         with open(record, encoding="utf-8") as f:
             assert json.load(f)["build"] == os.path.basename(os.path.dirname(third))
         assert len(published_versions(env)) == len(published) + 1
@@ -243,6 +249,8 @@ def test_two_builds_in_fresh_directories_give_the_same_tarball_and_index(gse_fix
             assert sha512(first) == sha512(second), "the tarballs differ in: %s" % differences(first, second)
             assert sha512(index_of(envs[0])) == sha512(index_of(envs[1])), \
                 "the chunk indexes differ in: %s" % index_differences(*envs)
+            # The same tarball, the same blob index of it.
+            assert sha512(first + ".caibx") == sha512(second + ".caibx")
             # The index holds the tarball's clamped times, not the root's.
             with open(envs[0].workdir() + ".extracted.json", encoding="utf-8") as f:
                 epoch = json.load(f)["source_date_epoch"]
