@@ -192,7 +192,8 @@ PARTS = (
         SubPart("garchive", "Pack the system as a tarball with SHA512SUMS", "Packing the tarball", "archive.yml",
                 "clamp the build times recorded in Portage's package database and `/etc/shadow` to "
                 "SOURCE_DATE_EPOCH; `tar --numeric-owner --xattrs --acls` piped to zstd (default) or xz, SHA-512 "
-                "computed on the way; the casync chunk index of the tarball's tree; `build-report.json`, "
+                "computed on the way; the casync chunk index of the tarball's tree; the casync blob index of the "
+                "tarball (`<tarball>.caibx`, SHA-256 ids of 1 to 16 MiB byte ranges); `build-report.json`, "
                 "`SHA512SUMS`. An unchanged root takes over the last tarball, its signature and its index"),
         SubPart("gsign", "Sign the tarball and its digests", "Signing the tarball", "sign.yml",
                 "detached armored OpenPGP signatures of the tarball and `SHA512SUMS`"),

@@ -22,8 +22,8 @@ description:
     O(inputs) are equal to the recorded ones, every recorded file is still the very file recorded (anything
     that wrote, replaced or removed one changes its identity) and every file but the tarball still has the
     digest C(SHA512SUMS) gives it (the tarball is not read again). The files (the signed tarball, the chunk index,
-    the build report, C(SHA512SUMS) and the signatures, the controller) are hard-linked (copied across
-    filesystems), and the record is written again for O(dest). Otherwise nothing is written, RV(taken_over) is
+    the tarball's blob index, the build report, C(SHA512SUMS) and the signatures, the controller) are hard-linked
+    (copied across filesystems), and the record is written again for O(dest). Otherwise nothing is written, RV(taken_over) is
     false and RV(reason) says why; the caller then packs as for any build.
   - The build report keeps the version of the build that made the image (its digest is in the signed
     C(SHA512SUMS)).

@@ -30,11 +30,13 @@ def image(tmp_path):
     root.mkdir()
     src = tmp_path / "images" / "one"
     src.mkdir(parents=True)
-    for name in ("image.tar.zst", "image.tar.zst.asc", "SHA512SUMS.asc", "build-report.json", "image.caidx"):
+    for name in ("image.tar.zst", "image.tar.zst.asc", "SHA512SUMS.asc", "build-report.json", "image.caidx",
+                 "image.tar.zst.caibx", "image.tar.zst.caibx.asc"):
         (src / name).write_text("content of %s\n" % name)
     # The tarball's digest is not read again (it is not checked here).
     (src / "SHA512SUMS").write_text("".join("%s  %s\n" % (sha512_file(str(src / n)) if n != "image.tar.zst" else "0" * 128, n)
-                                            for n in ("build-report.json", "image.caidx", "image.tar.zst")))
+                                            for n in ("build-report.json", "image.caidx", "image.tar.zst",
+                                                      "image.tar.zst.caibx")))
     store = tmp_path / "chunks"
     store.mkdir()
     return root, src, store
@@ -66,7 +68,10 @@ def test_takes_the_recorded_image_over_by_hard_links(capsys, image, tmp_path):
     assert sorted(os.listdir(dest)) == sorted(os.listdir(src))
     for name in os.listdir(src):
         assert os.stat(dest / name).st_ino == os.stat(src / name).st_ino
-    assert sorted(res["signatures_reused"]) == [str(dest / "SHA512SUMS"), str(dest / "image.tar.zst")]
+    # The tarball's blob index and its signature come along with the rest.
+    assert "image.tar.zst.caibx" in res["files"] and "image.tar.zst.caibx.asc" in res["files"]
+    assert sorted(res["signatures_reused"]) == [str(dest / "SHA512SUMS"), str(dest / "image.tar.zst"),
+                                                str(dest / "image.tar.zst.caibx")]
     assert report.read_text() == (src / "build-report.json").read_text()
     # The record now names the new directory: the next rebuild takes that over.
     with open(str(root) + ".image.json", encoding="utf-8") as f:
