@@ -151,8 +151,9 @@ image:
   description:
     - What happened to the image (version, path, published, pointer_moved, serial, sha512, size, files; with
       an index also index_sha512, index_size, root_bytes, chunks, chunks_added, chunk_bytes_added; with the
-      tarball's blob index also tarball_index_sha512, tarball_index_size; with the controller also kernel_sha512, kernel_size, initramfs_sha512, initramfs_size and boot_script, the path of
-      C(boot.ipxe) when this run wrote it).
+      tarball's blob index also tarball_index_sha512, tarball_index_size; with the controller also
+      kernel_sha512, kernel_size, initramfs_sha512, initramfs_size and boot_script, the path of C(boot.ipxe)
+      when this run wrote it).
     - C(unchanged) is true when the default already named identical content; C(version) then names the
       published version and C(requested) the one that was not published.
   type: dict
