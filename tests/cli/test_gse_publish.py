@@ -23,8 +23,10 @@ ANSIBLE = os.path.join(os.path.dirname(sys.executable), "ansible")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def make_image_dir(home, build, store, version):
-    """A signed image directory as part K makes it: tarball, chunk index, report with root_bytes, SHA512SUMS."""
+def make_image_dir(home, build, store, version, tarball_index=False):
+    """A signed image directory as part K makes it: tarball, chunk index, report with root_bytes, SHA512SUMS;
+    with ``tarball_index`` also the tarball's blob index (v1 only: the others stand for older image
+    directories)."""
     root = build / ("root-" + version)
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "os-release").write_text("NAME=test\nVERSION_ID=%s\n" % version)
@@ -38,8 +40,12 @@ def make_image_dir(home, build, store, version):
                    check=True, capture_output=True)
     (d / "build-report.json").write_text(json.dumps({"root_bytes": pubtree.root_bytes(str(root))}))
     names = ("build-report.json", "image.caidx", "image.tar.zst")
+    if tarball_index:
+        subprocess.run(caindex.blob_index_argv(str(build / "blob-store"), str(d / "image.tar.zst.caibx"),
+                                               str(d / "image.tar.zst")), check=True, capture_output=True)
+        names += ("image.tar.zst.caibx",)
     (d / "SHA512SUMS").write_text("".join("%s  %s\n" % (pubtree.sha512(str(d / n)), n) for n in names))
-    for n in ("image.tar.zst", "image.caidx", "SHA512SUMS"):
+    for n in ("SHA512SUMS",) + names[1:]:
         pubtree.detach_sign(home, str(d / n))
     return d
 
@@ -64,7 +70,7 @@ def template(tmp_path_factory):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
                ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     for version in VERSIONS:
-        src = make_image_dir(home, build, store, version)
+        src = make_image_dir(home, build, store, version, tarball_index=version == "v1")
         args = dict(src=str(src), version=version, publish_dir=str(pub), default=True, keyring=keyring,
                     gnupghome=home, signing_key=fpr, chunk_store=str(store))
         r = subprocess.run([ANSIBLE, "localhost", "-c", "local", "-m", "gse.stateless.publish",
@@ -95,6 +101,7 @@ def listing(gse_env):
 
 def test_list_rollback_and_prune(published):
     gse_env, pub, keyring = published
+    assert "tarball_index" not in verified_pointer(keyring, pub)
     seen = listing(gse_env)
     assert seen["current"] == {"version": "v3", "serial": 3} and seen["fallback"] == "v2"
     assert [v["version"] for v in seen["versions"]] == ["v3", "v2", "v1"]
@@ -111,6 +118,11 @@ def test_list_rollback_and_prune(published):
     pointer = verified_pointer(keyring, pub)
     assert (pointer["version"], pointer["serial"], pointer["format"]) == ("v1", "4", "2")
     assert pointer["index"] == "images/v1/image.caidx"
+    # v1's blob index is named again by the rolled-back pointer (v3, an older image directory, had none).
+    blob = pub / "images/v1/image.tar.zst.caibx"
+    assert pointer["tarball_index"] == "images/v1/image.tar.zst.caibx"
+    assert pointer["tarball_index_sha512"] == pubtree.sha512(str(blob))
+    assert pointer["tarball_index_size"] == str(blob.stat().st_size)
     assert listing(gse_env)["fallback"] == "v3"
 
     # keep 1: v1 (current, and the most recent) and v3 (its fallback) stay, v2 goes with the chunks only it has.
