@@ -22,6 +22,17 @@ GSE_SHA512_256_BYTE=20
 # refused (part K makes chunks of 1 to 16 MiB).
 GSE_RANGE_MAXCHUNK=67108864
 
+# gse_range_parallel: print GSE_RANGE_PARALLEL as a count of chunks in
+# flight: a whole number from 1 to 99; 2 (the default) for anything else.
+gse_range_parallel() {
+    # shellcheck disable=SC2154 # _gse_dec is gse_decimal's result (gse-lib.sh)
+    if gse_decimal "${GSE_RANGE_PARALLEL:-2}" && [ ${#_gse_dec} -le 2 ] && [ "$_gse_dec" -ge 1 ]; then
+        echo "$_gse_dec"
+    else
+        echo 2
+    fi
+}
+
 # gse_caibx_ranges INDEX SIZE OUT: check that INDEX is a casync blob index
 # with SHA-256 chunk ids whose chunks cover exactly SIZE bytes (the signed
 # size of the tarball), and write to OUT one line per chunk, in order:
@@ -114,14 +125,12 @@ gse_range_get() {
 
 # gse_ranges_feed PATH LIST DIR: write the tarball PATH to stdout, chunk by
 # chunk as LIST (gse_caibx_ranges) names them, each only after its SHA-256
-# matched the index; GSE_RANGE_PARALLEL (default 2) chunks in flight in DIR
+# matched the index; gse_range_parallel chunks in flight in DIR
 # (in RAM).  0 when every chunk went out; 2 otherwise, with DIR/verdict
 # (stall, network, digest, unpack: stdout closed) and DIR/reason.  Every
 # chunk still in flight is stopped before it returns.
 gse_ranges_feed() {
-    _gse_w=${GSE_RANGE_PARALLEL:-2}
-    case "$_gse_w" in '' | *[!0-9]* | ???*) _gse_w=2 ;; esac
-    [ "$_gse_w" -ge 1 ] || _gse_w=1
+    _gse_w=$(gse_range_parallel)
     _gse_end=$(($(date +%s) + ${GSE_IMAGE_TIMEOUT:-3600}))
     _gse_i=0 _gse_next=0 _gse_n=$(wc -l < "$2")
     # Two readers of LIST: one starts the fetches, one takes the chunks in
@@ -198,7 +207,7 @@ gse_ranges_image() {
         xz) _dec="xz -dc" ;;
         *) _dec="zstd -dcq" ;;
     esac
-    gse_log "fetching $1 in $(wc -l < "$2") verified chunks (${GSE_RANGE_PARALLEL:-2} in parallel) into $3"
+    gse_log "fetching $1 in $(wc -l < "$2") verified chunks ($(gse_range_parallel) in parallel) into $3"
     gse_ranges_feed "$1" "$2" "$_f/chunks" | {
         $_dec 2> "$_f/dec.err"
         echo $? > "$_f/dec.rc"

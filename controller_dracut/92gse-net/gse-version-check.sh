@@ -231,8 +231,9 @@ gse_version_check() {
         _rs=$(gse_caibx_ranges "$GSE_RUN/tarball.caibx" "$_size" "$GSE_RUN/ranges.list") \
             || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
         # What is in RAM at once: the chunks in flight and the one going to tar.
-        if ! gse_chunks_ram_fits $(((${GSE_RANGE_PARALLEL:-2} + 1) * ${_rs#* })); then
-            gse_log "version: $((${GSE_RANGE_PARALLEL:-2} + 1)) chunks of up to ${_rs#* } bytes do not fit in RAM: the verified tarball is streamed"
+        _w=$(($(gse_range_parallel) + 1))
+        if ! gse_chunks_ram_fits $((_w * ${_rs#* })); then
+            gse_log "version: $_w chunks of up to ${_rs#* } bytes do not fit in RAM: the verified tarball is streamed"
             _transfer=tarball
         else
             gse_ranges_probe "$_path" "$_size"

@@ -298,3 +298,11 @@ gse_ranges_probe {tarball.name} {os.path.getsize(tarball)}; echo probe=$?""", tm
     r = sh(f"""mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:9 GSE_CONNECT_TIMEOUT=1
 gse_ranges_probe {tarball.name} {os.path.getsize(tarball)}; echo probe=$?""", tmp_path)
     assert r.stdout.splitlines() == ["probe=2"], r.stderr
+
+
+@pytest.mark.parametrize("value, count", [("", "2"), ("1", "1"), ("7", "7"), ("0", "2"), ("x y", "2"),
+                                          ("100", "2"), ("$(touch pwned)", "2"), ("08", "8")])
+def test_chunks_in_flight_come_from_a_sane_number(tmp_path, value, count):
+    r = sh(f"GSE_RANGE_PARALLEL='{value}'; gse_range_parallel", tmp_path)
+    assert r.stdout.strip() == count, r.stderr
+    assert not (tmp_path / "pwned").exists()
