@@ -11,7 +11,17 @@ by side in one run:
   casync extract from that store (gse_casync_extract: every chunk checked
   against the index), the staging store removed;
 - serial (with --serial): gse_casync_extract alone, casync fetching every
-  chunk itself through its HTTP helper (what the staging replaces).
+  chunk itself through its HTTP helper (what the staging replaces);
+- ranges: the tarball in verified chunks, as gse-version-check.sh runs it
+  for a target nothing seeds: the tarball's blob index fetched and checked,
+  its table read (gse_caibx_ranges), the Range probe, then every chunk a
+  Range request whose SHA-256 is checked before it goes on to zstd and tar
+  (gse_ranges_image).
+
+The image is incompressible random payload (the worst case for every
+verified path: raw does almost no work per byte), or with --dirs a tarball
+of real files of this host (binaries and libraries compress about 3:1, as a
+system image does).
 
 The real shell functions run on this host, on two links: loopback,
 unlimited (everything bound by this machine's CPU), and 1 Gbit/s: a veth
@@ -20,7 +30,7 @@ token bucket (tc tbf, 1 Gbit/s), so that the limit holds for all
 connections together (nginx's limit_rate is per request and lets a small
 object through unshaped).  Needs root (ip netns, tc).
 
-    python bench/controller/install_throughput.py [--mib 256] [--rounds 3] [--serial] [--workdir DIR]
+    python bench/controller/install_throughput.py [--mib 256 | --dirs D1,D2] [--rounds 3] [--serial] [--workdir DIR]
 """
 import argparse
 import contextlib
@@ -47,6 +57,7 @@ gse_log() {{ echo "gse: $*" >> "$GSE_LOG"; }}
 . {LIB}/90gse-base/gse-verify-lib.sh
 . {LIB}/92gse-net/gse-net-lib.sh
 . {LIB}/92gse-net/gse-chunks-lib.sh
+. {LIB}/92gse-net/gse-ranges-lib.sh
 """
 STREAM = GSE + 'gse_stream_image "$IMG" "$DEST" "$SHA" "$SIZE" zstd\n'
 INDEX = 'gse_fetch "$IDX" "$GSE_RUN/image.caidx" && gse_check_file "$GSE_RUN/image.caidx" "$ISHA" "$ISIZE" || exit 3\n'
@@ -73,6 +84,16 @@ PHASES = {
                ("extract", GSE + AT_TARGET + EXTRACT), ("release", GSE + AT_TARGET + TARGET_RELEASE)],
 }
 SERIAL = GSE + INDEX + 'gse_casync_extract "$GSE_RUN/image.caidx" "$DEST"\n'
+# The tarball in verified chunks (gse-version-check.sh without a seed): its
+# blob index fetched and checked, the range probe, every chunk's SHA-256
+# checked before it goes on to zstd and tar.
+RANGES = GSE + ('gse_fetch_sized "$TISIZE" "$TIDX" "$GSE_RUN/tarball.caibx" '
+                '&& gse_check_file "$GSE_RUN/tarball.caibx" "$TISHA" "$TISIZE" || exit 3\n'
+                'gse_caibx_ranges "$GSE_RUN/tarball.caibx" "$SIZE" "$GSE_RUN/ranges.list" > /dev/null || exit 4\n'
+                'gse_ranges_probe "$IMG" "$SIZE" || exit 5\n'
+                'gse_ranges_image "$IMG" "$GSE_RUN/ranges.list" "$DEST" zstd\n')
+# Part K's chunk sizes for the tarball's index (1, 4, 16 MiB).
+TARBALL_CHUNKS = "1048576:4194304:16777216"
 RAW = "curl -fsS \"$GSE_SERVER/$IMG\" | zstd -dcq | tar -xp --numeric-owner -C \"$DEST\""
 
 
@@ -185,29 +206,43 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--serial", action="store_true", help="also casync fetching every chunk itself (slow)")
     p.add_argument("--phases", action="store_true", help="only the breakdown of the staged install into its phases")
+    p.add_argument("--dirs", default=None,
+                   help="the image holds copies of these host directories (comma-separated) instead of random bytes")
     p.add_argument("--workdir", default=None, help="where the image is unpacked (default: the temporary directory)")
     a = p.parse_args(argv)
     work = tempfile.mkdtemp(prefix="gse-bench-install-", dir=a.workdir)
     try:
         tree = os.path.join(work, "tree")
         os.makedirs(tree)
-        tarball = testimage.make_image(work, "bench", payload_bytes=a.mib << 20)
+        if a.dirs:
+            root = os.path.join(work, "root-bench")
+            os.makedirs(root)
+            subprocess.run(["cp", "-a", "--parents"] + a.dirs.split(",") + [root], check=True)
+            tarball = testimage.pack(root, os.path.join(work, "bench.tar.zst"))
+        else:
+            tarball = testimage.make_image(work, "bench", payload_bytes=a.mib << 20)
         idx = pubtree.make_index(tree, "bench", os.path.join(work, "root-bench"))
         shutil.rmtree(os.path.join(work, "root-bench"))
         d = os.path.join(tree, "images", "bench")
         os.replace(tarball, os.path.join(d, "image.tar.zst"))
         img = "images/bench/image.tar.zst"
         size = os.path.getsize(os.path.join(tree, img))
+        tidx = pubtree.make_tarball_index(os.path.join(tree, img), chunk_size=TARBALL_CHUNKS)
         # Bounds as in the controller, the stall window widened: a busy
         # machine must not turn a slow round into a refusal.
         env = dict(os.environ, WORK=work, GSE_STALL_TIME="3600", IMG=img, SHA=pubtree.sha512(os.path.join(tree, img)),
                    SIZE=str(size), IDX="images/bench/image.caidx", ISHA=pubtree.sha512(idx),
-                   ISIZE=str(os.path.getsize(idx)), GSE_STORE_PATH="store")
-        variants = [("raw_s", RAW), ("stream_s", STREAM), ("staged_ram_s", STAGED_RAM), ("staged_target_s", STAGED_TARGET)]
+                   ISIZE=str(os.path.getsize(idx)), GSE_STORE_PATH="store", TIDX=img + ".caibx",
+                   TISHA=pubtree.sha512(tidx), TISIZE=str(os.path.getsize(tidx)))
+        variants = [("raw_s", RAW), ("stream_s", STREAM), ("ranges_s", RANGES), ("staged_ram_s", STAGED_RAM),
+                    ("staged_target_s", STAGED_TARGET)]
         if a.serial:
             variants.append(("serial_s", SERIAL))
         store = [os.path.join(dp, f) for dp, _, fs in os.walk(os.path.join(tree, "store")) for f in fs]
-        res = {"image_bytes": size, "chunks": len(store), "store_bytes": sum(os.path.getsize(f) for f in store),
+        res = {"image_bytes": size, "payload": a.dirs or "random", "chunks": len(store),
+               "tarball_chunks": (os.path.getsize(tidx) - 104) // 40,
+               "range_parallel": int(os.environ.get("GSE_RANGE_PARALLEL", "2")),
+               "store_bytes": sum(os.path.getsize(f) for f in store),
                "cores": os.cpu_count(), "parallel": int(os.environ.get("GSE_FETCH_PARALLEL", "8"))}
         if a.phases:
             res["load"] = [loadavg()]

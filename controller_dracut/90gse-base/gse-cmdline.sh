@@ -12,7 +12,7 @@
 #   gse.dhcp_timeout=S    GSE_DHCP_TIMEOUT
 #   gse.connect_timeout=S GSE_CONNECT_TIMEOUT: seconds to reach the server
 #   gse.stall_time=S      GSE_STALL_TIME: seconds of a stalled download
-#   gse.transfer=auto|casync|tarball  GSE_TRANSFER
+#   gse.transfer=auto|casync|ranges|tarball  GSE_TRANSFER
 #   gse.tmpfs="D1 D2"     GSE_TMPFS_EXTRA: more tmpfs mounts
 #   gse.debug             GSE_DEBUG=yes: trace the controller's scripts
 . /lib/gse/gse-lib.sh

@@ -36,15 +36,15 @@ gse_le64() {
     echo $((0x$_gse_be))
 }
 
-# gse_caidx_chunks INDEX OUT: check that INDEX has casync's .caidx layout and
-# write to OUT the chunks it names, in the index's order, each once:
-# "CHUNK-ID SIZE" (SIZE: the uncompressed bytes).  Prints "COUNT BYTES" (the
-# distinct chunks and their uncompressed bytes).  2 when INDEX is truncated,
-# has a wrong magic number, a tail that does not match its size, offsets
-# that do not grow or a chunk larger than the header's maximum
-# (GSE_VERIFY_REASON says which).  The index's signature is checked before
-# (gse_fetch_index): this guards the parsing, not the trust.
-gse_caidx_chunks() {
+# gse_index_table INDEX: check that INDEX has casync's index layout (an
+# archive .caidx or a blob .caibx: the same header, table and tail) and set
+# _gse_isz (its size), _gse_max (the header's maximum chunk size) and
+# _gse_flags (the header's feature flags, 16 hex digits, most significant
+# first).  2 when INDEX is truncated, has a wrong magic number, a tail that
+# does not match its size or a bad maximum chunk size (GSE_VERIFY_REASON
+# says which).  The index's signature is checked before (gse_fetch_index):
+# this guards the parsing, not the trust.
+gse_index_table() {
     GSE_VERIFY_REASON=
     _gse_isz=$(wc -c < "$1") || { GSE_VERIFY_REASON="index: cannot read $1"; return 2; }
     _gse_isz=$((_gse_isz + 0))
@@ -57,10 +57,11 @@ gse_caidx_chunks() {
     case "$_gse_hd" in
         3000000000000000f99f127b9c4d8296*ffffffffffffffff7d41172f119e5be7) ;;
         *)
-            GSE_VERIFY_REASON="index: wrong magic (not a casync directory index)"
+            GSE_VERIFY_REASON="index: wrong magic (not a casync index)"
             return 2
             ;;
     esac
+    _gse_flags=$(echo "$_gse_hd" | cut -c 33-48 | sed 's/\(..\)\(..\)\(..\)\(..\)\(..\)\(..\)\(..\)\(..\)/\8\7\6\5\4\3\2\1/')
     _gse_max=$(gse_le64 "$(echo "$_gse_hd" | cut -c 81-96)") || _gse_max=0
     _gse_tsz=$(gse_le64 "$(echo "$_gse_tl" | cut -c 49-64)") || _gse_tsz=-1
     case "$_gse_tl" in
@@ -75,6 +76,16 @@ gse_caidx_chunks() {
         GSE_VERIFY_REASON="index: bad maximum chunk size"
         return 2
     fi
+}
+
+# gse_caidx_chunks INDEX OUT: check that INDEX has casync's .caidx layout and
+# write to OUT the chunks it names, in the index's order, each once:
+# "CHUNK-ID SIZE" (SIZE: the uncompressed bytes).  Prints "COUNT BYTES" (the
+# distinct chunks and their uncompressed bytes).  2 when INDEX is malformed
+# (gse_index_table), has offsets that do not grow or a chunk larger than
+# the header's maximum (GSE_VERIFY_REASON says which).
+gse_caidx_chunks() {
+    gse_index_table "$1" || return 2
     # One item per line; awk's numbers are exact up to 2^53 (8 PiB), more
     # than any image: an offset beyond that is refused.
     _gse_sum=$(od -An -v -tx1 -w40 -j 64 -N $((_gse_isz - 104)) "$1" | awk -v max="$_gse_max" -v out="$2" '

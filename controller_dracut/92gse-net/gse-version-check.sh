@@ -29,6 +29,7 @@
 . /lib/gse/gse-disk-lib.sh
 . /lib/gse/gse-net-lib.sh
 . /lib/gse/gse-chunks-lib.sh
+. /lib/gse/gse-ranges-lib.sh
 . /lib/gse/gse-health-lib.sh
 . /lib/gse/gse-overlay-lib.sh
 . /lib/gse/gse-pin-lib.sh
@@ -168,23 +169,31 @@ gse_version_check() {
         || { gse_warn "image refused: SHA512SUMS does not list the pointer's digest"; return 2; }
 
     # The chunked transfer when the pointer names an index (format 2) and
-    # GSE_TRANSFER allows it; else the verified tarball stream.  The index
-    # is verified before anything is wiped.  auto (the default) takes the
-    # chunks only when an installed system can seed them: casync fetches
-    # one chunk at a time, so a first install is far faster as one stream.
+    # GSE_TRANSFER allows it; else the tarball in verified chunks when the
+    # pointer names the tarball's index; else the verified tarball stream.
+    # The indexes are verified before anything is wiped.  auto (the
+    # default) takes casync only when an installed system can seed the
+    # chunks (from nothing, casync's one-chunk-at-a-time extract is slow),
+    # and for a target nothing seeds the tarball's chunks, each checked
+    # before tar reads it.
     _index=$(gse_pointer_get "$_b" index)
+    _tindex=$(gse_pointer_get "$_b" tarball_index)
     _transfer=tarball
     case "${GSE_TRANSFER:-auto}" in
-        auto | casync | tarball) ;;
+        auto | casync | ranges | tarball) ;;
         *) gse_warn "unknown GSE_TRANSFER '${GSE_TRANSFER}': auto is used"; GSE_TRANSFER=auto ;;
     esac
-    if [ -n "$_index" ] && [ "${GSE_TRANSFER:-auto}" != tarball ]; then
-        if command -v casync > /dev/null 2>&1; then
-            _transfer=casync
-        else
-            gse_warn "version: this controller has no casync: the tarball is streamed"
-        fi
-    fi
+    case "${GSE_TRANSFER:-auto}" in
+        auto | casync)
+            if [ -z "$_index" ]; then
+                :
+            elif command -v casync > /dev/null 2>&1; then
+                _transfer=casync
+            else
+                gse_warn "version: this controller has no casync: the chunks of the root cannot be used"
+            fi
+            ;;
+    esac
     if [ $_transfer = casync ]; then
         _isha=$(gse_pointer_get "$_b" index_sha512)
         _isize=$(gse_pointer_get "$_b" index_size)
@@ -202,9 +211,41 @@ gse_version_check() {
             gse_mount_root "$_p" "$GSE_RUN/mnt.seed$_n" ro && _seeds="$_seeds $GSE_RUN/mnt.seed$_n"
         done
         if [ -z "$_seeds" ] && [ "${GSE_TRANSFER:-auto}" = auto ]; then
-            gse_log "version: no installed system to seed the chunks from: the verified tarball is streamed"
+            gse_log "version: no installed system to seed the chunks from: the chunks of the root are not used"
             _transfer=tarball
         fi
+    fi
+    # The tarball in verified chunks (gse-ranges-lib.sh): its signed index
+    # checked and read, the chunks in flight fit in RAM, and the server
+    # answers Range requests; any of these missing, the verified stream.
+    if [ $_transfer = tarball ] && [ -n "$_tindex" ]; then
+        case "${GSE_TRANSFER:-auto}" in auto | ranges) _transfer=ranges ;; esac
+    fi
+    if [ $_transfer = ranges ]; then
+        _tisha=$(gse_pointer_get "$_b" tarball_index_sha512)
+        _tisize=$(gse_pointer_get "$_b" tarball_index_size)
+        [ ${#_tisha} -eq 128 ] && gse_decimal "$_tisize" \
+            || { gse_warn "version refused: incomplete pointer (tarball_index_sha512, tarball_index_size)"; return 2; }
+        gse_fetch_index "$_tindex" "$GSE_RUN/tarball.caibx" "$_tisha" "$_tisize" \
+            || { gse_warn "image refused: tarball index: $GSE_VERIFY_REASON"; return 2; }
+        _rs=$(gse_caibx_ranges "$GSE_RUN/tarball.caibx" "$_size" "$GSE_RUN/ranges.list") \
+            || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
+        # What is in RAM at once: the chunks in flight and the one going to tar.
+        _w=$(($(gse_range_parallel) + 1))
+        if ! gse_chunks_ram_fits $((_w * ${_rs#* })); then
+            gse_log "version: $_w chunks of up to ${_rs#* } bytes do not fit in RAM: the verified tarball is streamed"
+            _transfer=tarball
+        else
+            gse_ranges_probe "$_path" "$_size"
+            case $? in
+                0) ;;
+                1) gse_log "version: the server does not answer Range requests: the verified tarball is streamed"; _transfer=tarball ;;
+                *) gse_warn "image download failed: no answer to a Range request of $_path"; return 2 ;;
+            esac
+        fi
+    fi
+    if [ $_transfer = tarball ]; then
+        gse_log "version: the tarball is streamed, its digest checked at the end (the target stays unmarked until then)"
     fi
     # No seed: every chunk travels.  They are fetched in parallel into a
     # staging store (gse-chunks-lib.sh): in RAM when it fits the memory
@@ -253,6 +294,8 @@ gse_version_check() {
         [ -n "$_ram" ] && { gse_chunks_ram_release "$_ram" || _rc=2; }
         GSE_CHUNK_STAGING=
         for _s in $_seeds; do umount "$_s"; done
+    elif [ $_transfer = ranges ]; then
+        gse_ranges_image "$_path" "$GSE_RUN/ranges.list" "$_root" "$(gse_pointer_get "$_b" compression)" || _rc=2
     else
         gse_stream_image "$_path" "$_root" "$_sha" "$_size" "$(gse_pointer_get "$_b" compression)" || _rc=2
     fi

@@ -24,21 +24,24 @@ install() {
     inst_simple "$_bb" /lib/gse/busybox
     inst_simple "$moddir/gse-net-lib.sh" /lib/gse/gse-net-lib.sh
     inst_simple "$moddir/gse-chunks-lib.sh" /lib/gse/gse-chunks-lib.sh
+    inst_simple "$moddir/gse-ranges-lib.sh" /lib/gse/gse-ranges-lib.sh
     inst_simple "$moddir/gse-pin-lib.sh" /lib/gse/gse-pin-lib.sh
     inst_simple "$moddir/gse-udhcpc.sh" /lib/gse/gse-udhcpc.sh
     chmod 0755 "$initdir/lib/gse/gse-udhcpc.sh"
     # head: every download's byte bound (gse_capped).
     inst_multiple curl gpgv sha512sum wc tee mkfifo zstd tar gzip ip sleep head
+    # The tarball in verified chunks (gse-ranges-lib.sh): the index's table
+    # (od), each chunk's SHA-256 (openssl below when present, else
+    # sha256sum).
+    inst_multiple od sha256sum cut date
     inst_multiple -o xz
     # The chunked transfer: casync and its protocol helpers (casync runs
     # them by path for http:// and https:// stores).
     if inst_multiple -o casync; then
         inst_multiple -o /usr/lib/casync/protocols/casync-http /usr/lib/casync/protocols/casync-https
-        # Reading the index's chunk table (gse-chunks-lib.sh).
-        inst_multiple od
     fi
-    # A faster SHA-512 for the image stream than coreutils' (sha512sum is the
-    # fallback).
+    # A faster SHA-512 for the image stream and SHA-256 for the tarball's
+    # chunks than coreutils' (sha512sum, sha256sum are the fallback).
     inst_multiple -o openssl
     # TLS for an https:// server.
     inst_multiple -o /etc/ssl/certs/ca-certificates.crt

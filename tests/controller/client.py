@@ -35,14 +35,16 @@ class Client:
         self.casync = casync
 
     def publish(self, version, behaviour="healthy", payload=0, payload_seed=None, extra=None, image=None, pair=None,
-                **pointer):
+                tarball_index=False, **pointer):
         """Build and publish version (the next serial); pointer overrides
         fields of version.txt; image: more arguments of testimage.make_root;
-        pair: the image's controller ({"kernel", "initrd"}) published with it.
+        pair: the image's controller ({"kernel", "initrd"}) published with it;
+        tarball_index: the tarball's blob index too (True, or
+        pubtree.make_tarball_index's arguments).
         The image root stays in root(version)."""
         tarball = testimage.make_image(self.work, version, behaviour, payload, extra, payload_seed, **(image or {}))
         pubtree.add_image(self.gnupghome, self.tree, version, tarball,
-                          root=self.root(version) if self.casync else None, pair=pair)
+                          root=self.root(version) if self.casync else None, pair=pair, tarball_index=tarball_index)
         self.serial += 1
         self.pointer = pubtree.set_version(self.gnupghome, self.tree, self.serial, version, **pointer)
         return os.path.join(self.tree, "images", version, "image.tar.zst")

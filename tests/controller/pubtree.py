@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 import tarfile
+import tempfile
 
 from tests.fixture.digest import sha512  # noqa: F401  (pubtree.sha512: the tests' and benches' name for it)
 
@@ -74,7 +75,20 @@ def make_index(tree, version, root):
     return idx
 
 
-def add_image(gnupghome, tree, version, tarball, root=None, pair=None):
+def make_tarball_index(tarball, chunk_size="65536:262144:1048576"):
+    """<tarball>.caibx: the casync blob index of the tarball with SHA-256
+    chunk ids, as part K makes it; smaller chunks than part K's (1/4/16
+    MiB) by default, so that a test image of a few MiB has enough of them
+    to keep several in flight.  casync's store of the chunks is thrown
+    away: clients fetch the tarball's byte ranges."""
+    idx = tarball + ".caibx"
+    with tempfile.TemporaryDirectory() as store:
+        subprocess.run(["casync", "--digest=sha256", "--chunk-size=" + chunk_size, "--compression=zstd",
+                        "--store=" + store, "make", idx, tarball], check=True, stdout=subprocess.DEVNULL)
+    return idx
+
+
+def add_image(gnupghome, tree, version, tarball, root=None, pair=None, tarball_index=False):
     """images/<version>/: image.tar.zst, its signature, SHA512SUMS(.asc);
     with root (format 2): image.caidx and its signature too, the chunks in
     store/; with pair ({"kernel", "initrd"} paths): the image's controller
@@ -87,6 +101,8 @@ def add_image(gnupghome, tree, version, tarball, root=None, pair=None):
     img = os.path.join(d, "image.tar.zst")
     os.replace(tarball, img) if os.path.dirname(tarball) == d else _copy(tarball, img)
     detach_sign(gnupghome, img)
+    if tarball_index:
+        detach_sign(gnupghome, make_tarball_index(img, **({} if tarball_index is True else tarball_index)))
     if root is not None:
         detach_sign(gnupghome, make_index(tree, version, root))
         # Kept beside the tree (not served): set_version signs it.
@@ -123,6 +139,10 @@ def set_version(gnupghome, tree, serial, version, relpath=None, **override):
     fields = pointer_fields(serial, version, relpath, tree)
     if os.path.exists(os.path.join(tree, "images", version, "image.caidx")):
         fields.update(index_fields(tree, version))
+    tidx = os.path.join(tree, "images", version, "image.tar.zst.caibx")
+    if os.path.exists(tidx):
+        fields.update({"tarball_index": f"images/{version}/image.tar.zst.caibx", "tarball_index_sha512": sha512(tidx),
+                       "tarball_index_size": os.path.getsize(tidx)})
     for key, name in (("kernel", "vmlinuz"), ("initramfs", "initramfs")):
         # The controller's keys, as part L adds them (docs/publication.md).
         path = os.path.join(tree, "images", version, name)

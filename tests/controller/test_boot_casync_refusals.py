@@ -32,7 +32,7 @@ def client(controller, signing, tmp_path_factory):
     out, served = boot_counting(c)
     # GSE_TRANSFER=auto: nothing installed to seed the chunks from, so the
     # first install is the verified tarball stream, not one GET per chunk.
-    assert "gse: version: no installed system to seed the chunks from: the verified tarball is streamed" in out
+    assert "gse: version: no installed system to seed the chunks from: the chunks of the root are not used" in out
     assert "gse: installing v1 on /dev/vda2 (tarball)" in out
     assert not [p for p, n in served if p.startswith("/store/")]
     assert booted(out) == "v1"

@@ -130,7 +130,7 @@ def test_wrong_magic_is_refused(tmp_path, part):
           "table size": {"table": (2**64 - 2, TABLE_TYPE)},
           "table type": {"table": (2**64 - 1, TABLE_TYPE ^ (1 << 63))}}[part]
     out, listed, err = chunks(tmp_path, caidx(list(zip([100, 200], ids(2))), **kw))
-    assert out[-2:] == ["rc=2", "why=index: wrong magic (not a casync directory index)"], out
+    assert out[-2:] == ["rc=2", "why=index: wrong magic (not a casync index)"], out
 
 
 @pytest.mark.parametrize("tail", [

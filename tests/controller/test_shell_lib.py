@@ -17,6 +17,7 @@ gse_log() {{ echo "gse: $*" >> "$GSE_LOG"; }}
 . {LIB}/90gse-base/gse-verify-lib.sh
 . {LIB}/92gse-net/gse-net-lib.sh
 . {LIB}/92gse-net/gse-chunks-lib.sh
+. {LIB}/92gse-net/gse-ranges-lib.sh
 {script}
 """
     return subprocess.run(["dash", "-c", full], capture_output=True, text=True, env=env, timeout=timeout)
