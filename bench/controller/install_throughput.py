@@ -45,6 +45,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests", "controller"))
+sys.path.insert(0, os.path.join(ROOT, ".collections"))
 import pubtree  # noqa: E402
 import testimage  # noqa: E402
 from gse.serve import Server  # noqa: E402
@@ -92,8 +93,6 @@ RANGES = GSE + ('gse_fetch_sized "$TISIZE" "$TIDX" "$GSE_RUN/tarball.caibx" '
                 'gse_caibx_ranges "$GSE_RUN/tarball.caibx" "$SIZE" "$GSE_RUN/ranges.list" > /dev/null || exit 4\n'
                 'gse_ranges_probe "$IMG" "$SIZE" || exit 5\n'
                 'gse_ranges_image "$IMG" "$GSE_RUN/ranges.list" "$DEST" zstd\n')
-# Part K's chunk sizes for the tarball's index (1, 4, 16 MiB).
-TARBALL_CHUNKS = "1048576:4194304:16777216"
 RAW = "curl -fsS \"$GSE_SERVER/$IMG\" | zstd -dcq | tar -xp --numeric-owner -C \"$DEST\""
 
 
@@ -217,7 +216,10 @@ def main(argv=None):
         if a.dirs:
             root = os.path.join(work, "root-bench")
             os.makedirs(root)
-            subprocess.run(["cp", "-a", "--parents"] + a.dirs.split(",") + [root], check=True)
+            # Relative to / (cp --parents stats an absolute source's parents
+            # relative to the working directory).
+            subprocess.run(["cp", "-a", "--parents"] + [d.strip("/") for d in a.dirs.split(",")] + [root],
+                           check=True, cwd="/")
             tarball = testimage.pack(root, os.path.join(work, "bench.tar.zst"))
         else:
             tarball = testimage.make_image(work, "bench", payload_bytes=a.mib << 20)
@@ -227,7 +229,8 @@ def main(argv=None):
         os.replace(tarball, os.path.join(d, "image.tar.zst"))
         img = "images/bench/image.tar.zst"
         size = os.path.getsize(os.path.join(tree, img))
-        tidx = pubtree.make_tarball_index(os.path.join(tree, img), chunk_size=TARBALL_CHUNKS)
+        # Part K's own command line and chunk sizes.
+        tidx = pubtree.make_tarball_index(os.path.join(tree, img), chunk_size=None)
         # Bounds as in the controller, the stall window widened: a busy
         # machine must not turn a slow round into a refusal.
         env = dict(os.environ, WORK=work, GSE_STALL_TIME="3600", IMG=img, SHA=pubtree.sha512(os.path.join(tree, img)),

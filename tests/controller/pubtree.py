@@ -76,15 +76,19 @@ def make_index(tree, version, root):
 
 
 def make_tarball_index(tarball, chunk_size="65536:262144:1048576"):
-    """<tarball>.caibx: the casync blob index of the tarball with SHA-256
-    chunk ids, as part K makes it; smaller chunks than part K's (1/4/16
-    MiB) by default, so that a test image of a few MiB has enough of them
-    to keep several in flight.  casync's store of the chunks is thrown
-    away: clients fetch the tarball's byte ranges."""
+    """<tarball>.caibx: the casync blob index of the tarball, with part K's
+    command line (caindex.blob_index_argv: SHA-256 chunk ids); smaller
+    chunks than part K's (1/4/16 MiB) unless chunk_size is None, so that a
+    test image of a few MiB has enough of them to keep several in flight.
+    casync's store of the chunks is thrown away: clients fetch the
+    tarball's byte ranges."""
+    from ansible_collections.gse.stateless.plugins.module_utils import caindex
     idx = tarball + ".caibx"
     with tempfile.TemporaryDirectory() as store:
-        subprocess.run(["casync", "--digest=sha256", "--chunk-size=" + chunk_size, "--compression=zstd",
-                        "--store=" + store, "make", idx, tarball], check=True, stdout=subprocess.DEVNULL)
+        argv = caindex.blob_index_argv(store, idx, tarball)
+        if chunk_size:
+            argv = [a if not a.startswith("--chunk-size=") else "--chunk-size=" + chunk_size for a in argv]
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
     return idx
 
 
