@@ -53,7 +53,7 @@ from gse.serve import Server  # noqa: E402
 LIB = os.path.join(ROOT, "controller_dracut")
 GSE = f"""
 . {LIB}/90gse-base/gse-lib.sh
-GSE_RUN=$WORK/run; GSE_LOG=$GSE_RUN/log; mkdir -p $GSE_RUN
+GSE_RUN=$RUNDIR/run; GSE_LOG=$GSE_RUN/log; mkdir -p $GSE_RUN
 gse_log() {{ echo "gse: $*" >> "$GSE_LOG"; }}
 . {LIB}/90gse-base/gse-verify-lib.sh
 . {LIB}/92gse-net/gse-net-lib.sh
@@ -210,6 +210,9 @@ def main(argv=None):
     p.add_argument("--workdir", default=None, help="where the image is unpacked (default: the temporary directory)")
     a = p.parse_args(argv)
     work = tempfile.mkdtemp(prefix="gse-bench-install-", dir=a.workdir)
+    # The controller's own files (/run/gse: the chunks in flight of the
+    # tarball's chunks among them) are in RAM, as in the initramfs.
+    rundir = tempfile.mkdtemp(prefix="gse-bench-run-", dir="/dev/shm")
     try:
         tree = os.path.join(work, "tree")
         os.makedirs(tree)
@@ -233,7 +236,8 @@ def main(argv=None):
         tidx = pubtree.make_tarball_index(os.path.join(tree, img), chunk_size=None)
         # Bounds as in the controller, the stall window widened: a busy
         # machine must not turn a slow round into a refusal.
-        env = dict(os.environ, WORK=work, GSE_STALL_TIME="3600", IMG=img, SHA=pubtree.sha512(os.path.join(tree, img)),
+        env = dict(os.environ, WORK=work, RUNDIR=rundir, GSE_STALL_TIME="3600", IMG=img,
+                   SHA=pubtree.sha512(os.path.join(tree, img)),
                    SIZE=str(size), IDX="images/bench/image.caidx", ISHA=pubtree.sha512(idx),
                    ISIZE=str(os.path.getsize(idx)), GSE_STORE_PATH="store", TIDX=img + ".caibx",
                    TISHA=pubtree.sha512(tidx), TISIZE=str(os.path.getsize(tidx)))
@@ -262,6 +266,7 @@ def main(argv=None):
         print(json.dumps(res, indent=1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(rundir, ignore_errors=True)
 
 
 if __name__ == "__main__":
