@@ -78,19 +78,20 @@ gse_index_table() {
     fi
 }
 
-# gse_caidx_chunks INDEX OUT: check that INDEX has casync's .caidx layout and
-# write to OUT the chunks it names, in the index's order, each once:
-# "CHUNK-ID SIZE" (SIZE: the uncompressed bytes).  Prints "COUNT BYTES" (the
-# distinct chunks and their uncompressed bytes).  2 when INDEX is malformed
-# (gse_index_table), has offsets that do not grow or a chunk larger than
-# the header's maximum (GSE_VERIFY_REASON says which).
-gse_caidx_chunks() {
+# gse_index_items INDEX OUT: check INDEX (gse_index_table) and write to OUT
+# one line per item of its table, in order: "FIRST LAST ID" (the chunk's
+# byte range in the archive or blob, inclusive, and its id in hex).  Sets
+# _gse_items to "COUNT LARGEST END" (the items, the largest chunk, where the
+# last one ends), and gse_index_table's results.  2 when INDEX is malformed, an item is not an offset below 2^53
+# and a 32-byte id, offsets do not grow, a chunk is larger than the
+# header's maximum or there is no item (GSE_VERIFY_REASON says which).
+gse_index_items() {
     gse_index_table "$1" || return 2
     # One item per line; awk's numbers are exact up to 2^53 (8 PiB), more
     # than any image: an offset beyond that is refused.
-    _gse_sum=$(od -An -v -tx1 -w40 -j 64 -N $((_gse_isz - 104)) "$1" | awk -v max="$_gse_max" -v out="$2" '
+    _gse_items=$(od -An -v -tx1 -w40 -j 64 -N $((_gse_isz - 104)) "$1" | awk -v max="$_gse_max" -v out="$2" '
         function byte(h) { return (index("0123456789abcdef", substr(h, 1, 1)) - 1) * 16 + index("0123456789abcdef", substr(h, 2, 1)) - 1 }
-        BEGIN { prev = 0; n = 0; bytes = 0; printf "" > out }
+        BEGIN { prev = 0; big = 0; printf "" > out }
         {
             if (NF != 40 || $8 != "00" || byte($7) >= 32) { print "bad item " NR; err = 1; exit 2 }
             off = 0
@@ -98,19 +99,33 @@ gse_caidx_chunks() {
             if (off <= prev || off - prev > max) { print "bad offset " NR; err = 1; exit 2 }
             id = ""
             for (i = 9; i <= 40; i++) id = id $i
-            if (!(id in seen)) { seen[id] = 1; n++; bytes += off - prev; print id, off - prev > out }
+            printf "%.0f %.0f %s\n", prev, off - 1, id > out
+            if (off - prev > big) big = off - prev
             prev = off
         }
         END {
             if (err) exit 2
             if (NR == 0) { print "empty"; exit 2 }
-            printf "%d %.0f\n", n, bytes }')
+            printf "%d %.0f %.0f\n", NR, big, prev }')
     _gse_arc=$?
     if [ $_gse_arc -ne 0 ]; then
-        GSE_VERIFY_REASON="index: malformed table ($_gse_sum)"
+        GSE_VERIFY_REASON="index: malformed table ($_gse_items)"
         return 2
     fi
-    echo "$_gse_sum"
+}
+
+# gse_caidx_chunks INDEX OUT: check that INDEX has casync's .caidx layout and
+# write to OUT the chunks it names, in the index's order, each once:
+# "CHUNK-ID SIZE" (SIZE: the uncompressed bytes).  Prints "COUNT BYTES" (the
+# distinct chunks and their uncompressed bytes).  2 when INDEX is malformed
+# (gse_index_items; GSE_VERIFY_REASON says why).
+gse_caidx_chunks() {
+    gse_index_items "$1" "$2.items" || { rm -f "$2.items"; return 2; }
+    awk -v out="$2" '
+        BEGIN { n = 0; bytes = 0; printf "" > out }
+        !($3 in seen) { seen[$3] = 1; n++; bytes += $2 - $1 + 1; print $3, $2 - $1 + 1 > out }
+        END { printf "%d %.0f\n", n, bytes }' "$2.items"
+    rm -f "$2.items"
 }
 
 # gse_staging_bytes COUNT BYTES: print what a staging store of COUNT chunks

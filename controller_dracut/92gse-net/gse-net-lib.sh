@@ -302,13 +302,21 @@ gse_stream_image() {
         fi
         return 2
     fi
-    if [ "$(cat "$_f/dec.rc")" != 0 ] || [ $_tar -ne 0 ]; then
-        GSE_VERIFY_REASON=$(cat "$_f/dec.err" "$_f/tar.err" | head -n 3)
-        if grep -q 'No space left on device' "$_f/tar.err"; then
-            echo space > "$_f/verdict"
+    gse_unpack_verdict "$_f" "$_tar"
+}
+
+# gse_unpack_verdict DIR TAR-RC: 0 when the decompressor (its exit status
+# in DIR/dec.rc) and tar (TAR-RC) succeeded; else 2, with DIR/verdict space
+# (tar found no space left) or unpack, GSE_VERIFY_REASON their first error
+# lines (DIR/dec.err, DIR/tar.err), and the reason logged.
+gse_unpack_verdict() {
+    if [ "$(cat "$1/dec.rc")" != 0 ] || [ "$2" -ne 0 ]; then
+        GSE_VERIFY_REASON=$(cat "$1/dec.err" "$1/tar.err" | head -n 3)
+        if grep -q 'No space left on device' "$1/tar.err"; then
+            echo space > "$1/verdict"
             gse_warn "image refused: does not fit: $GSE_VERIFY_REASON"
         else
-            echo unpack > "$_f/verdict"
+            echo unpack > "$1/verdict"
             gse_warn "image refused: unpacking failed: $GSE_VERIFY_REASON"
         fi
         return 2

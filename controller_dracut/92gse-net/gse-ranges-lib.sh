@@ -36,14 +36,15 @@ gse_range_parallel() {
 # gse_caibx_ranges INDEX SIZE OUT: check that INDEX is a casync blob index
 # with SHA-256 chunk ids whose chunks cover exactly SIZE bytes (the signed
 # size of the tarball), and write to OUT one line per chunk, in order:
-# "FIRST LAST SHA256" (the byte range, inclusive, as HTTP Range names it).
-# Prints "COUNT LARGEST".  2 when INDEX is malformed (gse_index_table), has
-# other chunk ids, offsets that do not grow, a chunk larger than the
-# header's maximum or than GSE_RANGE_MAXCHUNK, or does not end at SIZE
-# (GSE_VERIFY_REASON says which).
-# shellcheck disable=SC2154 # _gse_flags, _gse_max, _gse_isz: gse_index_table's; _gse_dec: gse_decimal's
+# "FIRST LAST SHA256" (the byte range, inclusive, as HTTP Range names it;
+# gse_index_items).  Prints "COUNT LARGEST".  2 when INDEX is malformed
+# (gse_index_items), has other chunk ids, a chunk larger than
+# GSE_RANGE_MAXCHUNK, or does not end at SIZE (GSE_VERIFY_REASON says which).
+# shellcheck disable=SC2154 # _gse_flags, _gse_max, _gse_items: gse_index_items'; _gse_dec: gse_decimal's
 gse_caibx_ranges() {
-    gse_index_table "$1" || return 2
+    gse_decimal "$2" || { GSE_VERIFY_REASON="bad signed size '$2'"; return 2; }
+    _gse_size=$_gse_dec
+    gse_index_items "$1" "$3" || { GSE_VERIFY_REASON="tarball $GSE_VERIFY_REASON"; return 2; }
     _gse_fb=$(echo "$_gse_flags" | cut -c 1-2)
     if [ $((0x$_gse_fb & 0x$GSE_SHA512_256_BYTE)) -ne 0 ]; then
         GSE_VERIFY_REASON="tarball index: its chunk ids are not SHA-256"
@@ -53,32 +54,12 @@ gse_caibx_ranges() {
         GSE_VERIFY_REASON="tarball index: chunks of up to $_gse_max bytes, at most $GSE_RANGE_MAXCHUNK accepted"
         return 2
     fi
-    gse_decimal "$2" || { GSE_VERIFY_REASON="bad signed size '$2'"; return 2; }
-    _gse_sum=$(od -An -v -tx1 -w40 -j 64 -N $((_gse_isz - 104)) "$1" | awk -v max="$_gse_max" -v out="$3" -v size="$_gse_dec" '
-        function byte(h) { return (index("0123456789abcdef", substr(h, 1, 1)) - 1) * 16 + index("0123456789abcdef", substr(h, 2, 1)) - 1 }
-        BEGIN { prev = 0; big = 0; printf "" > out }
-        {
-            if (NF != 40 || $8 != "00" || byte($7) >= 32) { print "bad item " NR; err = 1; exit 2 }
-            off = 0
-            for (i = 7; i >= 1; i--) off = off * 256 + byte($i)
-            if (off <= prev || off - prev > max) { print "bad offset " NR; err = 1; exit 2 }
-            id = ""
-            for (i = 9; i <= 40; i++) id = id $i
-            printf "%.0f %.0f %s\n", prev, off - 1, id > out
-            if (off - prev > big) big = off - prev
-            prev = off
-        }
-        END {
-            if (err) exit 2
-            if (NR == 0) { print "empty"; exit 2 }
-            if (prev != size + 0) { printf "it covers %.0f bytes, the signed tarball has %s", prev, size; exit 2 }
-            printf "%d %.0f\n", NR, big }')
-    _gse_arc=$?
-    if [ $_gse_arc -ne 0 ]; then
-        GSE_VERIFY_REASON="tarball index: malformed table ($_gse_sum)"
+    # "COUNT LARGEST END"
+    if [ "${_gse_items##* }" != "$_gse_size" ]; then
+        GSE_VERIFY_REASON="tarball index: malformed table (it covers ${_gse_items##* } bytes, the signed tarball has $_gse_size)"
         return 2
     fi
-    echo "$_gse_sum"
+    echo "${_gse_items% *}"
 }
 
 # gse_ranges_probe PATH SIZE: 0 when the server answers a Range request for
@@ -225,16 +206,5 @@ gse_ranges_image() {
         return 2
     fi
     rm -rf "$_f/chunks"
-    if [ "$(cat "$_f/dec.rc")" != 0 ] || [ $_tar -ne 0 ]; then
-        GSE_VERIFY_REASON=$(cat "$_f/dec.err" "$_f/tar.err" | head -n 3)
-        if grep -q 'No space left on device' "$_f/tar.err"; then
-            echo space > "$_f/verdict"
-            gse_warn "image refused: does not fit: $GSE_VERIFY_REASON"
-        else
-            echo unpack > "$_f/verdict"
-            gse_warn "image refused: unpacking failed: $GSE_VERIFY_REASON"
-        fi
-        return 2
-    fi
-    return 0
+    gse_unpack_verdict "$_f" "$_tar"
 }

@@ -11,6 +11,7 @@ configuration files (``managed_file``) all go through ``write_atomic``.
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import stat
@@ -66,6 +67,29 @@ def write_atomic(path, data, mode=0o644, keep_existing=False, unique=False):
             os.unlink(tmp)
         raise
     fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def discard(path):
+    """Remove the file ``path`` when it exists (a temporary file on a failure path)."""
+    if os.path.lexists(path):
+        os.unlink(path)
+
+
+def settle(tmp, dest):
+    """Make the finished temporary file ``tmp`` the file ``dest``, unless ``dest`` holds the same bytes.
+
+    ``tmp`` is fsynced first.  A different or missing ``dest`` is replaced by
+    rename(2) and its directory fsynced; an identical one is kept (its inode
+    and times too: hard links to it stay valid) and ``tmp`` removed.
+    Returns whether ``dest`` changed.
+    """
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    if os.path.isfile(dest) and filecmp.cmp(dest, tmp, shallow=False):
+        discard(tmp)
+        return False
+    rename_durable(tmp, dest)
+    return True
 
 
 def rename_durable(src, dst):

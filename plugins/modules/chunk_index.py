@@ -146,13 +146,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import caindex, safe_paths, tar_stream
-from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir, read_json_dict, write_atomic
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import discard, fsync_dir, read_json_dict, settle, write_atomic
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import sha512_file
-
-
-def discard(path):
-    if os.path.lexists(path):
-        os.unlink(path)
 
 
 def check_root(module, root, dest, store):
@@ -359,14 +354,7 @@ def make(module, root, dest, store, excludes, tarball=None):
     except caindex.CaIndexError as e:
         discard(tmp)
         module.fail_json(msg=str(e), cmd=argv, rc=rc, stdout=out, stderr=err)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    changed = not (os.path.isfile(dest) and sha512_file(dest) == sha512_file(tmp))
-    if changed:
-        os.rename(tmp, dest)
-        fsync_dir(outdir)
-    else:
-        discard(tmp)
+    changed = settle(tmp, dest)
     result = dict(changed=changed, sha512=sha512_file(dest), size=os.path.getsize(dest), digest=out.strip(),
                   chunks=len(chunks), archive_size=archive_size, root_bytes=root_bytes,
                   duration=round(seconds, 3))

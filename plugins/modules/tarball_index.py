@@ -97,13 +97,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gse.stateless.plugins.module_utils import caindex, safe_paths
-from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import fsync_dir
+from ansible_collections.gse.stateless.plugins.module_utils.atomic_file import discard, settle
 from ansible_collections.gse.stateless.plugins.module_utils.checksums import sha512_file
-
-
-def discard(path):
-    if os.path.lexists(path):
-        os.unlink(path)
 
 
 def drop_store(module, path):
@@ -142,14 +137,7 @@ def make(module, tarball, dest, tmpdir):
     except caindex.CaIndexError as e:
         discard(tmp)
         module.fail_json(msg=str(e), cmd=argv, rc=rc, stdout=out, stderr=err)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    changed = not (os.path.isfile(dest) and sha512_file(dest) == sha512_file(tmp))
-    if changed:
-        os.rename(tmp, dest)
-        fsync_dir(outdir)
-    else:
-        discard(tmp)
+    changed = settle(tmp, dest)
     return dict(changed=changed, sha512=sha512_file(dest), size=os.path.getsize(dest), chunks=len(table),
                 tarball_size=tarball_size, digest=out.strip(), duration=round(seconds, 3))
 
