@@ -477,8 +477,11 @@ def test_interrupted_pack_leaves_no_signature(build, keys, ecdsa_keys, signal_na
     argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": signing_pack_args(b, keys, dest, level=1)}))
     env = dict(os.environ, PYTHONPATH=COLLECTIONS, PATH="%s:%s" % (bindir, os.environ["PATH"]), GATE=str(gate),
                GATE_AT=gate_at)
+    # SIGINT at its default: a suite started in the background (nohup, a
+    # shell's &) hands its children SIGINT ignored, and an ignored signal
+    # stays ignored across exec.
     proc = subprocess.Popen(module_argv("pack", argfile), env=env, cwd=str(tmp), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for(lambda: (gate / "ready").exists() or proc.poll() is not None, "%s at the gate" % gated)
     assert proc.poll() is None, proc.communicate()
     held = int((gate / "ready").read_text())
