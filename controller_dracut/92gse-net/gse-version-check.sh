@@ -228,12 +228,15 @@ gse_version_check() {
             || { gse_warn "version refused: incomplete pointer (tarball_index_sha512, tarball_index_size)"; return 2; }
         gse_fetch_index "$_tindex" "$GSE_RUN/tarball.caibx" "$_tisha" "$_tisize" \
             || { gse_warn "image refused: tarball index: $GSE_VERIFY_REASON"; return 2; }
-        _rs=$(gse_caibx_ranges "$GSE_RUN/tarball.caibx" "$_size" "$GSE_RUN/ranges.list") \
+        # (Not in a command substitution: the reason of a refusal is set
+        # in this shell.)
+        gse_caibx_ranges "$GSE_RUN/tarball.caibx" "$_size" "$GSE_RUN/ranges.list" > "$GSE_RUN/ranges.sum" \
             || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
+        read -r _rs_n _rs_big < "$GSE_RUN/ranges.sum"
         # What is in RAM at once: the chunks in flight and the one going to tar.
         _w=$(($(gse_range_parallel) + 1))
-        if ! gse_chunks_ram_fits $((_w * ${_rs#* })); then
-            gse_log "version: $_w chunks of up to ${_rs#* } bytes do not fit in RAM: the verified tarball is streamed"
+        if ! gse_chunks_ram_fits $((_w * _rs_big)); then
+            gse_log "version: $_w chunks of up to $_rs_big bytes do not fit in RAM: the verified tarball is streamed"
             _transfer=tarball
         else
             gse_ranges_probe "$_path" "$_size"
@@ -253,8 +256,9 @@ gse_version_check() {
     # casync fetches them one at a time.
     _stage="" _ram=""
     if [ $_transfer = casync ] && [ -z "$_seeds" ]; then
-        _cs=$(gse_caidx_chunks "$GSE_RUN/image.caidx" "$GSE_RUN/chunks.list") \
+        gse_caidx_chunks "$GSE_RUN/image.caidx" "$GSE_RUN/chunks.list" > "$GSE_RUN/chunks.sum" \
             || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
+        read -r _cs < "$GSE_RUN/chunks.sum"
         # shellcheck disable=SC2086 # "COUNT BYTES"
         _sb=$(gse_staging_bytes $_cs)
         if gse_chunks_ram_fits "$_sb"; then

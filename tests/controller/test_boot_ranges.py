@@ -9,15 +9,18 @@ signed index in one byte of a middle chunk (refused naming the chunk and the
 digest received; the installed system boots; the other slot holds no
 record) -> the genuine tarball back (installed: the forged bytes did not
 blacklist the signed version) -> a server that ignores Range requests (the
-verified stream installs, named in the log).
+verified stream installs, named in the log) -> a signed tarball index that
+describes another tarball (refused before anything is wiped).
 
 The chunk sizes are smaller than part K's (pubtree.make_tarball_index) so
 that a test image of a few MiB has several chunks in flight.
 """
 import os
+import shutil
 
 import pytest
 
+import pubtree
 import vm
 from client import Client, booted, loopback_http
 from conftest import need
@@ -97,4 +100,24 @@ def test_server_that_ignores_ranges_gets_the_verified_stream(client):
         out[-3000:]
     assert "gse: installing v3 on " in out and "(tarball)" in out
     assert "gse: installed v3 " in out
+    assert booted(out) == "v3"
+
+
+def test_index_of_another_tarball_is_refused_before_anything_is_wiped(client):
+    """A signed pointer whose tarball index (its digest and signature
+    right) describes another tarball: refused with the reason named, before
+    the target is touched; the installed system boots."""
+    client.publish("v4", payload=4 * MiB, payload_seed=4, tarball_index=True)
+    images = os.path.join(client.tree, "images")
+    shutil.copy(os.path.join(images, "v3", "image.tar.zst.caibx"), os.path.join(images, "v4", "image.tar.zst.caibx"))
+    os.unlink(os.path.join(images, "v4", "image.tar.zst.caibx.asc"))
+    pubtree.detach_sign(client.gnupghome, os.path.join(images, "v4", "image.tar.zst.caibx"))
+    client.serial += 1
+    client.pointer = pubtree.set_version(client.gnupghome, client.tree, client.serial, "v4")
+    out, secs, rc = client.boot()
+    covers = os.path.getsize(os.path.join(images, "v3", "image.tar.zst"))
+    signed = os.path.getsize(os.path.join(images, "v4", "image.tar.zst"))
+    assert f"image refused: tarball index: malformed table (it covers {covers} bytes, the signed tarball has " \
+           f"{signed})" in out, out[-3000:]
+    assert "gse: installing v4" not in out
     assert booted(out) == "v3"
