@@ -387,6 +387,22 @@ gse_backoff_clear() {
 
 # ---- the chunked transfer (casync) -----------------------------------------
 
+# gse_pointer_index POINTER KEY OUT: fetch the index the verified pointer
+# file POINTER names under KEY (KEY, KEY_sha512, KEY_size: the root's
+# "index", the tarball's "tarball_index") to OUT and check it
+# (gse_fetch_index).  2 when the pointer lacks a digest or size
+# (GSE_VERIFY_REASON "incomplete pointer (...)") or the index does not
+# verify (GSE_VERIFY_REASON says why).
+gse_pointer_index() {
+    _gse_pisha=$(gse_pointer_get "$1" "$2_sha512")
+    _gse_pisize=$(gse_pointer_get "$1" "$2_size")
+    if [ ${#_gse_pisha} -ne 128 ] || ! gse_decimal "$_gse_pisize"; then
+        GSE_VERIFY_REASON="incomplete pointer ($2_sha512, $2_size)"
+        return 2
+    fi
+    gse_fetch_index "$(gse_pointer_get "$1" "$2")" "$3" "$_gse_pisha" "$_gse_pisize"
+}
+
 # gse_fetch_index PATH OUT SHA512 SIZE: download the casync index PATH (no
 # more than SIZE bytes are accepted, gse_fetch) and its detached signature
 # (GSE_SMALL_MAXSIZE); 0 only when

@@ -195,11 +195,7 @@ gse_version_check() {
             ;;
     esac
     if [ $_transfer = casync ]; then
-        _isha=$(gse_pointer_get "$_b" index_sha512)
-        _isize=$(gse_pointer_get "$_b" index_size)
-        [ ${#_isha} -eq 128 ] && gse_decimal "$_isize" \
-            || { gse_warn "version refused: incomplete pointer (index_sha512, index_size)"; return 2; }
-        gse_fetch_index "$_index" "$GSE_RUN/image.caidx" "$_isha" "$_isize" \
+        gse_pointer_index "$_b" index "$GSE_RUN/image.caidx" \
             || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
         # shellcheck disable=SC2034 # read by gse_casync_extract (gse-net-lib.sh)
         GSE_STORE_PATH=$(gse_pointer_get "$_b" store) || GSE_STORE_PATH=store
@@ -222,11 +218,7 @@ gse_version_check() {
         case "${GSE_TRANSFER:-auto}" in auto | ranges) _transfer=ranges ;; esac
     fi
     if [ $_transfer = ranges ]; then
-        _tisha=$(gse_pointer_get "$_b" tarball_index_sha512)
-        _tisize=$(gse_pointer_get "$_b" tarball_index_size)
-        [ ${#_tisha} -eq 128 ] && gse_decimal "$_tisize" \
-            || { gse_warn "version refused: incomplete pointer (tarball_index_sha512, tarball_index_size)"; return 2; }
-        gse_fetch_index "$_tindex" "$GSE_RUN/tarball.caibx" "$_tisha" "$_tisize" \
+        gse_pointer_index "$_b" tarball_index "$GSE_RUN/tarball.caibx" \
             || { gse_warn "image refused: tarball index: $GSE_VERIFY_REASON"; return 2; }
         # (Not in a command substitution: the reason of a refusal is set
         # in this shell.)

@@ -17,6 +17,7 @@ import errno
 import fnmatch
 import os
 import re
+import shutil
 import stat
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -50,6 +51,19 @@ def mounts_at_or_under(root, mountinfo_path=None):
         text = f.read()
     prefix = real.rstrip("/") + "/"
     return sorted({p for p in mount_points(text) if p == real or p.startswith(prefix)})
+
+
+def remove_unmounted(path):
+    """Remove the directory tree ``path`` (a module's own scratch copy) unless
+    anything is mounted at or under it; returns those mount points (nothing
+    removed then), or [] once removed.  An absent ``path`` is [] too."""
+    if not os.path.lexists(path):
+        return []
+    mounts = mounts_at_or_under(os.path.realpath(path))
+    if mounts:
+        return mounts
+    shutil.rmtree(path)
+    return []
 
 
 def check_root(root, allowed_parents):

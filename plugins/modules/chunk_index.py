@@ -246,13 +246,10 @@ def tarball_view(module, root, tarball):
 
 
 def drop_view(module, view):
-    if not os.path.lexists(view):
-        return
-    # Only ever our own copy: never follow a mount out of it.
-    mounts = safe_paths.mounts_at_or_under(os.path.realpath(view))
+    """Remove the module's own copy of the root; never anything mounted in it."""
+    mounts = safe_paths.remove_unmounted(view)
     if mounts:
         module.fail_json(msg="refusing to remove %s: mounted at or under it: %s" % (view, ", ".join(mounts)))
-    shutil.rmtree(view)
 
 
 def record_path(root):

@@ -91,7 +91,6 @@ duration:
 """
 
 import os
-import shutil
 import tempfile
 import time
 
@@ -102,11 +101,10 @@ from ansible_collections.gse.stateless.plugins.module_utils.checksums import sha
 
 
 def drop_store(module, path):
-    """Remove the throwaway store; never anything mounted in it."""
-    mounts = safe_paths.mounts_at_or_under(os.path.realpath(path))
+    """Remove the module's own throwaway store; never anything mounted in it."""
+    mounts = safe_paths.remove_unmounted(path)
     if mounts:
         module.fail_json(msg="refusing to remove %s: mounted at or under it: %s" % (path, ", ".join(mounts)))
-    shutil.rmtree(path)
 
 
 def make(module, tarball, dest, tmpdir):
