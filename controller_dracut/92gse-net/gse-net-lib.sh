@@ -202,13 +202,15 @@ gse_fetch_pointer() {
     return $_gse_prc
 }
 
-# gse_curl_error: the last curl's error message (one line; the lines
-# gse_fetch asks curl to add are skipped).
+# gse_curl_error [FILE]: the last curl's error message (one line; the lines
+# gse_fetch asks curl to add are skipped), from FILE (default
+# $GSE_RUN/curl.err).
+# shellcheck disable=SC2120 # FILE is optional (gse-ranges-lib.sh passes one)
 gse_curl_error() {
     _gse_e=
     while IFS= read -r _gse_l; do
         case "$_gse_l" in gse-*) ;; *) _gse_e=$_gse_l; break ;; esac
-    done 2> /dev/null < "$GSE_RUN/curl.err"
+    done 2> /dev/null < "${1:-$GSE_RUN/curl.err}"
     printf '%s\n' "${_gse_e:-unknown error}"
 }
 

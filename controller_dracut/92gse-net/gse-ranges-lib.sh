@@ -3,12 +3,13 @@
 # target no installed system can seed (a first install, a wipe).  The signed
 # pointer names a casync blob index of the published tarball
 # (tarball_index, with its SHA-512 and size); its table gives every chunk of
-# the tarball as the offset where it ends and its SHA-256.  The chunks are
-# fetched as HTTP Range requests of the tarball itself, GSE_RANGE_PARALLEL
-# at a time into RAM, and each chunk's SHA-256 is checked against the index
-# before its first byte goes on to the decompressor and tar: no byte that
-# does not match the signed index reaches the target, and a forged or cut
-# chunk stops the install where it is.  Unlike the whole-tarball stream
+# the tarball as the offset where it ends and its SHA-256.  The tarball is
+# fetched as one stream (one request, as the raw `curl | zstd -d | tar -x`
+# does: any static HTTP server, no Range requests) and cut into those
+# chunks as it arrives: each is held in RAM until its SHA-256 matched the
+# signed index, and only then goes on to the decompressor and tar.  No byte
+# that does not match the signed index reaches the target, and a forged or
+# cut chunk stops the install where it is.  Unlike the whole-tarball stream
 # (gse_stream_image, which judges the digest at the end), tar never parses
 # unverified bytes.
 # Return codes as in gse-lib.sh (0 ok, 1 no, 2 error).
@@ -22,24 +23,13 @@ GSE_SHA512_256_BYTE=20
 # refused (part K makes chunks of 1 to 16 MiB).
 GSE_RANGE_MAXCHUNK=67108864
 
-# gse_range_parallel: print GSE_RANGE_PARALLEL as a count of chunks in
-# flight: a whole number from 1 to 99; 2 (the default) for anything else.
-gse_range_parallel() {
-    # shellcheck disable=SC2154 # _gse_dec is gse_decimal's result (gse-lib.sh)
-    if gse_decimal "${GSE_RANGE_PARALLEL:-2}" && [ ${#_gse_dec} -le 2 ] && [ "$_gse_dec" -ge 1 ]; then
-        echo "$_gse_dec"
-    else
-        echo 2
-    fi
-}
-
 # gse_caibx_ranges INDEX SIZE OUT: check that INDEX is a casync blob index
 # with SHA-256 chunk ids whose chunks cover exactly SIZE bytes (the signed
 # size of the tarball), and write to OUT one line per chunk, in order:
-# "FIRST LAST SHA256" (the byte range, inclusive, as HTTP Range names it;
-# gse_index_items).  Prints "COUNT LARGEST".  2 when INDEX is malformed
-# (gse_index_items), has other chunk ids, a chunk larger than
-# GSE_RANGE_MAXCHUNK, or does not end at SIZE (GSE_VERIFY_REASON says which).
+# "FIRST LAST SHA256" (the byte range, inclusive; gse_index_items).
+# Prints "COUNT LARGEST".  2 when INDEX is malformed (gse_index_items), has
+# other chunk ids, a chunk larger than GSE_RANGE_MAXCHUNK, or does not end
+# at SIZE (GSE_VERIFY_REASON says which).
 # shellcheck disable=SC2154 # _gse_flags, _gse_max, _gse_items: gse_index_items'; _gse_dec: gse_decimal's
 gse_caibx_ranges() {
     gse_decimal "$2" || { GSE_VERIFY_REASON="bad signed size '$2'"; return 2; }
@@ -62,120 +52,78 @@ gse_caibx_ranges() {
     echo "${_gse_items% *}"
 }
 
-# gse_ranges_probe PATH SIZE: 0 when the server answers a Range request for
-# PATH with 206 Partial Content naming SIZE as the whole (asked for the last
-# byte); 1 when it answers but not with a part of SIZE bytes (it ignores
-# ranges: the stream is the way); 2 when it does not answer.  Bounded as a
-# pointer fetch.  Asked before anything is wiped.
-gse_ranges_probe() {
-    # shellcheck disable=SC2046 # the bounds are several words
-    _gse_pr=$(curl -sS -o /dev/null $(GSE_FETCH_MAXSIZE=1 gse_curl_bounds $((${GSE_CONNECT_TIMEOUT:-3} * 2))) \
-        -r "$(($2 - 1))-$(($2 - 1))" -w '%{http_code} %header{content-range}' "$GSE_SERVER/$1" 2> /dev/null)
-    case "$_gse_pr" in
-        "206 bytes $(($2 - 1))-$(($2 - 1))/$2"*) return 0 ;;
-        000*) return 2 ;;
-    esac
-    gse_log "the server answers a range of $1 with '$_gse_pr'"
-    return 1
-}
 
-# gse_range_get URL FIRST LAST OUT: fetch bytes FIRST-LAST of URL into OUT,
-# bounded as every download (gse_curl_bounds, the total GSE_RANGE_TIMEOUT
-# seconds) and by its length: head takes no more than it, and anything a
-# server sends beyond is never written (what was taken is judged by its
-# SHA-256 alone).  The SHA-256 is computed as the bytes arrive, into
-# OUT.sha (OpenSSL's uses the CPU's SHA instructions where it has them;
-# coreutils' is the fallback); the HTTP status and curl's exit status into
-# OUT.err (absent: curl did not end by itself).  Run in the background by
-# gse_ranges_feed, one per chunk: every process of the pipeline is a child
-# of that job, so gse_kill_tree stops them all.
-gse_range_get() {
-    _gse_len=$(($3 - $2 + 1))
-    set -- "$1" "$2-$3" "$4" "$_gse_len"
-    # shellcheck disable=SC2046 # the bounds are several words
-    if command -v openssl > /dev/null 2>&1; then
-        curl -sS $(GSE_FETCH_MAXSIZE=$4 gse_curl_bounds "$GSE_RANGE_TIMEOUT") -r "$2" \
-            -w '%{stderr}gse-code=%{http_code}\ngse-rc=%{exitcode}\n' "$1" 2> "$3.err" \
-            | head -c "$4" | tee "$3" | openssl dgst -sha256 -r > "$3.sha"
-    else
-        curl -sS $(GSE_FETCH_MAXSIZE=$4 gse_curl_bounds "$GSE_RANGE_TIMEOUT") -r "$2" \
-            -w '%{stderr}gse-code=%{http_code}\ngse-rc=%{exitcode}\n' "$1" 2> "$3.err" \
-            | head -c "$4" | tee "$3" | sha256sum > "$3.sha"
-    fi
-}
-
-# gse_ranges_feed PATH LIST DIR: write the tarball PATH to stdout, chunk by
-# chunk as LIST (gse_caibx_ranges) names them, each only after its SHA-256
-# matched the index; gse_range_parallel chunks in flight in DIR
-# (in RAM).  0 when every chunk went out; 2 otherwise, with DIR/verdict
-# (stall, network, digest, unpack: stdout closed) and DIR/reason.  Every
-# chunk still in flight is stopped before it returns.
-gse_ranges_feed() {
-    _gse_w=$(gse_range_parallel)
-    _gse_end=$(($(date +%s) + ${GSE_IMAGE_TIMEOUT:-3600}))
-    _gse_i=0 _gse_next=0 _gse_n=$(wc -l < "$2")
-    # Two readers of LIST: one starts the fetches, one takes the chunks in
-    # order; each chunk's fetch leaves its pid in DIR/N.pid.
-    exec 4< "$2" 5< "$2"
-    while [ $_gse_next -lt "$_gse_n" ]; do
-        # Keep the window full: chunks next .. next+W-1 in flight.
-        while [ $_gse_i -lt "$_gse_n" ] && [ $_gse_i -lt $((_gse_next + _gse_w)) ]; do
-            read -r _gse_a _gse_b _gse_id <&4
-            # The whole image's bound, shared out: what is left of it.
-            GSE_RANGE_TIMEOUT=$((_gse_end - $(date +%s)))
-            [ "$GSE_RANGE_TIMEOUT" -ge 1 ] || GSE_RANGE_TIMEOUT=1
-            gse_range_get "$GSE_SERVER/$1" "$_gse_a" "$_gse_b" "$3/$_gse_i" &
-            echo $! > "$3/$_gse_i.pid"
-            _gse_i=$((_gse_i + 1))
-        done
-        read -r _gse_a _gse_b _gse_want <&5
-        _gse_c=$3/$_gse_next
-        read -r _gse_pid < "$_gse_c.pid"
-        wait "$_gse_pid"
-        _gse_crc='' _gse_code='' _gse_got='' _gse_err=''
-        read -r _gse_got _gse_x < "$_gse_c.sha"
-        while IFS= read -r _gse_l; do
-            case "$_gse_l" in
-                gse-code=*) _gse_code=${_gse_l#gse-code=} ;;
-                gse-rc=*) _gse_crc=${_gse_l#gse-rc=} ;;
-                *) [ -n "$_gse_err" ] || _gse_err=$_gse_l ;;
-            esac
-        done < "$_gse_c.err"
-        _gse_what="chunk $((_gse_next + 1)) of $_gse_n (bytes $_gse_a-$_gse_b)"
-        _gse_v=
-        # curl's 23: the chunk's length was taken, the server sent more
-        # (head stopped reading); what was taken is judged by its digest.
-        if [ "$_gse_crc" = 28 ]; then
-            _gse_v=stall _gse_why="$_gse_what: $_gse_err"
-        elif [ "$_gse_code" != 206 ] || { [ "$_gse_crc" != 0 ] && [ "$_gse_crc" != 23 ]; }; then
-            _gse_v=network _gse_why="$_gse_what: HTTP ${_gse_code:-000}${_gse_err:+: $_gse_err}"
-        elif [ "$_gse_got" != "$_gse_want" ]; then
-            _gse_v=digest _gse_why="$_gse_what: received $(wc -c < "$_gse_c") bytes with SHA256 $_gse_got, the signed index says $_gse_want"
-        elif ! cat "$_gse_c"; then
-            _gse_v=unpack _gse_why="the unpacking stopped reading"
+# gse_ranges_cut LIST DIR: read the tarball on stdin and write it to stdout
+# chunk by chunk as LIST (gse_caibx_ranges) names them, each only after its
+# SHA-256 matched the index.  A chunk is taken with `head -c LENGTH` into
+# DIR (in RAM): head reads no more than it copies (as gse_capped relies
+# on), so the next chunk's first byte stays in the pipe.  While one chunk
+# goes out (cat, in the background) the next one arrives: at most two
+# chunks are held, in the two files DIR/0 and DIR/1.  0 when every chunk
+# went out; 2 otherwise, with DIR/verdict and DIR/reason: short (the stream
+# ended inside a chunk: its sender says why), digest (a whole chunk whose
+# SHA-256 is not the index's), unpack (stdout closed).  Nothing after the
+# last chunk is read.
+gse_ranges_cut() {
+    _gse_n=$(wc -l < "$1")
+    _gse_k=0 _gse_out=
+    # OpenSSL's SHA-256 uses the CPU's SHA instructions where it has them;
+    # coreutils' is the fallback.
+    _gse_ossl=
+    command -v openssl > /dev/null 2>&1 && _gse_ossl=1
+    exec 4< "$1"
+    while read -r _gse_a _gse_b _gse_want <&4; do
+        _gse_c=$2/$((_gse_k % 2))
+        _gse_len=$((_gse_b - _gse_a + 1))
+        head -c "$_gse_len" > "$_gse_c"
+        if [ -n "$_gse_ossl" ]; then
+            openssl dgst -sha256 -r -out "$_gse_c.sha" "$_gse_c"
+        else
+            sha256sum "$_gse_c" > "$_gse_c.sha"
         fi
-        rm -f "$_gse_c" "$_gse_c".*
+        _gse_got=
+        read -r _gse_got _gse_x < "$_gse_c.sha"
+        _gse_what="chunk $((_gse_k + 1)) of $_gse_n (bytes $_gse_a-$_gse_b)"
+        _gse_v=
+        if [ "$_gse_got" != "$_gse_want" ]; then
+            _gse_have=$(wc -c < "$_gse_c")
+            if [ "$_gse_have" -lt "$_gse_len" ]; then
+                _gse_v=short _gse_why="$_gse_what: the stream ended after $((_gse_a + _gse_have)) bytes"
+            else
+                _gse_v=digest _gse_why="$_gse_what: received $_gse_have bytes with SHA256 $_gse_got, the signed index says $_gse_want"
+            fi
+        # The previous chunk has gone out before this one starts (and its
+        # file is free again for the chunk after this one).
+        elif [ -n "$_gse_out" ] && ! wait "$_gse_out"; then
+            _gse_out='' _gse_v=unpack _gse_why="the unpacking stopped reading"
+        else
+            cat "$_gse_c" &
+            _gse_out=$!
+        fi
         if [ -n "$_gse_v" ]; then
-            echo "$_gse_v" > "$3/verdict"
-            echo "$_gse_why" > "$3/reason"
-            _gse_k=$((_gse_next + 1))
-            while [ $_gse_k -lt $_gse_i ]; do
-                read -r _gse_pid < "$3/$_gse_k.pid" && gse_kill_tree "$_gse_pid"
-                _gse_k=$((_gse_k + 1))
-            done
-            wait
-            exec 4<&- 5<&-
+            [ -z "$_gse_out" ] || wait "$_gse_out"
+            echo "$_gse_v" > "$2/verdict"
+            echo "$_gse_why" > "$2/reason"
+            exec 4<&-
             return 2
         fi
-        _gse_next=$((_gse_next + 1))
+        _gse_k=$((_gse_k + 1))
     done
-    exec 4<&- 5<&-
+    exec 4<&-
+    if [ -n "$_gse_out" ] && ! wait "$_gse_out"; then
+        echo unpack > "$2/verdict"
+        echo "the unpacking stopped reading" > "$2/reason"
+        return 2
+    fi
     return 0
 }
 
-# gse_ranges_image PATH LIST DIR COMPRESSION: install the tarball PATH into
-# DIR from its verified chunks (gse_ranges_feed; LIST from
-# gse_caibx_ranges), decompressed and unpacked as they come.  0 only when
+# gse_ranges_image PATH SIZE LIST DIR COMPRESSION: install the tarball PATH
+# (of SIZE bytes, signed) into DIR from its verified chunks (LIST from
+# gse_caibx_ranges; gse_ranges_cut), decompressed and unpacked as they come.
+# One request, every wait bounded (gse_curl_bounds, GSE_IMAGE_TIMEOUT for
+# the whole) and its bytes by SIZE (an answer announcing more is refused
+# before its body; nothing after the last chunk is read).  0 only when
 # every chunk matched the signed index and zstd/xz and tar succeeded.  On
 # failure (2) $GSE_RUN/stream/verdict names the class (stall, network,
 # digest, space, unpack), GSE_VERIFY_REASON the detail (for a digest: the
@@ -184,27 +132,67 @@ gse_ranges_image() {
     _f=$GSE_RUN/stream
     rm -rf "$_f"
     mkdir -p "$_f/chunks" || return 2
-    case "$4" in
+    if ! gse_bound_ok "$2"; then
+        echo digest > "$_f/verdict"
+        GSE_VERIFY_REASON="bad signed size '$2'"
+        gse_warn "image refused: $GSE_VERIFY_REASON"
+        return 2
+    fi
+    case "$5" in
         xz) _dec="xz -dc" ;;
         *) _dec="zstd -dcq" ;;
     esac
-    gse_log "fetching $1 in $(wc -l < "$2") verified chunks ($(gse_range_parallel) in parallel) into $3"
-    gse_ranges_feed "$1" "$2" "$_f/chunks" | {
+    gse_log "fetching $1 into $4, cut into $(wc -l < "$3") chunks each checked before it is unpacked"
+    {
+        # shellcheck disable=SC2046 # the bounds are several words
+        curl -fsS $(GSE_FETCH_MAXSIZE=$2 gse_curl_bounds "${GSE_IMAGE_TIMEOUT:-3600}") \
+            -w '%{stderr}gse-size=%{size_download}\ngse-length=%header{content-length}\n' \
+            "$GSE_SERVER/$1" 2> "$_f/curl.err"
+        echo $? > "$_f/curl.rc"
+    } | gse_ranges_cut "$3" "$_f/chunks" | {
         $_dec 2> "$_f/dec.err"
         echo $? > "$_f/dec.rc"
-    } | tar -xp --numeric-owner --xattrs --xattrs-include='*' --acls -C "$3" 2> "$_f/tar.err"
+    } | tar -xp --numeric-owner --xattrs --xattrs-include='*' --acls -C "$4" 2> "$_f/tar.err"
     _tar=$?
-    if [ -e "$_f/chunks/verdict" ] && [ "$(cat "$_f/chunks/verdict")" != unpack ]; then
-        mv "$_f/chunks/verdict" "$_f/verdict"
-        GSE_VERIFY_REASON=$(cat "$_f/chunks/reason")
-        case "$(cat "$_f/verdict")" in
-            stall) gse_warn "image download stalled or timed out: $GSE_VERIFY_REASON" ;;
-            network) gse_warn "image download failed: $GSE_VERIFY_REASON" ;;
-            *) gse_warn "image refused: a chunk does not match the signed index: $GSE_VERIFY_REASON" ;;
-        esac
-        rm -rf "$_f/chunks"
+    read -r _gse_curl_rc < "$_f/curl.rc"
+    _v=
+    [ -e "$_f/chunks/verdict" ] && read -r _v < "$_f/chunks/verdict"
+    GSE_VERIFY_REASON=
+    [ -e "$_f/chunks/reason" ] && GSE_VERIFY_REASON=$(cat "$_f/chunks/reason")
+    rm -rf "$_f/chunks"
+    # More than the signed size announced: curl refused the body (63).
+    if [ "$_gse_curl_rc" = 63 ]; then
+        echo digest > "$_f/verdict"
+        _gse_len=$(sed -n 's/^gse-length=//p' "$_f/curl.err")
+        GSE_VERIFY_REASON="the server announces ${_gse_len:-more} bytes"
+        gse_warn "image refused: larger than the signed size $2: $GSE_VERIFY_REASON"
         return 2
     fi
-    rm -rf "$_f/chunks"
+    case "$_v" in
+        short)
+            # The sender's reason: a stall, a network error, or a server
+            # that sent less than the signed size.
+            if [ "$_gse_curl_rc" = 28 ]; then
+                echo stall > "$_f/verdict"
+                GSE_VERIFY_REASON="$GSE_VERIFY_REASON: $(gse_curl_error "$_f/curl.err")"
+                gse_warn "image download stalled or timed out: $GSE_VERIFY_REASON"
+            elif [ "$_gse_curl_rc" != 0 ]; then
+                echo network > "$_f/verdict"
+                GSE_VERIFY_REASON="$GSE_VERIFY_REASON: $(gse_curl_error "$_f/curl.err")"
+                gse_warn "image download failed: $GSE_VERIFY_REASON"
+            else
+                echo digest > "$_f/verdict"
+                gse_warn "image refused: shorter than the signed size $2 (truncated): $GSE_VERIFY_REASON"
+            fi
+            return 2
+            ;;
+        digest)
+            echo digest > "$_f/verdict"
+            gse_warn "image refused: a chunk does not match the signed index: $GSE_VERIFY_REASON"
+            return 2
+            ;;
+    esac
+    # Every chunk went out (curl may have ended with 23: the bytes after
+    # the signed size were not read), or the unpacking stopped early.
     gse_unpack_verdict "$_f" "$_tar"
 }

@@ -212,8 +212,7 @@ gse_version_check() {
         fi
     fi
     # The tarball in verified chunks (gse-ranges-lib.sh): its signed index
-    # checked and read, the chunks in flight fit in RAM, and the server
-    # answers Range requests; any of these missing, the verified stream.
+    # checked and read, and two chunks fit in RAM; else the verified stream.
     if [ $_transfer = tarball ] && [ -n "$_tindex" ]; then
         case "${GSE_TRANSFER:-auto}" in auto | ranges) _transfer=ranges ;; esac
     fi
@@ -225,18 +224,10 @@ gse_version_check() {
         gse_caibx_ranges "$GSE_RUN/tarball.caibx" "$_size" "$GSE_RUN/ranges.list" > "$GSE_RUN/ranges.sum" \
             || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
         read -r _rs_n _rs_big < "$GSE_RUN/ranges.sum"
-        # What is in RAM at once: the chunks in flight and the one going to tar.
-        _w=$(($(gse_range_parallel) + 1))
-        if ! gse_chunks_ram_fits $((_w * _rs_big)); then
-            gse_log "version: $_w chunks of up to $_rs_big bytes do not fit in RAM: the verified tarball is streamed"
+        # What is in RAM at once: the chunk arriving and the one going to tar.
+        if ! gse_chunks_ram_fits $((2 * _rs_big)); then
+            gse_log "version: 2 chunks of up to $_rs_big bytes do not fit in RAM: the verified tarball is streamed"
             _transfer=tarball
-        else
-            gse_ranges_probe "$_path" "$_size"
-            case $? in
-                0) ;;
-                1) gse_log "version: the server does not answer Range requests: the verified tarball is streamed"; _transfer=tarball ;;
-                *) gse_warn "image download failed: no answer to a Range request of $_path"; return 2 ;;
-            esac
         fi
     fi
     if [ $_transfer = tarball ]; then
@@ -291,7 +282,7 @@ gse_version_check() {
         GSE_CHUNK_STAGING=
         for _s in $_seeds; do umount "$_s"; done
     elif [ $_transfer = ranges ]; then
-        gse_ranges_image "$_path" "$GSE_RUN/ranges.list" "$_root" "$(gse_pointer_get "$_b" compression)" || _rc=2
+        gse_ranges_image "$_path" "$_size" "$GSE_RUN/ranges.list" "$_root" "$(gse_pointer_get "$_b" compression)" || _rc=2
     else
         gse_stream_image "$_path" "$_root" "$_sha" "$_size" "$(gse_pointer_get "$_b" compression)" || _rc=2
     fi

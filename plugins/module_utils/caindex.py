@@ -34,9 +34,9 @@ CHUNK_SUFFIX = ".cacnk"
 BLOB_INDEX_SUFFIX = ".caibx"
 
 # The blob index of the image tarball (docs/publication.md), which a client
-# without an installed system fetches the tarball by: one HTTP Range request
-# per chunk, each chunk checked against its id before a byte of it reaches
-# tar.  SHA-256 ids: the client's CPU hashes SHA-256 fastest (SHA extensions)
+# without an installed system fetches the tarball by: the tarball cut into
+# these chunks as it arrives, each chunk checked against its id before a
+# byte of it reaches tar.  SHA-256 ids: the client's CPU hashes SHA-256 fastest (SHA extensions)
 # and the initramfs checks them with sha256sum or openssl, which know no
 # SHA-512/256.
 BLOB_DIGEST = "sha256"

@@ -37,7 +37,7 @@ SUMS = "SHA512SUMS"
 TARBALLS = {"image.tar.zst": "zstd", "image.tar.xz": "xz"}
 # The casync blob index of the tarball (``<tarball>.caibx``, SHA-256 ids of
 # its byte ranges): a client without an installed system fetches the tarball
-# by it, chunk by chunk with HTTP Range requests.  Optional.
+# by it, checking it chunk by chunk as it arrives.  Optional.
 TARBALL_INDEX_SUFFIX = ".caibx"
 REPORT = "build-report.json"
 # The controller of the image (product II): its own kernel and the

@@ -29,7 +29,7 @@ description:
     C(image.tar.xz.caibx), made by M(gse.stateless.tarball_index), with its C(.asc), listed in C(SHA512SUMS))
     publishes it beside the tarball, and the pointer also names it (C(tarball_index), C(tarball_index_sha512),
     C(tarball_index_size)) in the same format (clients ignore keys they do not know). A client without an
-    installed system fetches the tarball by it with HTTP Range requests. An image directory without it still
+    installed system checks the tarball by it chunk by chunk as it arrives. An image directory without it still
     publishes. A pointer without the blob index is moved to identical content that has one, so clients
     learn of it.
   - An image directory with the controller (C(vmlinuz), the image's own kernel, and C(initramfs), built by

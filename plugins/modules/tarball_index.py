@@ -14,10 +14,10 @@ description:
   - Runs C(casync --digest=sha256 --chunk-size=1048576:4194304:16777216 --compression=zstd --store=STORE make
     TMP.caibx TARBALL) and renames C(TMP.caibx) over O(dest). The index cuts the tarball, as it lies on disk
     (compressed), into chunks of 1 MiB to 16 MiB (4 MiB on average) and names each by the SHA-256 of its bytes.
-  - A client without an installed system (first install, wipe) fetches the published tarball chunk by chunk
-    with HTTP Range requests and checks every chunk against the signed index before a byte of it reaches tar.
-    SHA-256 because the client's CPU hashes it fastest and its initramfs has C(sha256sum); large chunks because
-    they are fewer requests and the client holds only a few of them in memory.
+  - A client without an installed system (first install, wipe) cuts the published tarball into these chunks as
+    it arrives and checks every chunk against the signed index before a byte of it reaches tar. SHA-256 because
+    the client's CPU hashes it fastest and its initramfs has C(sha256sum); large chunks because they cost the
+    client less work per chunk and it holds at most two of them in memory.
   - casync also writes a compressed copy of every chunk into a chunk store. Nothing publishes that copy (the
     client reads the tarball itself), so the store is a private directory made under O(tmpdir) and removed
     afterwards, after checking that nothing is mounted in it.

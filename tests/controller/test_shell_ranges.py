@@ -1,10 +1,10 @@
 """The tarball in verified chunks (gse-ranges-lib.sh) on this host with dash:
-the blob index's table read from real (casync) and crafted indexes, the
-Range probe, and installs from nginx (the server GSE serves with) and from
-range-answering doubles for what nginx does not do: stall in the middle of a
-chunk, send more than the range asked for.
+the blob index's table read from real (casync) and crafted indexes, and
+installs from nginx (the server GSE serves with) and from a double for what
+nginx does not do: stall in the middle of a chunk, send more or fewer bytes
+than signed, announce more.
 
-What the doubles cannot show: a real server's buffering and keep-alive
+What the double cannot show: a real server's buffering and keep-alive
 behaviour under load (nginx covers the good path and the forged bytes)."""
 import contextlib
 import functools
@@ -62,22 +62,32 @@ def ranges(tmp_path, idx, size):
     return r.stdout.splitlines(), listed
 
 
-def install(tmp_path, url, tarball, extra="", timeout=120):
-    """gse_caibx_ranges, gse_ranges_probe and gse_ranges_image as the version
-    check runs them; returns (rc, verdict, reason, log, dest)."""
+def install(tmp_path, url, tarball, extra="", timeout=120, compression="zstd"):
+    """gse_caibx_ranges and gse_ranges_image as the version check runs them;
+    returns (output lines, verdict, log, dest)."""
     dest = tmp_path / "dest"
     dest.mkdir(exist_ok=True)
     size = os.path.getsize(tarball)
     r = sh(f"""mkdir -p $GSE_RUN; GSE_SERVER={url}; {extra}
 gse_caibx_ranges {tarball}.caibx {size} $GSE_RUN/list > /dev/null || exit 9
-gse_ranges_probe {tarball.name} {size}; echo probe=$?
-gse_ranges_image {tarball.name} $GSE_RUN/list {dest} zstd; echo rc=$?
+gse_ranges_image {tarball.name} {size} $GSE_RUN/list {dest} {compression}; echo rc=$?
 echo "why=$GSE_VERIFY_REASON"
 """, tmp_path, timeout=timeout)
     out = r.stdout.splitlines()
     verdict = tmp_path / "run" / "stream" / "verdict"
     log = (tmp_path / "run" / "log").read_text() if (tmp_path / "run" / "log").exists() else ""
     return out, verdict.read_text().strip() if verdict.exists() else None, log, dest
+
+
+def chunk_list(tmp_path, tarball):
+    """[(first, last)] of the tarball's chunks, read by the controller."""
+    r = sh(f"gse_caibx_ranges {tarball}.caibx {os.path.getsize(tarball)} $T/list", tmp_path)
+    assert r.returncode == 0, r.stderr
+    return [tuple(map(int, line.split()[:2])) for line in (tmp_path / "list").read_text().splitlines()]
+
+
+def no_curl_left(url):
+    return not subprocess.run(["pgrep", "-f", f"curl.*{url}"], capture_output=True).stdout
 
 
 def tree_of(d):
@@ -158,15 +168,27 @@ def test_install_from_nginx_equals_the_tarball(tmp_path):
     need_casync()
     www, tarball, tree = make_tarball(tmp_path)
     with Server(str(www)) as srv:
-        out, verdict, log, dest = install(tmp_path, srv.url, tarball, "GSE_RANGE_PARALLEL=3")
-    assert out == ["probe=0", "rc=0", "why="], (out, log)
+        out, verdict, log, dest = install(tmp_path, srv.url, tarball)
+    assert out == ["rc=0", "why="], (out, log)
     assert verdict is None
     n = len((tmp_path / "run" / "list").read_text().splitlines())
-    assert re.search(r"gse: fetching img.tar.zst in \d+ verified chunks \(3 in parallel\)", log), log
+    assert n >= 4
+    assert f"gse: fetching img.tar.zst into {dest}, cut into {n} chunks each checked before it is unpacked" in log
     assert tree_of(dest) == tree_of(tree)
-    assert n and n >= 4
     # Nothing is left in RAM.
     assert not (tmp_path / "run" / "stream" / "chunks").exists()
+
+
+def test_a_server_without_range_support_is_enough(tmp_path):
+    """One request for the whole tarball: a server that ignores Range (as
+    Python's http.server does) serves the verified chunks too."""
+    need_casync()
+    www, tarball, tree = make_tarball(tmp_path, mib=2)
+    with stream_double(tarball) as (url, seen):
+        out, verdict, log, dest = install(tmp_path, url, tarball)
+    assert out == ["rc=0", "why="], (out, log)
+    assert tree_of(dest) == tree_of(tree)
+    assert seen == [("/img.tar.zst", None)]
 
 
 @pytest.mark.parametrize("which", ["first", "middle"])
@@ -177,82 +199,81 @@ def test_forged_chunk_is_refused_before_tar_reads_it(tmp_path, which):
     empty)."""
     need_casync()
     www, tarball, tree = make_tarball(tmp_path)
-    index = tarball.read_bytes()
-    size = len(index)
-    r = sh(f"gse_caibx_ranges {tarball}.caibx {size} $T/list", tmp_path)
-    chunks = [tuple(map(int, line.split()[:2])) for line in (tmp_path / "list").read_text().splitlines()]
+    chunks = chunk_list(tmp_path, tarball)
     k = 0 if which == "first" else len(chunks) // 2
     a, b = chunks[k]
-    data = bytearray(index)
+    data = bytearray(tarball.read_bytes())
     data[(a + b) // 2] ^= 0xFF
     tarball.write_bytes(bytes(data))
     with Server(str(www)) as srv:
         out, verdict, log, dest = install(tmp_path, srv.url, tarball)
-    assert out[:2] == ["probe=0", "rc=2"], (out, log, r.stderr)
+        assert no_curl_left(srv.url)
+    assert out[0] == "rc=2", (out, log)
     assert verdict == "digest"
     got = hashlib.sha256(bytes(data[a:b + 1])).hexdigest()
     assert f"why=chunk {k + 1} of {len(chunks)} (bytes {a}-{b}): received {b - a + 1} bytes with SHA256 {got}" \
-        in out[2], out
+        in out[1], out
     assert "image refused: a chunk does not match the signed index: chunk" in log
     if which == "first":
         assert os.listdir(dest) == []
 
 
-class RangeDouble(http.server.BaseHTTPRequestHandler):
-    """Answers GET with Range of one file as 206, or misbehaves as told:
-    stall_at (a range start): send half the range, then stay silent;
-    flood: answer every range without a length (chunked), sending the
-    range, then endless bytes; ignore: a 200 of the whole file."""
+class StreamDouble(http.server.BaseHTTPRequestHandler):
+    """Answers GET of one file (ignoring Range, as a plain static server
+    may), or misbehaves as told: stall_at (an offset): send the bytes before
+    it, then stay silent; flood: no length (chunked), the file, then endless
+    bytes; announce: a Content-Length larger than the file; short: send only
+    the bytes before it, with that length (a truncated file)."""
     protocol_version = "HTTP/1.1"
-    path_file = stall_at = stop = None
-    flood = ignore = False
+    path_file = stall_at = stop = seen = short = None
+    flood = announce = False
 
     def do_GET(self):
+        self.seen.append((self.path, self.headers.get("Range")))
         data = open(self.path_file, "rb").read()
-        m = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
-        if self.ignore or not m:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            return
-        a, b = int(m.group(1)), int(m.group(2))
-        part = data[a:b + 1]
-        self.send_response(206)
-        self.send_header("Content-Range", f"bytes {a}-{b}/{len(data)}")
+        if self.short is not None:
+            data = data[:self.short]
+        self.send_response(200)
         if self.flood:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             try:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 while not self.stop.is_set():
                     block = b"\0" * 65536
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block))
             except OSError:
                 self.close_connection = True
             return
-        self.send_header("Content-Length", str(len(part)))
+        self.send_header("Content-Length", str(len(data) + (4096 if self.announce else 0)))
         self.end_headers()
-        if a == self.stall_at:
-            self.wfile.write(part[:len(part) // 2])
-            self.wfile.flush()
-            self.stop.wait(120)
+        try:
+            if self.stall_at is not None:
+                self.wfile.write(data[:self.stall_at])
+                self.wfile.flush()
+                self.stop.wait(120)
+                self.close_connection = True
+                return
+            self.wfile.write(data)
+            if self.announce:
+                self.stop.wait(120)
+                self.close_connection = True
+        except OSError:
             self.close_connection = True
-            return
-        self.wfile.write(part)
 
     def log_message(self, *args):
         pass
 
 
 @contextlib.contextmanager
-def range_double(path, **kw):
+def stream_double(path, **kw):
     stop = threading.Event()
-    handler = type("H", (RangeDouble,), dict(path_file=str(path), stop=stop, **kw))
+    seen = []
+    handler = type("H", (StreamDouble,), dict(path_file=str(path), stop=stop, seen=seen, **kw))
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
+        yield f"http://127.0.0.1:{srv.server_address[1]}", seen
     finally:
         stop.set()
         srv.shutdown()
@@ -262,47 +283,79 @@ def range_double(path, **kw):
 def test_stall_in_the_middle_of_a_chunk_is_given_up_within_the_bound(tmp_path):
     need_casync()
     www, tarball, tree = make_tarball(tmp_path)
-    r = sh(f"gse_caibx_ranges {tarball}.caibx {os.path.getsize(tarball)} $T/list", tmp_path)
-    second = int((tmp_path / "list").read_text().splitlines()[1].split()[0])
-    with range_double(tarball, stall_at=second) as url:
+    chunks = chunk_list(tmp_path, tarball)
+    a, b = chunks[1]
+    with stream_double(tarball, stall_at=(a + b) // 2) as (url, seen):
         out, verdict, log, dest = install(tmp_path, url, tarball, "GSE_STALL_TIME=2 GSE_STALL_SPEED=1024", timeout=60)
-    assert out[:2] == ["probe=0", "rc=2"], (out, log, r.stderr)
+        assert no_curl_left(url)
+    assert out[0] == "rc=2", (out, log)
     assert verdict == "stall"
-    assert out[2].startswith("why=chunk 2 of "), out
+    assert out[1].startswith(f"why=chunk 2 of {len(chunks)} (bytes {a}-{b}): the stream ended after "
+                             f"{(a + b) // 2} bytes: "), out
     assert "image download stalled or timed out: chunk 2" in log
-    # No curl is left running for the chunks after the stalled one.
-    assert not subprocess.run(["pgrep", "-f", f"curl.*{url}"], capture_output=True).stdout
 
 
-def test_more_bytes_than_the_range_are_never_taken(tmp_path):
-    """A server that answers every range with endless bytes and no length:
-    each chunk is cut at its length (head), judged by its digest, and the
-    install completes with exactly the tarball's content."""
+def test_more_bytes_than_signed_are_never_read(tmp_path):
+    """A server that sends the tarball, then endless bytes, with no length:
+    every chunk is cut at its length (head) and judged by its digest; after
+    the last one nothing is read, and the install completes with exactly the
+    tarball's content."""
     need_casync()
     www, tarball, tree = make_tarball(tmp_path, mib=2)
-    with range_double(tarball, flood=True) as url:
+    with stream_double(tarball, flood=True) as (url, seen):
         out, verdict, log, dest = install(tmp_path, url, tarball, timeout=120)
-    assert out == ["probe=0", "rc=0", "why="], (out, log)
+        assert no_curl_left(url)
+    assert out == ["rc=0", "why="], (out, log)
     assert tree_of(dest) == tree_of(tree)
 
 
-def test_server_that_ignores_ranges_is_named_before_anything_is_written(tmp_path):
+def test_an_announced_larger_answer_is_refused_before_its_body(tmp_path):
     need_casync()
     www, tarball, tree = make_tarball(tmp_path, mib=1)
-    with range_double(tarball, ignore=True) as url:
-        r = sh(f"""mkdir -p $GSE_RUN; GSE_SERVER={url}
-gse_ranges_probe {tarball.name} {os.path.getsize(tarball)}; echo probe=$?""", tmp_path)
-    assert r.stdout.splitlines() == ["probe=1"], r.stderr
-    assert "the server answers a range of img.tar.zst with '200" in (tmp_path / "run" / "log").read_text()
-    # Nothing listens: 2.
-    r = sh(f"""mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:9 GSE_CONNECT_TIMEOUT=1
-gse_ranges_probe {tarball.name} {os.path.getsize(tarball)}; echo probe=$?""", tmp_path)
-    assert r.stdout.splitlines() == ["probe=2"], r.stderr
+    size = os.path.getsize(tarball)
+    with stream_double(tarball, announce=True) as (url, seen):
+        out, verdict, log, dest = install(tmp_path, url, tarball, timeout=60)
+    assert out == ["rc=2", f"why=the server announces {size + 4096} bytes"], (out, log)
+    assert verdict == "digest"
+    assert f"image refused: larger than the signed size {size}: the server announces" in log
+    assert os.listdir(dest) == []
 
 
-@pytest.mark.parametrize("value, count", [("", "2"), ("1", "1"), ("7", "7"), ("0", "2"), ("x y", "2"),
-                                          ("100", "2"), ("$(touch pwned)", "2"), ("08", "8")])
-def test_chunks_in_flight_come_from_a_sane_number(tmp_path, value, count):
-    r = sh(f"GSE_RANGE_PARALLEL='{value}'; gse_range_parallel", tmp_path)
-    assert r.stdout.strip() == count, r.stderr
-    assert not (tmp_path / "pwned").exists()
+def test_a_truncated_tarball_is_refused_naming_where_it_ended(tmp_path):
+    need_casync()
+    www, tarball, tree = make_tarball(tmp_path)
+    chunks = chunk_list(tmp_path, tarball)
+    a, b = chunks[-1]
+    with stream_double(tarball, short=a + 10) as (url, seen):
+        out, verdict, log, dest = install(tmp_path, url, tarball)
+    assert out == ["rc=2", f"why=chunk {len(chunks)} of {len(chunks)} (bytes {a}-{b}): "
+                           f"the stream ended after {a + 10} bytes"], (out, log)
+    assert verdict == "digest"
+    assert "image refused: shorter than the signed size" in log
+
+
+def test_a_missing_tarball_is_a_network_failure(tmp_path):
+    need_casync()
+    www, tarball, tree = make_tarball(tmp_path, mib=1)
+    # A server whose tree lacks the tarball.
+    (tmp_path / "empty").mkdir()
+    with Server(str(tmp_path / "empty")) as srv:
+        out, verdict, log, dest = install(tmp_path, srv.url, tarball)
+    assert out[0] == "rc=2", (out, log)
+    assert verdict == "network"
+    assert "404" in out[1], out
+    assert "image download failed: chunk 1 of " in log
+
+
+def test_an_unpacking_that_stops_reading_stops_the_download(tmp_path):
+    """The decompressor fails at once (a zstd tarball named xz in the
+    pointer): the chunk going out meets a closed pipe, nothing more is
+    fetched, no curl is left, and the verdict is the unpacking's."""
+    need_casync()
+    www, tarball, tree = make_tarball(tmp_path, mib=3)
+    with Server(str(www)) as srv:
+        out, verdict, log, dest = install(tmp_path, srv.url, tarball, compression="xz")
+        assert no_curl_left(srv.url)
+    assert out[0] == "rc=2", (out, log)
+    assert verdict == "unpack"
+    assert "image refused: unpacking failed:" in log
