@@ -31,9 +31,9 @@ install() {
     # head: every download's byte bound (gse_capped).
     inst_multiple curl gpgv sha512sum wc tee mkfifo zstd tar gzip ip sleep head
     # The tarball in verified chunks (gse-ranges-lib.sh): the index's table
-    # (od), each chunk's SHA-256 (openssl below when present, else
-    # sha256sum).
-    inst_multiple od sha256sum cut date
+    # (od), each chunk cut from the stream (dd: iflag=fullblock,count_bytes),
+    # its SHA-256 (openssl below when present, else sha256sum).
+    inst_multiple od dd sha256sum cut
     inst_multiple -o xz
     # The chunked transfer: casync and its protocol helpers (casync runs
     # them by path for http:// and https:// stores).

@@ -12,7 +12,6 @@ import hashlib
 import http.server
 import os
 import random
-import re
 import struct
 import subprocess
 import threading

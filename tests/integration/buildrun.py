@@ -40,13 +40,14 @@ class BuildEnv:
     def workdir(self, base="precomp"):
         return os.path.join(self.cdist, "workdir-" + base)
 
-    def command(self, *args, extra=None, tags=None, skip_tags=None, env=None):
-        """(argv, environment) of ansible-playbook for this build."""
+    def command(self, *args, extra=None, tags=None, skip_tags=None, env=None, playbook="build.yml"):
+        """(argv, environment) of ansible-playbook for this build (playbooks/build.yml, or another
+        playbook of the collection with the same variables)."""
         variables = dict(self.vars, **(extra or {}))
         vars_file = os.path.join(self.dir, "vars-%d.yml" % len(os.listdir(self.dir)))
         with open(vars_file, "w", encoding="utf-8") as fh:
             yaml.safe_dump(variables, fh)
-        argv = [PLAYBOOK_BIN, os.path.join(ROOT, "playbooks/build.yml"),
+        argv = [PLAYBOOK_BIN, os.path.join(ROOT, "playbooks", playbook),
                 "-i", os.path.join(ROOT, "inventories/demo"), "-e", "@" + vars_file]
         if tags:
             argv += ["--tags", ",".join(tags)]
@@ -68,9 +69,9 @@ class BuildEnv:
         log = open(os.path.join(self.dir, "started.log"), "w", encoding="utf-8")
         return subprocess.Popen(argv, cwd=ROOT, env=e, stdout=log, stderr=subprocess.STDOUT)
 
-    def run(self, *args, extra=None, tags=None, skip_tags=None, env=None, timeout=1800):
+    def run(self, *args, extra=None, tags=None, skip_tags=None, env=None, timeout=1800, playbook="build.yml"):
         """Run the build; return (rc, output parsed from the json callback)."""
-        argv, e = self.command(*args, extra=extra, tags=tags, skip_tags=skip_tags, env=env)
+        argv, e = self.command(*args, extra=extra, tags=tags, skip_tags=skip_tags, env=env, playbook=playbook)
         p = subprocess.run(argv, cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout)
         self.wait_released()
         with open(os.path.join(self.dir, "last-run.log"), "w", encoding="utf-8") as fh:

@@ -7,6 +7,7 @@ failing emerge and its skip-first continuation, --build-minimal, lawful-good
 and enforce.  A catalyst build through the catalyst double runs separately.
 """
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -184,6 +185,49 @@ def test_published_pointer_names_the_tarballs_blob_index(precomp):
         for start, end, chunk_id in table:
             assert f.tell() == start and hashlib.sha256(f.read(end - start)).hexdigest() == chunk_id
         assert f.read() == b"" and table[-1][1] == int(body["size"])
+    # The signed build report names the same index.
+    with open(os.path.join(image_dir(precomp), "build-report.json")) as f:
+        report = json.load(f)
+    assert report["tarball_index"] == {"sha512": body["tarball_index_sha512"],
+                                       "size": int(body["tarball_index_size"]), "chunks": len(table)}
+
+
+def test_verify_playbook_passes_the_image_and_fails_an_altered_copy(precomp):
+    """playbooks/verify.yml (the AWX workflow's step before publishing): the built image passes; copies of it
+    with the tarball's blob index altered, its signature missing, or an entry the root lacks each fail (the
+    original image directory is left as it is)."""
+    d = image_dir(precomp)
+    version = os.path.basename(d)
+    before = sorted(os.listdir(os.path.dirname(d)))
+    rc, res = precomp.run(playbook="verify.yml", extra={"gse_build_id": version}, timeout=600)
+    assert rc == 0, res.failed()
+    assert res.ran("Verify every signature with gpgv")
+    images = os.path.dirname(d)
+
+    def altered(name, change, **extra):
+        copy = os.path.join(images, version + "-" + name)
+        shutil.copytree(d, copy, symlinks=True)
+        try:
+            change(copy)
+            return precomp.run(playbook="verify.yml", extra=dict({"gse_build_id": os.path.basename(copy)}, **extra),
+                               timeout=600)
+        finally:
+            shutil.rmtree(copy)
+
+    def flip(copy):
+        with open(os.path.join(copy, "image.tar.zst.caibx"), "r+b") as f:
+            f.seek(200)
+            b = f.read(1)
+            f.seek(200)
+            f.write(bytes([b[0] ^ 0xFF]))
+
+    rc, res = altered("flipped", flip)
+    assert rc != 0 and any("image.tar.zst.caibx" in str(t) for t in res.failed()), res.failed()
+    rc, res = altered("unsigned", lambda copy: os.unlink(os.path.join(copy, "image.tar.zst.caibx.asc")))
+    assert rc != 0 and res.failed(), res.failed()
+    rc, res = altered("lacking", lambda copy: None, gse_verify_entries=["/sbin/init", "/no/such/entry"])
+    assert rc != 0 and any("no/such/entry" in str(t) for t in res.failed()), res.failed()
+    assert sorted(os.listdir(images)) == before
 
 
 def test_published_pointer_names_the_images_controller(precomp):
