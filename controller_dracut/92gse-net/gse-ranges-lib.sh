@@ -53,31 +53,65 @@ gse_caibx_ranges() {
 }
 
 
-# gse_ranges_cut LIST DIR: read the tarball on stdin and write it to stdout
-# chunk by chunk as LIST (gse_caibx_ranges) names them, each only after its
-# SHA-256 matched the index.  A chunk is taken into DIR (in RAM) by dd,
-# exactly its length (count_bytes: the last read asks for what is left of
-# it, so the next chunk's first byte stays in the pipe; fullblock: reads of
-# 1 MiB, not of what a pipe happens to hold, half the system time of
-# `head -c`, which reads no more than it copies either).  While one chunk
-# goes out (cat, in the background) the next one arrives: at most two
-# chunks are held, in the two files DIR/0 and DIR/1.  0 when every chunk
-# went out; 2 otherwise, with DIR/verdict and DIR/reason: short (the stream
-# ended inside a chunk: its sender says why), digest (a whole chunk whose
-# SHA-256 is not the index's), unpack (stdout closed).  Nothing after the
-# last chunk is read.
-gse_ranges_cut() {
+# Chunks held in RAM at once (the files DIR/0 .. DIR/2): one arriving, one
+# being checked and unpacked, one in between, so that the download never
+# waits for the check of the chunk before it.
+GSE_RANGE_SLOTS=3
+
+# gse_ranges_take LIST DIR: read the tarball on stdin and cut it into the
+# chunks LIST (gse_caibx_ranges) names, each into a free file of DIR (in
+# RAM), and name each to stdout as "K FILE" (gse_ranges_check reads it).  A
+# chunk is cut by dd, exactly its length (count_bytes: the last read asks
+# for what is left of it, so the next chunk's first byte stays in the pipe;
+# fullblock: reads of 1 MiB, not of what a pipe happens to hold, half the
+# system time of `head -c`, which reads no more than it copies either).
+# Once GSE_RANGE_SLOTS files are in use, the next chunk waits for one that
+# gse_ranges_check names free on the FIFO DIR/free; when the check has
+# stopped (the FIFO closed) so does this.  Nothing after the last chunk is
+# read.
+gse_ranges_take() {
+    exec 4< "$1" 5< "$2/free"
+    _gse_k=0
+    while read -r _gse_a _gse_b _gse_x <&4; do
+        if [ $_gse_k -lt $GSE_RANGE_SLOTS ]; then
+            _gse_s=$_gse_k
+        elif ! read -r _gse_s <&5; then
+            break
+        fi
+        dd bs=1048576 iflag=fullblock,count_bytes count=$((_gse_b - _gse_a + 1)) status=none > "$2/$_gse_s"
+        echo "$_gse_k $_gse_s"
+        _gse_k=$((_gse_k + 1))
+    done
+    exec 4<&- 5<&-
+}
+
+# gse_ranges_check LIST DIR: for each chunk gse_ranges_take names on stdin,
+# in order, check its SHA-256 against LIST (the signed index) and only then
+# write it to stdout (the decompressor), and name its file free on DIR/free.
+# 0 when every chunk of LIST went out; 2 otherwise, with DIR/verdict and
+# DIR/reason: short (the stream ended inside a chunk: its sender says why),
+# digest (a whole chunk whose SHA-256 is not the index's), unpack (stdout
+# closed).
+gse_ranges_check() {
+    # First (the take blocks on opening the FIFO until a writer has it
+    # open); read-write, so that this open never waits for the take.
+    exec 6<> "$2/free" 4< "$1"
     _gse_n=$(wc -l < "$1")
-    _gse_k=0 _gse_out=
     # OpenSSL's SHA-256 uses the CPU's SHA instructions where it has them;
     # coreutils' is the fallback.
     _gse_ossl=
     command -v openssl > /dev/null 2>&1 && _gse_ossl=1
-    exec 4< "$1"
+    _gse_k=0 _gse_v=
     while read -r _gse_a _gse_b _gse_want <&4; do
-        _gse_c=$2/$((_gse_k % 2))
-        _gse_len=$((_gse_b - _gse_a + 1))
-        dd bs=1048576 iflag=fullblock,count_bytes count="$_gse_len" status=none > "$_gse_c"
+        _gse_what="chunk $((_gse_k + 1)) of $_gse_n (bytes $_gse_a-$_gse_b)"
+        _gse_s=
+        read -r _gse_i _gse_s
+        if [ -z "$_gse_s" ]; then
+            # The take stopped before this chunk.
+            _gse_v=short _gse_why="$_gse_what: the stream ended before it"
+            break
+        fi
+        _gse_c=$2/$_gse_s
         if [ -n "$_gse_ossl" ]; then
             openssl dgst -sha256 -r -out "$_gse_c.sha" "$_gse_c"
         else
@@ -85,44 +119,33 @@ gse_ranges_cut() {
         fi
         _gse_got=
         read -r _gse_got _gse_x < "$_gse_c.sha"
-        _gse_what="chunk $((_gse_k + 1)) of $_gse_n (bytes $_gse_a-$_gse_b)"
-        _gse_v=
         if [ "$_gse_got" != "$_gse_want" ]; then
             _gse_have=$(wc -c < "$_gse_c")
-            if [ "$_gse_have" -lt "$_gse_len" ]; then
+            if [ "$_gse_have" -lt $((_gse_b - _gse_a + 1)) ]; then
                 _gse_v=short _gse_why="$_gse_what: the stream ended after $((_gse_a + _gse_have)) bytes"
             else
                 _gse_v=digest _gse_why="$_gse_what: received $_gse_have bytes with SHA256 $_gse_got, the signed index says $_gse_want"
             fi
-        # The previous chunk has gone out before this one starts (and its
-        # file is free again for the chunk after this one).
-        elif [ -n "$_gse_out" ] && ! wait "$_gse_out"; then
-            _gse_out='' _gse_v=unpack _gse_why="the unpacking stopped reading"
-        else
-            cat "$_gse_c" &
-            _gse_out=$!
+            break
         fi
-        if [ -n "$_gse_v" ]; then
-            [ -z "$_gse_out" ] || wait "$_gse_out"
-            echo "$_gse_v" > "$2/verdict"
-            echo "$_gse_why" > "$2/reason"
-            exec 4<&-
-            return 2
+        if ! cat "$_gse_c"; then
+            _gse_v=unpack _gse_why="the unpacking stopped reading"
+            break
         fi
+        echo "$_gse_s" >&6
         _gse_k=$((_gse_k + 1))
     done
-    exec 4<&-
-    if [ -n "$_gse_out" ] && ! wait "$_gse_out"; then
-        echo unpack > "$2/verdict"
-        echo "the unpacking stopped reading" > "$2/reason"
-        return 2
-    fi
-    return 0
+    exec 4<&- 6>&-
+    [ -z "$_gse_v" ] && return 0
+    echo "$_gse_v" > "$2/verdict"
+    echo "$_gse_why" > "$2/reason"
+    return 2
 }
 
 # gse_ranges_image PATH SIZE LIST DIR COMPRESSION: install the tarball PATH
 # (of SIZE bytes, signed) into DIR from its verified chunks (LIST from
-# gse_caibx_ranges; gse_ranges_cut), decompressed and unpacked as they come.
+# gse_caibx_ranges; gse_ranges_take, gse_ranges_check), decompressed and
+# unpacked as they come.
 # One request, every wait bounded (gse_curl_bounds, GSE_IMAGE_TIMEOUT for
 # the whole) and its bytes by SIZE (an answer announcing more is refused
 # before its body; nothing after the last chunk is read).  0 only when
@@ -133,7 +156,7 @@ gse_ranges_cut() {
 gse_ranges_image() {
     _f=$GSE_RUN/stream
     rm -rf "$_f"
-    mkdir -p "$_f/chunks" || return 2
+    mkdir -p "$_f/chunks" && mkfifo "$_f/chunks/free" || return 2
     if ! gse_bound_ok "$2"; then
         echo digest > "$_f/verdict"
         GSE_VERIFY_REASON="bad signed size '$2'"
@@ -151,7 +174,7 @@ gse_ranges_image() {
             -w '%{stderr}gse-size=%{size_download}\ngse-length=%header{content-length}\n' \
             "$GSE_SERVER/$1" 2> "$_f/curl.err"
         echo $? > "$_f/curl.rc"
-    } | gse_ranges_cut "$3" "$_f/chunks" | {
+    } | gse_ranges_take "$3" "$_f/chunks" | gse_ranges_check "$3" "$_f/chunks" | {
         $_dec 2> "$_f/dec.err"
         echo $? > "$_f/dec.rc"
     } | tar -xp --numeric-owner --xattrs --xattrs-include='*' --acls -C "$4" 2> "$_f/tar.err"

@@ -212,7 +212,8 @@ gse_version_check() {
         fi
     fi
     # The tarball in verified chunks (gse-ranges-lib.sh): its signed index
-    # checked and read, and two chunks fit in RAM; else the verified stream.
+    # checked and read, and the chunks it holds at once fit in RAM; else the
+    # verified stream.
     if [ $_transfer = tarball ] && [ -n "$_tindex" ]; then
         case "${GSE_TRANSFER:-auto}" in auto | ranges) _transfer=ranges ;; esac
     fi
@@ -224,9 +225,8 @@ gse_version_check() {
         gse_caibx_ranges "$GSE_RUN/tarball.caibx" "$_size" "$GSE_RUN/ranges.list" > "$GSE_RUN/ranges.sum" \
             || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
         read -r _rs_n _rs_big < "$GSE_RUN/ranges.sum"
-        # What is in RAM at once: the chunk arriving and the one going to tar.
-        if ! gse_chunks_ram_fits $((2 * _rs_big)); then
-            gse_log "version: 2 chunks of up to $_rs_big bytes do not fit in RAM: the verified tarball is streamed"
+        if ! gse_chunks_ram_fits $((GSE_RANGE_SLOTS * _rs_big)); then
+            gse_log "version: $GSE_RANGE_SLOTS chunks of up to $_rs_big bytes do not fit in RAM: the verified tarball is streamed"
             _transfer=tarball
         fi
     fi

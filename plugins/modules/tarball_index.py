@@ -17,7 +17,7 @@ description:
   - A client without an installed system (first install, wipe) cuts the published tarball into these chunks as
     it arrives and checks every chunk against the signed index before a byte of it reaches tar. SHA-256 because
     the client's CPU hashes it fastest and its initramfs has C(sha256sum); large chunks because they cost the
-    client less work per chunk and it holds at most two of them in memory.
+    client less work per chunk and it holds at most three of them in memory.
   - casync also writes a compressed copy of every chunk into a chunk store. Nothing publishes that copy (the
     client reads the tarball itself), so the store is a private directory made under O(tmpdir) and removed
     afterwards, after checking that nothing is mounted in it.
