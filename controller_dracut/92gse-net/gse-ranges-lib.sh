@@ -66,11 +66,12 @@ GSE_RANGE_SLOTS=3
 # fullblock: reads of 1 MiB, not of what a pipe happens to hold, half the
 # system time of `head -c`, which reads no more than it copies either).
 # Once GSE_RANGE_SLOTS files are in use, the next chunk waits for one that
-# gse_ranges_check names free on the FIFO DIR/free; when the check has
-# stopped (the FIFO closed) so does this.  Nothing after the last chunk is
-# read.
+# gse_ranges_check names free on fd 5 (the FIFO DIR/free, opened for
+# reading by the caller); when the check has stopped (the FIFO closed) so
+# does this, and a chunk named to a check that stopped ends it (SIGPIPE).
+# Nothing after the last chunk is read.
 gse_ranges_take() {
-    exec 4< "$1" 5< "$2/free"
+    exec 4< "$1"
     _gse_k=0
     while read -r _gse_a _gse_b _gse_x <&4; do
         if [ $_gse_k -lt $GSE_RANGE_SLOTS ]; then
@@ -87,15 +88,14 @@ gse_ranges_take() {
 
 # gse_ranges_check LIST DIR: for each chunk gse_ranges_take names on stdin,
 # in order, check its SHA-256 against LIST (the signed index) and only then
-# write it to stdout (the decompressor), and name its file free on DIR/free.
+# write it to stdout (the decompressor), and name its file free on fd 6
+# (the FIFO DIR/free, opened read-write by the caller).
 # 0 when every chunk of LIST went out; 2 otherwise, with DIR/verdict and
 # DIR/reason: short (the stream ended inside a chunk: its sender says why),
 # digest (a whole chunk whose SHA-256 is not the index's), unpack (stdout
 # closed).
 gse_ranges_check() {
-    # First (the take blocks on opening the FIFO until a writer has it
-    # open); read-write, so that this open never waits for the take.
-    exec 6<> "$2/free" 4< "$1"
+    exec 4< "$1"
     _gse_n=$(wc -l < "$1")
     # OpenSSL's SHA-256 uses the CPU's SHA instructions where it has them;
     # coreutils' is the fallback.
@@ -135,7 +135,7 @@ gse_ranges_check() {
         echo "$_gse_s" >&6
         _gse_k=$((_gse_k + 1))
     done
-    exec 4<&- 6>&-
+    exec 4<&-
     [ -z "$_gse_v" ] && return 0
     echo "$_gse_v" > "$2/verdict"
     echo "$_gse_why" > "$2/reason"
@@ -157,6 +157,11 @@ gse_ranges_image() {
     _f=$GSE_RUN/stream
     rm -rf "$_f"
     mkdir -p "$_f/chunks" && mkfifo "$_f/chunks/free" || return 2
+    # The FIFO of free chunk files: each side opens it in its own process
+    # before any of its code runs (the check read-write, which never waits;
+    # the take for reading, which waits for the check's open), so the take
+    # sees the FIFO close whenever the check ends.
+    [ -r "$3" ] || { GSE_VERIFY_REASON="no chunk list $3"; return 2; }
     if ! gse_bound_ok "$2"; then
         echo digest > "$_f/verdict"
         GSE_VERIFY_REASON="bad signed size '$2'"
@@ -168,13 +173,15 @@ gse_ranges_image() {
         *) _dec="zstd -dcq" ;;
     esac
     gse_log "fetching $1 into $4, cut into $(wc -l < "$3") chunks each checked before it is unpacked"
+    # shellcheck disable=SC2094 # the FIFO is meant to be read and written: it carries the free chunk files
     {
         # shellcheck disable=SC2046 # the bounds are several words
         curl -fsS $(GSE_FETCH_MAXSIZE=$2 gse_curl_bounds "${GSE_IMAGE_TIMEOUT:-3600}") \
             -w '%{stderr}gse-size=%{size_download}\ngse-length=%header{content-length}\n' \
             "$GSE_SERVER/$1" 2> "$_f/curl.err"
         echo $? > "$_f/curl.rc"
-    } | gse_ranges_take "$3" "$_f/chunks" | gse_ranges_check "$3" "$_f/chunks" | {
+    } | gse_ranges_take "$3" "$_f/chunks" 5< "$_f/chunks/free" \
+        | gse_ranges_check "$3" "$_f/chunks" 6<> "$_f/chunks/free" | {
         $_dec 2> "$_f/dec.err"
         echo $? > "$_f/dec.rc"
     } | tar -xp --numeric-owner --xattrs --xattrs-include='*' --acls -C "$4" 2> "$_f/tar.err"
