@@ -193,15 +193,20 @@ def test_published_pointer_names_the_tarballs_blob_index(precomp):
 
 
 def test_verify_playbook_passes_the_image_and_fails_an_altered_copy(precomp):
-    """playbooks/verify.yml (the AWX workflow's step before publishing): the built image passes; copies of it
-    with the tarball's blob index altered, its signature missing, or an entry the root lacks each fail (the
-    original image directory is left as it is)."""
+    """playbooks/verify.yml (the AWX workflow's step before publishing): the built image passes, its entries
+    found through the image's own links (the fixture's /sbin links to usr/sbin, as in a merged /usr, and it
+    boots openrc-init: it has no /sbin/init); copies of it with the tarball's blob index altered, its signature
+    missing, or an entry the root lacks each fail (the original image directory is left as it is)."""
     d = image_dir(precomp)
     version = os.path.basename(d)
     before = sorted(os.listdir(os.path.dirname(d)))
-    rc, res = precomp.run(playbook="verify.yml", extra={"gse_build_id": version}, timeout=600)
+    entries = ["/sbin/openrc-init", "/etc/os-release"]
+    rc, res = precomp.run(playbook="verify.yml", extra={"gse_build_id": version, "gse_verify_entries": entries},
+                          timeout=600)
     assert rc == 0, res.failed()
     assert res.ran("Verify every signature with gpgv")
+    assert res.ran("Check that the image holds")[0]["entries"] == {"/sbin/openrc-init": "usr/sbin/openrc-init",
+                                                                   "/etc/os-release": "usr/lib/os-release"}
     images = os.path.dirname(d)
 
     def altered(name, change, **extra):
@@ -209,8 +214,9 @@ def test_verify_playbook_passes_the_image_and_fails_an_altered_copy(precomp):
         shutil.copytree(d, copy, symlinks=True)
         try:
             change(copy)
-            return precomp.run(playbook="verify.yml", extra=dict({"gse_build_id": os.path.basename(copy)}, **extra),
-                               timeout=600)
+            return precomp.run(playbook="verify.yml", timeout=600,
+                               extra=dict({"gse_build_id": os.path.basename(copy), "gse_verify_entries": entries},
+                                          **extra))
         finally:
             shutil.rmtree(copy)
 
@@ -225,8 +231,8 @@ def test_verify_playbook_passes_the_image_and_fails_an_altered_copy(precomp):
     assert rc != 0 and any("image.tar.zst.caibx" in str(t) for t in res.failed()), res.failed()
     rc, res = altered("unsigned", lambda copy: os.unlink(os.path.join(copy, "image.tar.zst.caibx.asc")))
     assert rc != 0 and res.failed(), res.failed()
-    rc, res = altered("lacking", lambda copy: None, gse_verify_entries=["/sbin/init", "/no/such/entry"])
-    assert rc != 0 and any("no/such/entry" in str(t) for t in res.failed()), res.failed()
+    rc, res = altered("lacking", lambda copy: None, gse_verify_entries=entries + ["/no/such/entry"])
+    assert rc != 0 and any("/no/such/entry: /no is not in the image" in str(t) for t in res.failed()), res.failed()
     assert sorted(os.listdir(images)) == before
 
 
