@@ -12,7 +12,7 @@ short_description: Check that an image tarball holds given paths, through the im
 version_added: 0.2.0
 description:
   - Lists the tarball once (C(tar --list --verbose --numeric-owner --quoting-style=c --file TARBALL); tar
-    recognises the compression) and resolves every path of O(entries) as the booted system would: each
+    recognises the compression) and resolves every path of O(entries) as the booted system would, each
     component looked up among the tarball's members, a symbolic link followed within the image (an absolute
     target from the image's root, a relative one from the link's directory, C(..) never above the root), at
     most 40 links per path.
