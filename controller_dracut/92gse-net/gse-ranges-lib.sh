@@ -52,7 +52,6 @@ gse_caibx_ranges() {
     echo "${_gse_items% *}"
 }
 
-
 # Chunks held in RAM at once (the files DIR/0 .. DIR/2): one arriving, one
 # being checked and unpacked, one in between, so that the download never
 # waits for the check of the chunk before it.
