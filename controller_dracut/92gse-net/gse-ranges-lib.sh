@@ -57,6 +57,16 @@ gse_caibx_ranges() {
 # waits for the check of the chunk before it.
 GSE_RANGE_SLOTS=3
 
+# gse_ranges_fit LARGEST: 0 when GSE_RANGE_SLOTS chunks of LARGEST bytes
+# (the index's largest chunk) fit in RAM (gse_chunks_ram_fits:
+# GSE_STAGING_RAM_PERCENT of the memory available); 1 otherwise, logged:
+# the verified stream is the way then.
+gse_ranges_fit() {
+    gse_chunks_ram_fits $((GSE_RANGE_SLOTS * $1)) && return 0
+    gse_log "version: $GSE_RANGE_SLOTS chunks of up to $1 bytes do not fit in RAM: the verified tarball is streamed"
+    return 1
+}
+
 # gse_ranges_take LIST DIR: read the tarball on stdin and cut it into the
 # chunks LIST (gse_caibx_ranges) names, each into a free file of DIR (in
 # RAM), and name each to stdout as "K FILE" (gse_ranges_check reads it).  A

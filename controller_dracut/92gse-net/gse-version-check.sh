@@ -225,10 +225,7 @@ gse_version_check() {
         gse_caibx_ranges "$GSE_RUN/tarball.caibx" "$_size" "$GSE_RUN/ranges.list" > "$GSE_RUN/ranges.sum" \
             || { gse_warn "image refused: $GSE_VERIFY_REASON"; return 2; }
         read -r _rs_n _rs_big < "$GSE_RUN/ranges.sum"
-        if ! gse_chunks_ram_fits $((GSE_RANGE_SLOTS * _rs_big)); then
-            gse_log "version: $GSE_RANGE_SLOTS chunks of up to $_rs_big bytes do not fit in RAM: the verified tarball is streamed"
-            _transfer=tarball
-        fi
+        gse_ranges_fit "$_rs_big" || _transfer=tarball
     fi
     if [ $_transfer = tarball ]; then
         gse_log "version: the tarball is streamed, its digest checked at the end (the target stays unmarked until then)"

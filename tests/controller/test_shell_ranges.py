@@ -161,6 +161,20 @@ def test_crafted_layout_reads_as_casyncs(tmp_path):
     assert listed == ["0 99 " + "01" * 32, "100 299 " + "02" * 32]
 
 
+@pytest.mark.parametrize("avail_kib, percent, fits", [
+    (4096, "50", 0),     # 2 MiB usable: three chunks of 600 000 bytes fit
+    (2048, "50", 1),     # 1 MiB usable: they do not
+    (4096, "x", 1),      # a malformed percentage counts as 0
+])
+def test_three_chunks_must_fit_in_ram_or_the_stream_is_the_way(tmp_path, avail_kib, percent, fits):
+    r = sh(f"""mkdir -p $GSE_RUN; gse_mem_available() {{ echo $(({avail_kib} * 1024)); }}
+GSE_STAGING_RAM_PERCENT={percent}; gse_ranges_fit 600000; echo rc=$?""", tmp_path)
+    assert r.stdout.split() == [f"rc={fits}"], r.stderr
+    log = (tmp_path / "run" / "log").read_text() if (tmp_path / "run" / "log").exists() else ""
+    said = "version: 3 chunks of up to 600000 bytes do not fit in RAM: the verified tarball is streamed"
+    assert (said in log) == bool(fits), log
+
+
 # ---- installs ---------------------------------------------------------------
 
 def test_install_from_nginx_equals_the_tarball(tmp_path):
