@@ -214,6 +214,21 @@ gse_curl_error() {
     printf '%s\n' "${_gse_e:-unknown error}"
 }
 
+# gse_image_curl PATH SIZE DIR: write the image PATH from the server to
+# stdout, bounded as every image download (gse_curl_bounds, the whole by
+# GSE_IMAGE_TIMEOUT, an answer announcing more than SIZE refused before its
+# body: exit status 63); curl's error, then "gse-size=" (bytes received)
+# and "gse-length=" (announced) lines go to DIR/curl.err, its exit status
+# to DIR/curl.rc (a pipe's status is its last command's).  The one download
+# of the whole-tarball stream and of the tarball in verified chunks.
+gse_image_curl() {
+    # shellcheck disable=SC2046 # the bounds are several words
+    curl -fsS $(GSE_FETCH_MAXSIZE=$2 gse_curl_bounds "${GSE_IMAGE_TIMEOUT:-3600}") \
+        -w '%{stderr}gse-size=%{size_download}\ngse-length=%header{content-length}\n' \
+        "$GSE_SERVER/$1" 2> "$3/curl.err"
+    echo $? > "$3/curl.rc"
+}
+
 # gse_stream_image PATH DIR SHA512 SIZE COMPRESSION: stream the image from
 # the server into DIR, hashing every byte on the way; 0 only when the
 # download, the decompression and tar succeeded and the digest and the size
@@ -251,14 +266,8 @@ gse_stream_image() {
         xz) _dec="xz -dc" ;;
         *) _dec="zstd -dcq" ;;
     esac
-    {
-        # The byte count comes from curl itself (on stderr, after any error).
-        # shellcheck disable=SC2046
-        curl -fsS $(GSE_FETCH_MAXSIZE=$4 gse_curl_bounds "${GSE_IMAGE_TIMEOUT:-3600}") \
-            -w '%{stderr}gse-size=%{size_download}\ngse-length=%header{content-length}\n' \
-            "$GSE_SERVER/$1" 2> "$_f/curl.err"
-        echo $? > "$_f/curl.rc"
-    } | gse_capped "$4" "$_f/over" | tee -p "$_f/sha.fifo" | {
+    # The byte count comes from curl itself (on stderr, after any error).
+    gse_image_curl "$1" "$4" "$_f" | gse_capped "$4" "$_f/over" | tee -p "$_f/sha.fifo" | {
         $_dec 2> "$_f/dec.err"
         echo $? > "$_f/dec.rc"
     } | tar -xp --numeric-owner --xattrs --xattrs-include='*' --acls -C "$2" 2> "$_f/tar.err"

@@ -183,13 +183,7 @@ gse_ranges_image() {
     esac
     gse_log "fetching $1 into $4, cut into $(wc -l < "$3") chunks each checked before it is unpacked"
     # shellcheck disable=SC2094 # the FIFO is meant to be read and written: it carries the free chunk files
-    {
-        # shellcheck disable=SC2046 # the bounds are several words
-        curl -fsS $(GSE_FETCH_MAXSIZE=$2 gse_curl_bounds "${GSE_IMAGE_TIMEOUT:-3600}") \
-            -w '%{stderr}gse-size=%{size_download}\ngse-length=%header{content-length}\n' \
-            "$GSE_SERVER/$1" 2> "$_f/curl.err"
-        echo $? > "$_f/curl.rc"
-    } | gse_ranges_take "$3" "$_f/chunks" 5< "$_f/chunks/free" \
+    gse_image_curl "$1" "$2" "$_f" | gse_ranges_take "$3" "$_f/chunks" 5< "$_f/chunks/free" \
         | gse_ranges_check "$3" "$_f/chunks" 6<> "$_f/chunks/free" | {
         $_dec 2> "$_f/dec.err"
         echo $? > "$_f/dec.rc"
