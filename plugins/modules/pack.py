@@ -527,7 +527,8 @@ def run(module):
             # The listing runs beside tar; ``since`` (read before either starts)
             # makes a change meanwhile record no digest (root_manifest).
             since = root_manifest.change_clock()
-            listing = root_manifest.Listing(root, preexec_fn=tar_stream.die_with_parent())
+            listing = root_manifest.Listing(
+                root, preexec_fn=tar_stream.beside_stream(tar_stream.die_with_parent()))
             taken = {}
 
         def take_manifest():

@@ -460,3 +460,57 @@ def test_hashes_every_byte_the_compressor_writes_late(capsys, env, monkeypatch):
     written = (out / "image.tar.zst").read_bytes()
     assert written == PAYLOAD + b"tailend"
     assert res["sha512"] == hashlib.sha512(written).hexdigest() and res["size"] == len(written)
+
+
+def _priorities_around_a_stream(tmp, conn):
+    """In a forked child (this test process keeps its priority): tar's, the reader's and afterwards."""
+    seen = {}
+
+    def beside():
+        seen["reader"] = os.getpriority(os.PRIO_PROCESS, 0)
+        seen["listing"] = subprocess.run(["nice"], preexec_fn=tar_stream.beside_stream(), capture_output=True,
+                                         text=True, check=True).stdout.strip()
+    out = os.path.join(tmp, "image")
+    tar_stream.stream_to_file(["sh", "-c", "nice"], ["cat"], out, while_streaming=beside)
+    with open(out) as f:
+        seen["tar"] = f.read().strip()
+    seen["after"] = os.getpriority(os.PRIO_PROCESS, 0)
+    seen["root"] = os.geteuid() == 0
+    conn.send(seen)
+
+
+def test_work_beside_the_stream_yields_to_tar_and_the_compressor(tmp_path):
+    # The reader (hash) and the listing run BESIDE_NICE nicer than tar and the
+    # compressor, which keep the caller's priority; the reader gets it back
+    # once the compressor has ended.  What this cannot show: that it helps;
+    # bench/run measures that.
+    import multiprocessing
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_priorities_around_a_stream, args=(str(tmp_path), child))
+    proc.start()
+    seen = parent.recv()
+    proc.join()
+    assert proc.exitcode == 0
+    aside = min(19, base + tar_stream.BESIDE_NICE)
+    assert seen["tar"] == str(base)
+    assert seen["reader"] == aside and seen["listing"] == str(min(19, aside + tar_stream.BESIDE_NICE))
+    # Raising the priority again needs CAP_SYS_NICE: as root (CI) it comes back.
+    assert seen["after"] == (base if seen["root"] else aside)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base
+
+
+def test_the_listing_beside_tar_runs_nicer(capsys, env, monkeypatch):
+    root, out, _fake, _info = env
+    started = []
+
+    class Recording(root_manifest.Listing):
+        def __init__(self, root, preexec_fn=None):
+            started.append(subprocess.run(["nice"], preexec_fn=preexec_fn, capture_output=True, text=True,
+                                          check=True).stdout.strip())
+            super().__init__(root, preexec_fn=preexec_fn)
+
+    monkeypatch.setattr(root_manifest, "Listing", Recording)
+    res = run_module(capsys, dict(root=str(root), dest=str(out / "image.tar.zst")))
+    assert res["changed"] and started == [str(min(19, os.getpriority(os.PRIO_PROCESS, 0) + tar_stream.BESIDE_NICE))]
