@@ -78,7 +78,10 @@ gse_ranges_fit() {
 # gse_ranges_check names free on fd 5 (the FIFO DIR/free, opened for
 # reading by the caller); when the check has stopped (the FIFO closed) so
 # does this, and a chunk named to a check that stopped ends it (SIGPIPE).
-# Nothing after the last chunk is read.
+# A chunk that cannot be written (RAM full despite gse_ranges_fit) is named
+# "K FILE full BYTES" (the bytes written before it failed), its file
+# emptied (the RAM given back, so that the verdict can be written), and
+# nothing more is read.  Nothing after the last chunk is read.
 gse_ranges_take() {
     exec 4< "$1"
     _gse_k=0
@@ -88,7 +91,16 @@ gse_ranges_take() {
         elif ! read -r _gse_s <&5; then
             break
         fi
-        dd bs=1048576 iflag=fullblock,count_bytes count=$((_gse_b - _gse_a + 1)) status=none > "$2/$_gse_s"
+        # dd opens the file itself (of=): its failure to create it is its
+        # own exit status, as a write failure is; reading a pipe, only
+        # writing can fail.
+        if ! dd bs=1048576 iflag=fullblock,count_bytes count=$((_gse_b - _gse_a + 1)) status=none \
+            of="$2/$_gse_s"; then
+            _gse_have=$(wc -c < "$2/$_gse_s" 2> /dev/null) || _gse_have=0
+            : > "$2/$_gse_s"
+            echo "$_gse_k $_gse_s full $_gse_have"
+            break
+        fi
         echo "$_gse_k $_gse_s"
         _gse_k=$((_gse_k + 1))
     done
@@ -101,8 +113,8 @@ gse_ranges_take() {
 # (the FIFO DIR/free, opened read-write by the caller).
 # 0 when every chunk of LIST went out; 2 otherwise, with DIR/verdict and
 # DIR/reason: short (the stream ended inside a chunk: its sender says why),
-# digest (a whole chunk whose SHA-256 is not the index's), unpack (stdout
-# closed).
+# digest (a whole chunk whose SHA-256 is not the index's), space (the take
+# could not hold a chunk in RAM), unpack (stdout closed).
 gse_ranges_check() {
     exec 4< "$1"
     _gse_n=$(wc -l < "$1")
@@ -113,21 +125,27 @@ gse_ranges_check() {
     _gse_k=0 _gse_v=
     while read -r _gse_a _gse_b _gse_want <&4; do
         _gse_what="chunk $((_gse_k + 1)) of $_gse_n (bytes $_gse_a-$_gse_b)"
-        _gse_s=
-        read -r _gse_i _gse_s
+        _gse_s='' _gse_full=''
+        read -r _gse_i _gse_s _gse_full _gse_have
         if [ -z "$_gse_s" ]; then
             # The take stopped before this chunk.
             _gse_v=short _gse_why="$_gse_what: the stream ended before it"
             break
         fi
-        _gse_c=$2/$_gse_s
-        if [ -n "$_gse_ossl" ]; then
-            openssl dgst -sha256 -r -out "$_gse_c.sha" "$_gse_c"
-        else
-            sha256sum "$_gse_c" > "$_gse_c.sha"
+        if [ "$_gse_full" = full ]; then
+            _gse_v=space
+            _gse_why="$_gse_what: could not be held in RAM ($2): writing it failed after $_gse_have bytes"
+            break
         fi
-        _gse_got=
-        read -r _gse_got _gse_x < "$_gse_c.sha"
+        _gse_c=$2/$_gse_s
+        # The digest is read from the tool's output, not through a file:
+        # while the take fills the RAM, a write here could fail.
+        if [ -n "$_gse_ossl" ]; then
+            _gse_got=$(openssl dgst -sha256 -r "$_gse_c")
+        else
+            _gse_got=$(sha256sum "$_gse_c")
+        fi
+        _gse_got=${_gse_got%% *}
         if [ "$_gse_got" != "$_gse_want" ]; then
             _gse_have=$(wc -c < "$_gse_c")
             if [ "$_gse_have" -lt $((_gse_b - _gse_a + 1)) ]; then
@@ -160,8 +178,9 @@ gse_ranges_check() {
 # before its body; nothing after the last chunk is read).  0 only when
 # every chunk matched the signed index and zstd/xz and tar succeeded.  On
 # failure (2) $GSE_RUN/stream/verdict names the class (stall, network,
-# digest, space, unpack), GSE_VERIFY_REASON the detail (for a digest: the
-# chunk, the bytes and the SHA-256 received), and the reason is logged.
+# digest, space: the target or, for a chunk held in RAM, the RAM is full;
+# unpack), GSE_VERIFY_REASON the detail (for a digest: the chunk, the bytes
+# and the SHA-256 received), and the reason is logged.
 gse_ranges_image() {
     _f=$GSE_RUN/stream
     rm -rf "$_f"
@@ -224,6 +243,12 @@ gse_ranges_image() {
         digest)
             echo digest > "$_f/verdict"
             gse_warn "image refused: a chunk does not match the signed index: $GSE_VERIFY_REASON"
+            return 2
+            ;;
+        space)
+            # The client's RAM, not the image: nothing was refused.
+            echo space > "$_f/verdict"
+            gse_warn "image not installed: $GSE_VERIFY_REASON"
             return 2
             ;;
     esac

@@ -372,3 +372,40 @@ def test_an_unpacking_that_stops_reading_stops_the_download(tmp_path):
     assert out[0] == "rc=2", (out, log)
     assert verdict == "unpack"
     assert "image refused: unpacking failed:" in log
+
+
+def test_a_chunk_that_ram_cannot_hold_is_named_as_such(tmp_path):
+    """The controller's RAM (GSE_RUN) is full despite the check before: the
+    chunk that cannot be written is named with the bytes written, the
+    verdict is space (the client's, not the image's: not a digest), the RAM
+    it took is given back, what was verified before it stays, and no curl
+    is left.  A tmpfs that holds the first two chunks (and the controller's
+    small files) but not a third stands for the full RAM."""
+    need_casync()
+    www, tarball, tree = make_tarball(tmp_path, mib=3)
+    chunks = chunk_list(tmp_path, tarball)
+    pages = [-(-(b - a + 1) // 4096) for a, b in chunks]
+    margin = 24  # pages for the list, the log, curl's and the decoder's files, the digests
+    assert len(chunks) >= 4 and pages[2] > margin, chunks
+    run = tmp_path / "run"
+    run.mkdir(exist_ok=True)
+    size = (pages[0] + pages[1] + margin) * 4
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}k", "gse-test-ram", str(run)], check=True)
+    try:
+        with Server(str(www)) as srv:
+            out, verdict, log, dest = install(tmp_path, srv.url, tarball)
+            assert no_curl_left(srv.url)
+        slot = run / "stream" / "chunks"
+        left = os.path.getsize(slot / "2") if (slot / "2").exists() else 0
+    finally:
+        subprocess.run(["umount", str(run)], check=True)
+    a, b = chunks[2]
+    assert out[0] == "rc=2", (out, log)
+    assert verdict == "space", (out, log)
+    assert out[1].startswith(f"why=chunk 3 of {len(chunks)} (bytes {a}-{b}): could not be held in RAM ("), out
+    assert "writing it failed after " in out[1]
+    assert "image not installed: chunk 3 of" in log
+    # The chunks before it were verified and unpacked; the failed chunk's
+    # file was emptied (gse_ranges_image then removes the chunks).
+    assert os.listdir(dest)
+    assert left == 0
