@@ -264,7 +264,10 @@ def test_a_failed_publish_leaves_nothing_visible(build, keys, damage):
     pub = tmp / "pub"
     before, chunks_before = (pub / "version.txt").read_bytes(), store_files(pub)
 
-    (b["root"] / "usr/bin/new-tool").write_bytes(os.urandom(200000))
+    # More new bytes than two of casync's largest chunks (256 KiB): at least
+    # three chunks hold some of them, whatever the content-defined cuts
+    # (200 KB could fall into one chunk now and then).
+    (b["root"] / "usr/bin/new-tool").write_bytes(os.urandom(600000))
     v2, _ = image(b, keys, "v2")
     _flags, _size, chunks = caindex.read_index(str(v2 / "image.caidx"))
     new = [c for c in chunks if "%s/%s.cacnk" % (c[:4], c) not in chunks_before]
