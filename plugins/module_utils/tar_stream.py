@@ -127,7 +127,7 @@ def beside_stream(preexec=None):
 def _step_aside():
     """Lower this thread's CPU priority by BESIDE_NICE; returns the priority to come back to."""
     before = os.getpriority(os.PRIO_PROCESS, 0)
-    os.setpriority(os.PRIO_PROCESS, 0, min(19, before + BESIDE_NICE))
+    os.nice(BESIDE_NICE)  # as beside_stream does; the kernel stops at 19
     return before
 
 

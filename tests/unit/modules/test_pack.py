@@ -471,9 +471,10 @@ def _priorities_around_a_stream(tmp, conn):
         seen["listing"] = subprocess.run(["nice"], preexec_fn=tar_stream.beside_stream(), capture_output=True,
                                          text=True, check=True).stdout.strip()
     out = os.path.join(tmp, "image")
-    tar_stream.stream_to_file(["sh", "-c", "nice"], ["cat"], out, while_streaming=beside)
+    # tar and the compressor each write their niceness into the stream.
+    tar_stream.stream_to_file(["sh", "-c", "nice"], ["sh", "-c", "cat; nice"], out, while_streaming=beside)
     with open(out) as f:
-        seen["tar"] = f.read().strip()
+        seen["tar"], seen["compressor"] = f.read().split()
     seen["after"] = os.getpriority(os.PRIO_PROCESS, 0)
     seen["root"] = os.geteuid() == 0
     conn.send(seen)
@@ -490,11 +491,12 @@ def test_work_beside_the_stream_yields_to_tar_and_the_compressor(tmp_path):
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_priorities_around_a_stream, args=(str(tmp_path), child))
     proc.start()
+    # Bounded: a child that failed before sending ends with an error, not a hang.
+    proc.join(120)
+    assert proc.exitcode == 0 and parent.poll(), proc.exitcode
     seen = parent.recv()
-    proc.join()
-    assert proc.exitcode == 0
     aside = min(19, base + tar_stream.BESIDE_NICE)
-    assert seen["tar"] == str(base)
+    assert seen["tar"] == seen["compressor"] == str(base)
     assert seen["reader"] == aside and seen["listing"] == str(min(19, aside + tar_stream.BESIDE_NICE))
     # Raising the priority again needs CAP_SYS_NICE: as root (CI) it comes back.
     assert seen["after"] == (base if seen["root"] else aside)
