@@ -19,7 +19,11 @@ by side in one run:
   before it goes on to zstd and tar (gse_ranges_image);
 - ranges_install: the same install with the index fetched, checked and
   read untimed just before (the controller does that before it wipes the
-  target: it is not on the data's path).
+  target: it is not on the data's path);
+- ranges_install_run: the same, the chunks held in the controller's own
+  directory in RAM (GSE_RUN, a tmpfs of 4 KiB pages) instead of a tmpfs of
+  their own with huge pages (what the controller does when that cannot be
+  mounted).
 
 The image is incompressible random payload (the worst case for every
 verified path: raw does almost no work per byte), or with --dirs a tarball
@@ -34,6 +38,7 @@ connections together (nginx's limit_rate is per request and lets a small
 object through unshaped).  Needs root (ip netns, tc).
 
     python bench/controller/install_throughput.py [--mib 256 | --dirs D1,D2] [--rounds 3] [--serial] [--workdir DIR]
+        [--variants ranges_install,ranges_install_run]   (raw always runs: it is what the ratios are of)
 """
 import argparse
 import contextlib
@@ -95,14 +100,23 @@ SERIAL = GSE + INDEX + 'gse_casync_extract "$GSE_RUN/image.caidx" "$DEST"\n'
 # to zstd and tar.
 RANGES_INDEX = ('gse_fetch_sized "$TISIZE" "$TIDX" "$GSE_RUN/tarball.caibx" '
                 '&& gse_check_file "$GSE_RUN/tarball.caibx" "$TISHA" "$TISIZE" || exit 3\n'
-                'gse_caibx_ranges "$GSE_RUN/tarball.caibx" "$SIZE" "$GSE_RUN/ranges.list" > /dev/null || exit 4\n')
-RANGES_INSTALL = 'gse_ranges_image "$IMG" "$SIZE" "$GSE_RUN/ranges.list" "$DEST" zstd\n'
+                'gse_caibx_ranges "$GSE_RUN/tarball.caibx" "$SIZE" "$GSE_RUN/ranges.list" > "$GSE_RUN/ranges.sum" '
+                '|| exit 4\n')
+# As the controller runs it: the largest chunk given, the chunks held in a
+# tmpfs of their own with huge pages (gse_ranges_ram).
+RANGES_INSTALL = ('read -r _n _big < "$GSE_RUN/ranges.sum"\n'
+                  'gse_ranges_image "$IMG" "$SIZE" "$GSE_RUN/ranges.list" "$DEST" zstd "$_big"\n')
+# The same without it: the chunks held in GSE_RUN (a tmpfs of 4 KiB pages),
+# as before the chunks had a tmpfs of their own.
+RANGES_INSTALL_RUN = 'gse_ranges_image "$IMG" "$SIZE" "$GSE_RUN/ranges.list" "$DEST" zstd\n'
 RANGES = GSE + RANGES_INDEX + RANGES_INSTALL
 # The same install timed without the index: in the controller the index is
 # fetched, checked and read before the target is wiped (gse-version-check.sh),
 # so it is not on the data's path; here it runs untimed just before.
 RANGES_ALONE = GSE + RANGES_INSTALL
-UNTIMED = {"ranges_install_s": GSE + 'rm -f "$GSE_RUN/ranges.list"\n' + RANGES_INDEX}
+RANGES_ALONE_RUN = GSE + RANGES_INSTALL_RUN
+UNTIMED = {name: GSE + 'rm -f "$GSE_RUN/ranges.list"\n' + RANGES_INDEX
+           for name in ("ranges_install_s", "ranges_install_run_s")}
 RAW = "curl -fsS \"$GSE_SERVER/$IMG\" | zstd -dcq | tar -xp --numeric-owner -C \"$DEST\""
 
 
@@ -227,8 +241,23 @@ def main(argv=None):
     p.add_argument("--phases", action="store_true", help="only the breakdown of the staged install into its phases")
     p.add_argument("--dirs", default=None,
                    help="the image holds copies of these host directories (comma-separated) instead of random bytes")
+    p.add_argument("--variants", default="",
+                   help="comma-separated variants to run beside raw (default: all)")
     p.add_argument("--workdir", default=None, help="where the image is unpacked (default: the temporary directory)")
     a = p.parse_args(argv)
+    variants = [("raw_s", RAW), ("stream_s", STREAM), ("ranges_s", RANGES), ("ranges_install_s", RANGES_ALONE),
+                ("ranges_install_run_s", RANGES_ALONE_RUN),
+                ("staged_ram_s", STAGED_RAM),
+                ("staged_target_s", STAGED_TARGET)]
+    if a.serial:
+        variants.append(("serial_s", SERIAL))
+    if a.variants:
+        wanted = {v.strip() + "_s" for v in a.variants.split(",")}
+        unknown = wanted - {k for k, _ in variants}
+        if unknown:
+            p.error("unknown variants: %s (known: %s)" % (", ".join(sorted(k[:-2] for k in unknown)),
+                                                          ", ".join(k[:-2] for k, _ in variants)))
+        variants = [(k, sc) for k, sc in variants if k == "raw_s" or k in wanted]
     work = tempfile.mkdtemp(prefix="gse-bench-install-", dir=a.workdir)
     # The controller's own files (/run/gse: the chunks in flight of the
     # tarball's chunks among them) are in RAM, as in the initramfs.
@@ -261,11 +290,6 @@ def main(argv=None):
                    SIZE=str(size), IDX="images/bench/image.caidx", ISHA=pubtree.sha512(idx),
                    ISIZE=str(os.path.getsize(idx)), GSE_STORE_PATH="store", TIDX=img + ".caibx",
                    TISHA=pubtree.sha512(tidx), TISIZE=str(os.path.getsize(tidx)))
-        variants = [("raw_s", RAW), ("stream_s", STREAM), ("ranges_s", RANGES), ("ranges_install_s", RANGES_ALONE),
-                    ("staged_ram_s", STAGED_RAM),
-                    ("staged_target_s", STAGED_TARGET)]
-        if a.serial:
-            variants.append(("serial_s", SERIAL))
         store = [os.path.join(dp, f) for dp, _, fs in os.walk(os.path.join(tree, "store")) for f in fs]
         res = {"image_bytes": size, "payload": a.dirs or "random", "chunks": len(store),
                "tarball_chunks": (os.path.getsize(tidx) - 104) // 40,

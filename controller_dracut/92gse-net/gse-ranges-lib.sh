@@ -57,14 +57,50 @@ gse_caibx_ranges() {
 # waits for the check of the chunk before it.
 GSE_RANGE_SLOTS=3
 
+# The chunks are held in a tmpfs of their own with huge pages where the
+# kernel has them (huge=within_size: a chunk file is filled by appending, and
+# its pages up to its size are 2 MiB ones).  Writing a chunk into 4 KiB tmpfs
+# pages takes about twice the system time (each page allocated, cleared and
+# mapped on its own; bench/controller/README.md), and the take is the largest
+# share of what the chunked install spends beyond the raw pipeline.
+GSE_RANGE_PAGE=2097152
+
+# gse_ranges_ram_bytes LARGEST: the size of that tmpfs: GSE_RANGE_SLOTS
+# chunks of up to LARGEST bytes, each rounded up to a huge page, and two
+# pages for the check's verdict and reason.
+gse_ranges_ram_bytes() {
+    echo $(((GSE_RANGE_SLOTS * (($1 + GSE_RANGE_PAGE - 1) / GSE_RANGE_PAGE) + 2) * GSE_RANGE_PAGE))
+}
+
 # gse_ranges_fit LARGEST: 0 when GSE_RANGE_SLOTS chunks of LARGEST bytes
 # (the index's largest chunk) fit in RAM (gse_chunks_ram_fits:
 # GSE_STAGING_RAM_PERCENT of the memory available); 1 otherwise, logged:
 # the verified stream is the way then.
 gse_ranges_fit() {
-    gse_chunks_ram_fits $((GSE_RANGE_SLOTS * $1)) && return 0
+    gse_chunks_ram_fits "$(gse_ranges_ram_bytes "$1")" && return 0
     gse_log "version: $GSE_RANGE_SLOTS chunks of up to $1 bytes do not fit in RAM: the verified tarball is streamed"
     return 1
+}
+
+# gse_ranges_ram DIR LARGEST: mount the chunks' tmpfs (gse_ranges_ram_bytes)
+# at the directory DIR: with huge pages, else without (a kernel without
+# transparent huge pages refuses the option).  0 when mounted; 1 when no
+# tmpfs could be mounted (DIR stays a directory of GSE_RUN, which holds the
+# chunks then).
+gse_ranges_ram() {
+    _gse_rb=$(gse_ranges_ram_bytes "$2")
+    mount -t tmpfs -o "size=$_gse_rb,mode=0700,huge=within_size" gse-ranges "$1" 2> /dev/null && return 0
+    mount -t tmpfs -o "size=$_gse_rb,mode=0700" gse-ranges "$1" 2> /dev/null
+}
+
+# gse_ranges_ram_release DIR: unmount the chunks' tmpfs at DIR if one is
+# mounted there (detached when busy) and remove DIR.  2 when it stays mounted
+# (DIR is left as it is: nothing is removed through a mount).
+gse_ranges_ram_release() {
+    if gse_mounted "$1"; then
+        umount "$1" 2> /dev/null || umount -l "$1" 2> /dev/null || return 2
+    fi
+    rm -rf "$1"
 }
 
 # gse_ranges_take LIST DIR: read the tarball on stdin and cut it into the
@@ -169,10 +205,13 @@ gse_ranges_check() {
     return 2
 }
 
-# gse_ranges_image PATH SIZE LIST DIR COMPRESSION: install the tarball PATH
-# (of SIZE bytes, signed) into DIR from its verified chunks (LIST from
-# gse_caibx_ranges; gse_ranges_take, gse_ranges_check), decompressed and
-# unpacked as they come.
+# gse_ranges_image PATH SIZE LIST DIR COMPRESSION [LARGEST]: install the
+# tarball PATH (of SIZE bytes, signed) into DIR from its verified chunks
+# (LIST from gse_caibx_ranges; gse_ranges_take, gse_ranges_check),
+# decompressed and unpacked as they come.  With LARGEST (the largest chunk,
+# gse_caibx_ranges) the chunks are held in a tmpfs of their own
+# (gse_ranges_ram), released on every way out; without it, or when it
+# cannot be mounted, in GSE_RUN.
 # One request, every wait bounded (gse_curl_bounds, GSE_IMAGE_TIMEOUT for
 # the whole) and its bytes by SIZE (an answer announcing more is refused
 # before its body; nothing after the last chunk is read).  0 only when
@@ -183,14 +222,22 @@ gse_ranges_check() {
 # and the SHA-256 received), and the reason is logged.
 gse_ranges_image() {
     _f=$GSE_RUN/stream
+    # (A tmpfs an earlier install left is unmounted first: nothing is
+    # removed through a mount.)
+    gse_ranges_ram_release "$_f/chunks" || return 2
     rm -rf "$_f"
-    mkdir -p "$_f/chunks" && mkfifo "$_f/chunks/free" || return 2
+    mkdir -p "$_f/chunks" || return 2
+    if [ -n "$6" ] && ! gse_ranges_ram "$_f/chunks" "$6"; then
+        gse_log "cannot mount a tmpfs for the chunks held at once: they are held in $GSE_RUN"
+    fi
+    mkfifo "$_f/chunks/free" || { gse_ranges_ram_release "$_f/chunks"; return 2; }
     # The FIFO of free chunk files: each side opens it in its own process
     # before any of its code runs (the check read-write, which never waits;
     # the take for reading, which waits for the check's open), so the take
     # sees the FIFO close whenever the check ends.
-    [ -r "$3" ] || { GSE_VERIFY_REASON="no chunk list $3"; return 2; }
+    [ -r "$3" ] || { gse_ranges_ram_release "$_f/chunks"; GSE_VERIFY_REASON="no chunk list $3"; return 2; }
     if ! gse_bound_ok "$2"; then
+        gse_ranges_ram_release "$_f/chunks"
         echo digest > "$_f/verdict"
         GSE_VERIFY_REASON="bad signed size '$2'"
         gse_warn "image refused: $GSE_VERIFY_REASON"
@@ -213,7 +260,9 @@ gse_ranges_image() {
     [ -e "$_f/chunks/verdict" ] && read -r _v < "$_f/chunks/verdict"
     GSE_VERIFY_REASON=
     [ -e "$_f/chunks/reason" ] && GSE_VERIFY_REASON=$(cat "$_f/chunks/reason")
-    rm -rf "$_f/chunks"
+    # (Verified bytes are what they are whether or not this RAM is given
+    # back: a tmpfs that stays mounted is said, and judges nothing.)
+    gse_ranges_ram_release "$_f/chunks" || gse_warn "the chunks' tmpfs $_f/chunks stays mounted"
     # More than the signed size announced: curl refused the body (63).
     if [ "$_gse_curl_rc" = 63 ]; then
         echo digest > "$_f/verdict"

@@ -279,7 +279,7 @@ gse_version_check() {
         GSE_CHUNK_STAGING=
         for _s in $_seeds; do umount "$_s"; done
     elif [ $_transfer = ranges ]; then
-        gse_ranges_image "$_path" "$_size" "$GSE_RUN/ranges.list" "$_root" "$(gse_pointer_get "$_b" compression)" || _rc=2
+        gse_ranges_image "$_path" "$_size" "$GSE_RUN/ranges.list" "$_root" "$(gse_pointer_get "$_b" compression)" "$_rs_big" || _rc=2
     else
         gse_stream_image "$_path" "$_root" "$_sha" "$_size" "$(gse_pointer_get "$_b" compression)" || _rc=2
     fi

@@ -61,21 +61,32 @@ def ranges(tmp_path, idx, size):
     return r.stdout.splitlines(), listed
 
 
-def install(tmp_path, url, tarball, extra="", timeout=120, compression="zstd"):
-    """gse_caibx_ranges and gse_ranges_image as the version check runs them;
-    returns (output lines, verdict, log, dest)."""
+def install(tmp_path, url, tarball, extra="", timeout=120, compression="zstd", own_ram=True):
+    """gse_caibx_ranges and gse_ranges_image as the version check runs them
+    (own_ram: with the largest chunk, so the chunks are held in a tmpfs of
+    their own; without, in GSE_RUN); returns (output lines, verdict, log,
+    dest).  Every way out leaves no mount under tmp_path."""
     dest = tmp_path / "dest"
     dest.mkdir(exist_ok=True)
     size = os.path.getsize(tarball)
+    largest = '"${_s#* }"' if own_ram else ""
     r = sh(f"""mkdir -p $GSE_RUN; GSE_SERVER={url}; {extra}
-gse_caibx_ranges {tarball}.caibx {size} $GSE_RUN/list > /dev/null || exit 9
-gse_ranges_image {tarball.name} {size} $GSE_RUN/list {dest} {compression}; echo rc=$?
+_s=$(gse_caibx_ranges {tarball}.caibx {size} $GSE_RUN/list) || exit 9
+gse_ranges_image {tarball.name} {size} $GSE_RUN/list {dest} {compression} {largest}; echo rc=$?
 echo "why=$GSE_VERIFY_REASON"
 """, tmp_path, timeout=timeout)
     out = r.stdout.splitlines()
     verdict = tmp_path / "run" / "stream" / "verdict"
     log = (tmp_path / "run" / "log").read_text() if (tmp_path / "run" / "log").exists() else ""
+    assert mounts_below(tmp_path / "run") == [], log
     return out, verdict.read_text().strip() if verdict.exists() else None, log, dest
+
+
+def mounts_below(path):
+    """Mount points under path (/proc/mounts)."""
+    prefix = os.path.realpath(path).rstrip("/") + "/"
+    with open("/proc/mounts") as fh:
+        return [f.split()[1] for f in fh if f.split()[1].startswith(prefix)]
 
 
 def chunk_list(tmp_path, tarball):
@@ -162,9 +173,11 @@ def test_crafted_layout_reads_as_casyncs(tmp_path):
 
 
 @pytest.mark.parametrize("avail_kib, percent, fits", [
-    (4096, "50", 0),     # 2 MiB usable: three chunks of 600 000 bytes fit
-    (2048, "50", 1),     # 1 MiB usable: they do not
-    (4096, "x", 1),      # a malformed percentage counts as 0
+    # Their tmpfs: three chunks of 600 000 bytes, each in a 2 MiB page, and
+    # two pages for the verdict: 10 MiB.
+    (20480, "50", 0),    # 10 MiB usable: they fit
+    (20476, "50", 1),    # 4 KiB less: they do not
+    (20480, "x", 1),     # a malformed percentage counts as 0
 ])
 def test_three_chunks_must_fit_in_ram_or_the_stream_is_the_way(tmp_path, avail_kib, percent, fits):
     r = sh(f"""mkdir -p $GSE_RUN; gse_mem_available() {{ echo $(({avail_kib} * 1024)); }}
@@ -173,6 +186,31 @@ GSE_STAGING_RAM_PERCENT={percent}; gse_ranges_fit 600000; echo rc=$?""", tmp_pat
     log = (tmp_path / "run" / "log").read_text() if (tmp_path / "run" / "log").exists() else ""
     said = "version: 3 chunks of up to 600000 bytes do not fit in RAM: the verified tarball is streamed"
     assert (said in log) == bool(fits), log
+
+
+def test_the_chunks_tmpfs_holds_three_chunks_in_huge_pages_and_is_released(tmp_path):
+    """gse_ranges_ram mounts a tmpfs sized for the chunks held at once (each
+    rounded up to a 2 MiB page, and two pages for the verdict), with huge
+    pages where the kernel has them; gse_ranges_ram_release unmounts and
+    removes it, and leaves a plain directory's removal to rm alone."""
+    r = sh("""mkdir -p $GSE_RUN/c; gse_ranges_ram_bytes 4194304; gse_ranges_ram_bytes 4194305
+gse_ranges_ram $GSE_RUN/c 4194304; echo rc=$?
+grep " $GSE_RUN/c " /proc/mounts
+gse_ranges_ram_release $GSE_RUN/c; echo rc=$?
+[ -e $GSE_RUN/c ] || echo gone
+mkdir $GSE_RUN/d; gse_ranges_ram_release $GSE_RUN/d; echo rc=$?; [ -e $GSE_RUN/d ] || echo gone""", tmp_path)
+    lines = r.stdout.splitlines()
+    assert lines[:3] == [str((3 * 2 + 2) << 21), str((3 * 3 + 2) << 21), "rc=0"], (lines, r.stderr)
+    fields = lines[3].split()
+    assert fields[2] == "tmpfs", lines
+    options = fields[3].split(",")
+    assert "size=16384k" in options, options
+    thp = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled").read() \
+        if os.path.exists("/sys/kernel/mm/transparent_hugepage/shmem_enabled") else ""
+    if "within_size" in thp:
+        assert "huge=within_size" in options, options
+    assert lines[4:] == ["rc=0", "gone", "rc=0", "gone"], lines
+    assert mounts_below(tmp_path) == []
 
 
 # ---- installs ---------------------------------------------------------------
@@ -188,8 +226,9 @@ def test_install_from_nginx_equals_the_tarball(tmp_path):
     assert n >= 4
     assert f"gse: fetching img.tar.zst into {dest}, cut into {n} chunks each checked before it is unpacked" in log
     assert tree_of(dest) == tree_of(tree)
-    # Nothing is left in RAM.
+    # Nothing is left in RAM (the chunks' tmpfs: install() looks for mounts).
     assert not (tmp_path / "run" / "stream" / "chunks").exists()
+    assert "cannot mount a tmpfs for the chunks" not in log
 
 
 def test_a_server_without_range_support_is_enough(tmp_path):
@@ -383,7 +422,11 @@ def test_a_chunk_that_ram_cannot_hold_is_named_as_such(tmp_path):
     small files) but not a third stands for the full RAM.  That the failed
     chunk's RAM is given back shows in the verdict itself: it is written
     into that RAM afterwards, and without the emptying it cannot be (the
-    install then reads as an unpacking failure)."""
+    install then reads as an unpacking failure).  The chunks are held in
+    GSE_RUN here (no largest chunk given, as when their own tmpfs cannot be
+    mounted): their own tmpfs is sized to hold them, and what this shows of
+    a write that fails there is a machine out of memory, which a test
+    cannot make safely."""
     need_casync()
     www, tarball, tree = make_tarball(tmp_path, mib=3)
     chunks = chunk_list(tmp_path, tarball)
@@ -396,7 +439,7 @@ def test_a_chunk_that_ram_cannot_hold_is_named_as_such(tmp_path):
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}k", "gse-test-ram", str(run)], check=True)
     try:
         with Server(str(www)) as srv:
-            out, verdict, log, dest = install(tmp_path, srv.url, tarball)
+            out, verdict, log, dest = install(tmp_path, srv.url, tarball, own_ram=False)
             assert no_curl_left(srv.url)
     finally:
         subprocess.run(["umount", str(run)], check=True)
