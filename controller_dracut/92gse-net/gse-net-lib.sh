@@ -514,9 +514,12 @@ gse_casync_extract() {
     gse_log "casync extract ${GSE_STORE_PATH:-store} into $_dir (seeds: ${*:-none}${GSE_CHUNK_STAGING:+, staged: $GSE_CHUNK_STAGING})"
     # --delete=no: lost+found (and the staging store) stay.  --seed-output=no:
     # the wiped target holds nothing of the image (only the staging store,
-    # which casync would otherwise read and chunk as a seed).
+    # which casync would otherwise read and chunk as a seed).  TMPDIR: the
+    # HTTP helper's working directories (*.carem) go into this install's
+    # own directory, which the next install removes, not into /var/tmp.
+    mkdir -p "$_f/tmp" || return 2
     # shellcheck disable=SC2086
-    casync extract --store="$GSE_SERVER/${GSE_STORE_PATH:-store}" \
+    TMPDIR=$_f/tmp casync extract --store="$GSE_SERVER/${GSE_STORE_PATH:-store}" \
         ${GSE_CHUNK_STAGING:+--extra-store="$GSE_CHUNK_STAGING"} $_seeds --delete=no --seed-output=no \
         "$_idx" "$_dir" > "$_f/casync.out" 2> "$_f/casync.err" &
     gse_watch $!

@@ -279,6 +279,28 @@ def test_stalled_chunk_is_bounded(tmp_path):
     assert not (dest / ".gse-chunks").exists()
 
 
+def test_casync_killed_on_a_stall_leaves_nothing_in_tmpdir(tmp_path):
+    """casync fetching a chunk itself stalls and is killed (gse_watch, kill
+    -9): its HTTP helper's working directories (*.carem), which it removes
+    only when it ends by itself, are in the install's own directory, which
+    the next install removes, and not in the TMPDIR the controller was
+    started with (/var/tmp by default, where they would pile up)."""
+    need_casync()
+    root, www, idx = real_index(tmp_path)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    outside = tmp_path / "tmpdir"
+    outside.mkdir()
+    with loopback_http(www, stall_after=100, stall_prefix="/store/") as port:
+        r = sh(f"export TMPDIR={outside}; mkdir -p $GSE_RUN; GSE_SERVER=http://127.0.0.1:{port}; "
+               "GSE_STORE_PATH=store; GSE_STALL_TIME=2; GSE_IMAGE_TIMEOUT=3600; "
+               f"gse_casync_extract {idx} {dest}; echo extract=$?; cat $GSE_RUN/stream/verdict",
+               tmp_path, timeout=300)
+    assert r.stdout.split() == ["extract=2", "stall"], r.stdout + r.stderr
+    assert os.listdir(outside) == []
+    assert list((tmp_path / "run" / "stream" / "tmp").glob("*.carem")), "casync made no working directory"
+
+
 def test_oversized_chunk_is_not_staged(tmp_path):
     """A chunk file larger than any chunk of the index can be (its largest
     uncompressed size plus a frame) is not written to the staging store."""
