@@ -30,7 +30,7 @@ def wait_released(path, seconds=60):
     return mounts_under(path)
 
 
-def wait_gone(path, seconds=60):
+def wait_file_gone(path, seconds=60):
     # The guard unmounts first and removes the state file after: a test that
     # saw the mounts gone waits (bounded) for the file too.
     deadline = time.monotonic() + seconds
@@ -204,7 +204,7 @@ def test_guard_waits_for_a_run_still_mounting(tmp_path, root):
     finally:
         os.close(lock)
     assert wait_released(str(root)) == []
-    assert wait_gone(state_file)
+    assert wait_file_gone(state_file)
 
 
 # --- the documented recovery: exactly the command README and docs/troubleshooting.md give ---
