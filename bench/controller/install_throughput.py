@@ -15,15 +15,14 @@ by side in one run:
 - ranges: the tarball in verified chunks, as gse-version-check.sh runs it
   for a target nothing seeds: the tarball's blob index fetched and checked,
   its table read (gse_caibx_ranges), then the tarball in one request, cut
-  into the index's chunks as it arrives, each chunk's SHA-256 checked
-  before it goes on to zstd and tar (gse_ranges_image);
+  into the index's chunks as it arrives by gse-chunk-gate, each chunk's
+  SHA-256 checked before it goes on to zstd and tar (gse_ranges_image);
 - ranges_install: the same install with the index fetched, checked and
   read untimed just before (the controller does that before it wipes the
   target: it is not on the data's path);
-- ranges_install_run: the same, the chunks held in the controller's own
-  directory in RAM (GSE_RUN, a tmpfs of 4 KiB pages) instead of a tmpfs of
-  their own with huge pages (what the controller does when that cannot be
-  mounted).
+- ranges_shell: ranges_install where the gate could not be built: the
+  shell's cut and check (dd, openssl and cat per chunk), the chunks held in
+  a tmpfs of their own.
 
 The image is incompressible random payload (the worst case for every
 verified path: raw does almost no work per byte), or with --dirs a tarball
@@ -38,7 +37,7 @@ connections together (nginx's limit_rate is per request and lets a small
 object through unshaped).  Needs root (ip netns, tc).
 
     python bench/controller/install_throughput.py [--mib 256 | --dirs D1,D2] [--rounds 3] [--serial] [--workdir DIR]
-        [--variants ranges_install,ranges_install_run]   (raw always runs: it is what the ratios are of)
+        [--variants ranges_install,ranges_shell]   (raw always runs: it is what the ratios are of)
 """
 import argparse
 import contextlib
@@ -56,6 +55,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests", "controller"))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 import pubtree  # noqa: E402
+from chunkgate import gate_path  # noqa: E402
 import testimage  # noqa: E402
 from gse.serve import Server  # noqa: E402
 
@@ -102,21 +102,21 @@ RANGES_INDEX = ('gse_fetch_sized "$TISIZE" "$TIDX" "$GSE_RUN/tarball.caibx" '
                 '&& gse_check_file "$GSE_RUN/tarball.caibx" "$TISHA" "$TISIZE" || exit 3\n'
                 'gse_caibx_ranges "$GSE_RUN/tarball.caibx" "$SIZE" "$GSE_RUN/ranges.list" > "$GSE_RUN/ranges.sum" '
                 '|| exit 4\n')
-# As the controller runs it: the largest chunk given, the chunks held in a
-# tmpfs of their own with huge pages (gse_ranges_ram).
-RANGES_INSTALL = ('read -r _n _big < "$GSE_RUN/ranges.sum"\n'
+# As the controller runs it: the chunks checked by gse-chunk-gate (built for
+# this host as module-setup.sh builds it; $GATE), the largest chunk given.
+RANGES_INSTALL = ('GSE_CHUNK_GATE=$GATE\nread -r _n _big < "$GSE_RUN/ranges.sum"\n'
                   'gse_ranges_image "$IMG" "$SIZE" "$GSE_RUN/ranges.list" "$DEST" zstd "$_big"\n')
-# The same without it: the chunks held in GSE_RUN (a tmpfs of 4 KiB pages),
-# as before the chunks had a tmpfs of their own.
-RANGES_INSTALL_RUN = 'gse_ranges_image "$IMG" "$SIZE" "$GSE_RUN/ranges.list" "$DEST" zstd\n'
+# The controller where the gate could not be built: the shell's cut and
+# check (dd, openssl, cat), the chunks in a tmpfs of their own.
+RANGES_INSTALL_SHELL = RANGES_INSTALL.replace("GSE_CHUNK_GATE=$GATE", "GSE_CHUNK_GATE=/nonexistent")
 RANGES = GSE + RANGES_INDEX + RANGES_INSTALL
 # The same install timed without the index: in the controller the index is
 # fetched, checked and read before the target is wiped (gse-version-check.sh),
 # so it is not on the data's path; here it runs untimed just before.
 RANGES_ALONE = GSE + RANGES_INSTALL
-RANGES_ALONE_RUN = GSE + RANGES_INSTALL_RUN
+RANGES_ALONE_SHELL = GSE + RANGES_INSTALL_SHELL
 UNTIMED = {name: GSE + 'rm -f "$GSE_RUN/ranges.list"\n' + RANGES_INDEX
-           for name in ("ranges_install_s", "ranges_install_run_s")}
+           for name in ("ranges_install_s", "ranges_shell_s")}
 RAW = "curl -fsS \"$GSE_SERVER/$IMG\" | zstd -dcq | tar -xp --numeric-owner -C \"$DEST\""
 
 
@@ -228,8 +228,8 @@ def measure(tree, env, size, variants, rounds, work, host="127.0.0.1", ns=None):
     r["raw_MiB_s"] = round(size / best["raw_s"] / 2**20, 1)
     for k, _ in variants:
         if k != "raw_s":
-            r[k.replace("_s", "_ratio")] = round(best["raw_s"] / best[k], 2)
-            r[k.replace("_s", "_ratio_median")] = round(median["raw_s"] / median[k], 2)
+            r[k[:-2] + "_ratio"] = round(best["raw_s"] / best[k], 2)
+            r[k[:-2] + "_ratio_median"] = round(median["raw_s"] / median[k], 2)
     return r
 
 
@@ -246,7 +246,7 @@ def main(argv=None):
     p.add_argument("--workdir", default=None, help="where the image is unpacked (default: the temporary directory)")
     a = p.parse_args(argv)
     variants = [("raw_s", RAW), ("stream_s", STREAM), ("ranges_s", RANGES), ("ranges_install_s", RANGES_ALONE),
-                ("ranges_install_run_s", RANGES_ALONE_RUN),
+                ("ranges_shell_s", RANGES_ALONE_SHELL),
                 ("staged_ram_s", STAGED_RAM),
                 ("staged_target_s", STAGED_TARGET)]
     if a.serial:
@@ -285,7 +285,7 @@ def main(argv=None):
         tidx = pubtree.make_tarball_index(os.path.join(tree, img), chunk_size=None)
         # Bounds as in the controller, the stall window widened: a busy
         # machine must not turn a slow round into a refusal.
-        env = dict(os.environ, WORK=work, RUNDIR=rundir, GSE_STALL_TIME="3600", IMG=img,
+        env = dict(os.environ, WORK=work, RUNDIR=rundir, GSE_STALL_TIME="3600", IMG=img, GATE=gate_path(),
                    SHA=pubtree.sha512(os.path.join(tree, img)),
                    SIZE=str(size), IDX="images/bench/image.caidx", ISHA=pubtree.sha512(idx),
                    ISIZE=str(os.path.getsize(idx)), GSE_STORE_PATH="store", TIDX=img + ".caibx",

@@ -52,6 +52,14 @@ gse_caibx_ranges() {
     echo "${_gse_items% *}"
 }
 
+# gse-chunk-gate (gse-chunk-gate.c, built into the initramfs by
+# module-setup.sh where a C compiler and OpenSSL's headers are): the take and
+# the check below in one process, one read, SHA-256 and write of every byte
+# (bench/controller/README.md).  Where it is missing, the shell's take and
+# check do the same work with dd, openssl and cat.  A constant, not a
+# setting: nothing but the initramfs names the program that judges the bytes.
+GSE_CHUNK_GATE=/lib/gse/gse-chunk-gate
+
 # Chunks held in RAM at once (the files DIR/0 .. DIR/2): one arriving, one
 # being checked and unpacked, one in between, so that the download never
 # waits for the check of the chunk before it.
@@ -227,14 +235,20 @@ gse_ranges_image() {
     gse_ranges_ram_release "$_f/chunks" || return 2
     rm -rf "$_f"
     mkdir -p "$_f/chunks" || return 2
-    if [ -n "$6" ] && ! gse_ranges_ram "$_f/chunks" "$6"; then
-        gse_log "cannot mount a tmpfs for the chunks held at once: they are held in $GSE_RUN"
+    # gse-chunk-gate holds the chunks in its own memory; the shell's take
+    # and check hold them in files, in a tmpfs of their own when it mounts.
+    _gate=
+    [ -x "$GSE_CHUNK_GATE" ] && _gate=1
+    if [ -z "$_gate" ]; then
+        if [ -n "$6" ] && ! gse_ranges_ram "$_f/chunks" "$6"; then
+            gse_log "cannot mount a tmpfs for the chunks held at once: they are held in $GSE_RUN"
+        fi
+        mkfifo "$_f/chunks/free" || { gse_ranges_ram_release "$_f/chunks"; return 2; }
+        # The FIFO of free chunk files: each side opens it in its own process
+        # before any of its code runs (the check read-write, which never waits;
+        # the take for reading, which waits for the check's open), so the take
+        # sees the FIFO close whenever the check ends.
     fi
-    mkfifo "$_f/chunks/free" || { gse_ranges_ram_release "$_f/chunks"; return 2; }
-    # The FIFO of free chunk files: each side opens it in its own process
-    # before any of its code runs (the check read-write, which never waits;
-    # the take for reading, which waits for the check's open), so the take
-    # sees the FIFO close whenever the check ends.
     [ -r "$3" ] || { gse_ranges_ram_release "$_f/chunks"; GSE_VERIFY_REASON="no chunk list $3"; return 2; }
     if ! gse_bound_ok "$2"; then
         gse_ranges_ram_release "$_f/chunks"
@@ -247,19 +261,40 @@ gse_ranges_image() {
         xz) _dec="xz -dc" ;;
         *) _dec="zstd -dcq" ;;
     esac
-    gse_log "fetching $1 into $4, cut into $(wc -l < "$3") chunks each checked before it is unpacked"
-    # shellcheck disable=SC2094 # the FIFO is meant to be read and written: it carries the free chunk files
-    gse_image_curl "$1" "$2" "$_f" | gse_ranges_take "$3" "$_f/chunks" 5< "$_f/chunks/free" \
-        | gse_ranges_check "$3" "$_f/chunks" 6<> "$_f/chunks/free" | {
-        $_dec 2> "$_f/dec.err"
-        echo $? > "$_f/dec.rc"
-    } | tar -xp --numeric-owner --xattrs --xattrs-include='*' --acls -C "$4" 2> "$_f/tar.err"
-    _tar=$?
+    if [ -n "$_gate" ]; then
+        gse_log "fetching $1 into $4, cut into $(wc -l < "$3") chunks each checked before it is unpacked (gse-chunk-gate)"
+        gse_image_curl "$1" "$2" "$_f" | {
+            "$GSE_CHUNK_GATE" "$3" "$_f/chunks"
+            echo $? > "$_f/gate.rc"
+        } | {
+            $_dec 2> "$_f/dec.err"
+            echo $? > "$_f/dec.rc"
+        } | tar -xp --numeric-owner --xattrs --xattrs-include='*' --acls -C "$4" 2> "$_f/tar.err"
+        _tar=$?
+    else
+        gse_log "fetching $1 into $4, cut into $(wc -l < "$3") chunks each checked before it is unpacked"
+        # shellcheck disable=SC2094 # the FIFO is meant to be read and written: it carries the free chunk files
+        gse_image_curl "$1" "$2" "$_f" | gse_ranges_take "$3" "$_f/chunks" 5< "$_f/chunks/free" \
+            | gse_ranges_check "$3" "$_f/chunks" 6<> "$_f/chunks/free" | {
+            $_dec 2> "$_f/dec.err"
+            echo $? > "$_f/dec.rc"
+        } | tar -xp --numeric-owner --xattrs --xattrs-include='*' --acls -C "$4" 2> "$_f/tar.err"
+        _tar=$?
+    fi
     read -r _gse_curl_rc < "$_f/curl.rc"
     _v=
     [ -e "$_f/chunks/verdict" ] && read -r _v < "$_f/chunks/verdict"
     GSE_VERIFY_REASON=
     [ -e "$_f/chunks/reason" ] && GSE_VERIFY_REASON=$(cat "$_f/chunks/reason")
+    if [ -n "$_gate" ] && [ -z "$_v" ]; then
+        # The gate ended without a verdict: only its success (every chunk
+        # out) lets the unpacking's result stand.
+        _gse_gate_rc=
+        read -r _gse_gate_rc < "$_f/gate.rc" 2> /dev/null
+        if [ "$_gse_gate_rc" != 0 ]; then
+            _v=gate GSE_VERIFY_REASON="gse-chunk-gate ended with status ${_gse_gate_rc:-unknown} and no verdict"
+        fi
+    fi
     # (Verified bytes are what they are whether or not this RAM is given
     # back: a tmpfs that stays mounted is said, and judges nothing.)
     gse_ranges_ram_release "$_f/chunks" || gse_warn "the chunks' tmpfs $_f/chunks stays mounted"
@@ -292,6 +327,13 @@ gse_ranges_image() {
         digest)
             echo digest > "$_f/verdict"
             gse_warn "image refused: a chunk does not match the signed index: $GSE_VERIFY_REASON"
+            return 2
+            ;;
+        list | gate)
+            # The controller's own failure (a chunk list gse_caibx_ranges
+            # did not write, a gate that crashed): nothing was judged.
+            echo unpack > "$_f/verdict"
+            gse_warn "image not installed: $GSE_VERIFY_REASON"
             return 2
             ;;
         space)

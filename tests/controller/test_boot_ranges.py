@@ -56,7 +56,7 @@ def test_first_install_in_verified_chunks(client):
     out, secs, rc = client.boot()
     assert "gse: installing v1 on /dev/vda2 (ranges)" in out, out[-3000:]
     assert re.search(r"gse: fetching images/v1/image\.tar\.zst into \S+, cut into %d chunks each checked before "
-                     r"it is unpacked" % n, out), out[-3000:]
+                     r"it is unpacked \(gse-chunk-gate\)" % n, out), out[-3000:]
     assert "gse: installed v1 (serial 1) on /dev/vda2" in out
     assert booted(out) == "v1"
     assert vm.partition_tree(client.disk, 2) == vm.tree_digest(client.root("v1"))

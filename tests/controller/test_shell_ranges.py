@@ -4,6 +4,10 @@ installs from nginx (the server GSE serves with) and from a double for what
 nginx does not do: stall in the middle of a chunk, send more or fewer bytes
 than signed, announce more.
 
+Every install runs twice: through gse-chunk-gate (built as the initramfs
+gets it) and through the shell's cut and check (dd, openssl, cat), which
+the controller uses where the gate could not be built.
+
 What the double cannot show: a real server's buffering and keep-alive
 behaviour under load (nginx covers the good path and the forged bytes)."""
 import contextlib
@@ -19,6 +23,7 @@ import threading
 import pytest
 
 import pubtree
+from chunkgate import gate_path
 from gse.serve import Server
 from test_shell_chunks import INDEX_TYPE, TABLE_TYPE, TAIL_MARKER, need_casync
 from test_shell_lib import sh
@@ -61,16 +66,19 @@ def ranges(tmp_path, idx, size):
     return r.stdout.splitlines(), listed
 
 
-def install(tmp_path, url, tarball, extra="", timeout=120, compression="zstd", own_ram=True):
-    """gse_caibx_ranges and gse_ranges_image as the version check runs them
-    (own_ram: with the largest chunk, so the chunks are held in a tmpfs of
-    their own; without, in GSE_RUN); returns (output lines, verdict, log,
-    dest).  Every way out leaves no mount under tmp_path."""
+def install(tmp_path, url, tarball, checker, extra="", timeout=120, compression="zstd", own_ram=True):
+    """gse_caibx_ranges and gse_ranges_image as the version check runs them,
+    the chunks checked by ``checker`` (the fixture: the gate's path, or
+    "shell"); own_ram: with the largest chunk, so that the shell's chunks
+    are held in a tmpfs of their own; without, in GSE_RUN.  Returns
+    (output lines, verdict, log, dest).  Every way out leaves no mount
+    under tmp_path."""
     dest = tmp_path / "dest"
     dest.mkdir(exist_ok=True)
     size = os.path.getsize(tarball)
     largest = '"${_s#* }"' if own_ram else ""
-    r = sh(f"""mkdir -p $GSE_RUN; GSE_SERVER={url}; {extra}
+    gate = "/nonexistent/gse-chunk-gate" if checker == "shell" else checker
+    r = sh(f"""mkdir -p $GSE_RUN; GSE_SERVER={url}; GSE_CHUNK_GATE={gate}; {extra}
 _s=$(gse_caibx_ranges {tarball}.caibx {size} $GSE_RUN/list) || exit 9
 gse_ranges_image {tarball.name} {size} $GSE_RUN/list {dest} {compression} {largest}; echo rc=$?
 echo "why=$GSE_VERIFY_REASON"
@@ -80,6 +88,12 @@ echo "why=$GSE_VERIFY_REASON"
     log = (tmp_path / "run" / "log").read_text() if (tmp_path / "run" / "log").exists() else ""
     assert mounts_below(tmp_path / "run") == [], log
     return out, verdict.read_text().strip() if verdict.exists() else None, log, dest
+
+
+@pytest.fixture(params=["gate", "shell"])
+def checker(request):
+    """What checks the chunks: gse-chunk-gate's path, or "shell"."""
+    return gate_path() if request.param == "gate" else "shell"
 
 
 def mounts_below(path):
@@ -215,36 +229,38 @@ mkdir $GSE_RUN/d; gse_ranges_ram_release $GSE_RUN/d; echo rc=$?; [ -e $GSE_RUN/d
 
 # ---- installs ---------------------------------------------------------------
 
-def test_install_from_nginx_equals_the_tarball(tmp_path):
+def test_install_from_nginx_equals_the_tarball(tmp_path, checker):
     need_casync()
     www, tarball, tree = make_tarball(tmp_path)
     with Server(str(www)) as srv:
-        out, verdict, log, dest = install(tmp_path, srv.url, tarball)
+        out, verdict, log, dest = install(tmp_path, srv.url, tarball, checker)
     assert out == ["rc=0", "why="], (out, log)
     assert verdict is None
     n = len((tmp_path / "run" / "list").read_text().splitlines())
     assert n >= 4
-    assert f"gse: fetching img.tar.zst into {dest}, cut into {n} chunks each checked before it is unpacked" in log
+    by = "" if checker == "shell" else " (gse-chunk-gate)"
+    assert f"gse: fetching img.tar.zst into {dest}, cut into {n} chunks each checked before it is unpacked{by}\n" \
+        in log
     assert tree_of(dest) == tree_of(tree)
     # Nothing is left in RAM (the chunks' tmpfs: install() looks for mounts).
     assert not (tmp_path / "run" / "stream" / "chunks").exists()
     assert "cannot mount a tmpfs for the chunks" not in log
 
 
-def test_a_server_without_range_support_is_enough(tmp_path):
+def test_a_server_without_range_support_is_enough(tmp_path, checker):
     """One request for the whole tarball: a server that ignores Range (as
     Python's http.server does) serves the verified chunks too."""
     need_casync()
     www, tarball, tree = make_tarball(tmp_path, mib=2)
     with stream_double(tarball) as (url, seen):
-        out, verdict, log, dest = install(tmp_path, url, tarball)
+        out, verdict, log, dest = install(tmp_path, url, tarball, checker)
     assert out == ["rc=0", "why="], (out, log)
     assert tree_of(dest) == tree_of(tree)
     assert seen == [("/img.tar.zst", None)]
 
 
 @pytest.mark.parametrize("which", ["first", "middle"])
-def test_forged_chunk_is_refused_before_tar_reads_it(tmp_path, which):
+def test_forged_chunk_is_refused_before_tar_reads_it(tmp_path, which, checker):
     """The served tarball differs from the signed index in one byte: the
     chunk holding it is refused with the digest received, and no byte of it
     or after it reaches tar (forged in the first chunk: the target stays
@@ -258,7 +274,7 @@ def test_forged_chunk_is_refused_before_tar_reads_it(tmp_path, which):
     data[(a + b) // 2] ^= 0xFF
     tarball.write_bytes(bytes(data))
     with Server(str(www)) as srv:
-        out, verdict, log, dest = install(tmp_path, srv.url, tarball)
+        out, verdict, log, dest = install(tmp_path, srv.url, tarball, checker)
         assert no_curl_left(srv.url)
     assert out[0] == "rc=2", (out, log)
     assert verdict == "digest"
@@ -332,13 +348,14 @@ def stream_double(path, **kw):
         srv.server_close()
 
 
-def test_stall_in_the_middle_of_a_chunk_is_given_up_within_the_bound(tmp_path):
+def test_stall_in_the_middle_of_a_chunk_is_given_up_within_the_bound(tmp_path, checker):
     need_casync()
     www, tarball, tree = make_tarball(tmp_path)
     chunks = chunk_list(tmp_path, tarball)
     a, b = chunks[1]
     with stream_double(tarball, stall_at=(a + b) // 2) as (url, seen):
-        out, verdict, log, dest = install(tmp_path, url, tarball, "GSE_STALL_TIME=2 GSE_STALL_SPEED=1024", timeout=60)
+        out, verdict, log, dest = install(tmp_path, url, tarball, checker, "GSE_STALL_TIME=2 GSE_STALL_SPEED=1024",
+                                          timeout=60)
         assert no_curl_left(url)
     assert out[0] == "rc=2", (out, log)
     assert verdict == "stall"
@@ -347,7 +364,7 @@ def test_stall_in_the_middle_of_a_chunk_is_given_up_within_the_bound(tmp_path):
     assert "image download stalled or timed out: chunk 2" in log
 
 
-def test_more_bytes_than_signed_are_never_read(tmp_path):
+def test_more_bytes_than_signed_are_never_read(tmp_path, checker):
     """A server that sends the tarball, then endless bytes, with no length:
     every chunk is cut at its length (head) and judged by its digest; after
     the last one nothing is read, and the install completes with exactly the
@@ -355,58 +372,58 @@ def test_more_bytes_than_signed_are_never_read(tmp_path):
     need_casync()
     www, tarball, tree = make_tarball(tmp_path, mib=2)
     with stream_double(tarball, flood=True) as (url, seen):
-        out, verdict, log, dest = install(tmp_path, url, tarball, timeout=120)
+        out, verdict, log, dest = install(tmp_path, url, tarball, checker, timeout=120)
         assert no_curl_left(url)
     assert out == ["rc=0", "why="], (out, log)
     assert tree_of(dest) == tree_of(tree)
 
 
-def test_an_announced_larger_answer_is_refused_before_its_body(tmp_path):
+def test_an_announced_larger_answer_is_refused_before_its_body(tmp_path, checker):
     need_casync()
     www, tarball, tree = make_tarball(tmp_path, mib=1)
     size = os.path.getsize(tarball)
     with stream_double(tarball, announce=True) as (url, seen):
-        out, verdict, log, dest = install(tmp_path, url, tarball, timeout=60)
+        out, verdict, log, dest = install(tmp_path, url, tarball, checker, timeout=60)
     assert out == ["rc=2", f"why=the server announces {size + 4096} bytes"], (out, log)
     assert verdict == "digest"
     assert f"image refused: larger than the signed size {size}: the server announces" in log
     assert os.listdir(dest) == []
 
 
-def test_a_truncated_tarball_is_refused_naming_where_it_ended(tmp_path):
+def test_a_truncated_tarball_is_refused_naming_where_it_ended(tmp_path, checker):
     need_casync()
     www, tarball, tree = make_tarball(tmp_path)
     chunks = chunk_list(tmp_path, tarball)
     a, b = chunks[-1]
     with stream_double(tarball, short=a + 10) as (url, seen):
-        out, verdict, log, dest = install(tmp_path, url, tarball)
+        out, verdict, log, dest = install(tmp_path, url, tarball, checker)
     assert out == ["rc=2", f"why=chunk {len(chunks)} of {len(chunks)} (bytes {a}-{b}): "
                            f"the stream ended after {a + 10} bytes"], (out, log)
     assert verdict == "digest"
     assert "image refused: shorter than the signed size" in log
 
 
-def test_a_missing_tarball_is_a_network_failure(tmp_path):
+def test_a_missing_tarball_is_a_network_failure(tmp_path, checker):
     need_casync()
     www, tarball, tree = make_tarball(tmp_path, mib=1)
     # A server whose tree lacks the tarball.
     (tmp_path / "empty").mkdir()
     with Server(str(tmp_path / "empty")) as srv:
-        out, verdict, log, dest = install(tmp_path, srv.url, tarball)
+        out, verdict, log, dest = install(tmp_path, srv.url, tarball, checker)
     assert out[0] == "rc=2", (out, log)
     assert verdict == "network"
     assert "404" in out[1], out
     assert "image download failed: chunk 1 of " in log
 
 
-def test_an_unpacking_that_stops_reading_stops_the_download(tmp_path):
+def test_an_unpacking_that_stops_reading_stops_the_download(tmp_path, checker):
     """The decompressor fails at once (a zstd tarball named xz in the
     pointer): the chunk going out meets a closed pipe, nothing more is
     fetched, no curl is left, and the verdict is the unpacking's."""
     need_casync()
     www, tarball, tree = make_tarball(tmp_path, mib=3)
     with Server(str(www)) as srv:
-        out, verdict, log, dest = install(tmp_path, srv.url, tarball, compression="xz")
+        out, verdict, log, dest = install(tmp_path, srv.url, tarball, checker, compression="xz")
         assert no_curl_left(srv.url)
     assert out[0] == "rc=2", (out, log)
     assert verdict == "unpack"
@@ -414,7 +431,9 @@ def test_an_unpacking_that_stops_reading_stops_the_download(tmp_path):
 
 
 def test_a_chunk_that_ram_cannot_hold_is_named_as_such(tmp_path):
-    """The controller's RAM (GSE_RUN) is full despite the check before: the
+    """(The shell's cut and check: the gate holds its chunks in its own
+    memory, test_the_gate_that_cannot_hold_three_chunks... below.)  The
+    controller's RAM (GSE_RUN) is full despite the check before: the
     chunk that cannot be written is named with the bytes written, the
     verdict is space (the client's, not the image's: not a digest), the RAM
     it took is given back, what was verified before it stays, and no curl
@@ -439,7 +458,7 @@ def test_a_chunk_that_ram_cannot_hold_is_named_as_such(tmp_path):
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}k", "gse-test-ram", str(run)], check=True)
     try:
         with Server(str(www)) as srv:
-            out, verdict, log, dest = install(tmp_path, srv.url, tarball, own_ram=False)
+            out, verdict, log, dest = install(tmp_path, srv.url, tarball, "shell", own_ram=False)
             assert no_curl_left(srv.url)
     finally:
         subprocess.run(["umount", str(run)], check=True)
