@@ -27,6 +27,7 @@ def test_initramfs_holds_the_hooks_in_order_and_the_config(controller):
     for f in ("config.d/sources", "config.d/labels", "config.d/tmpfs", "config.d/disk",
               "config.d/network", "config.d/report", "config.d/boot", "config.d/keys/gse.gpg",
               "usr/lib/gse/gse-boot-lib.sh", "usr/lib/gse/gse-report-lib.sh", "usr/lib/gse/busybox", "usr/lib/gse/gse-verify-lib.sh",
+              "usr/lib/gse/gse-chunk-gate",
               "usr/bin/casync", "usr/lib/casync/protocols/casync-http", "usr/lib/casync/protocols/casync-https"):
         # (casync-https is a symlink: "name -> target")
         assert re.search(rf" {re.escape(f)}( -> \S+)?$", listing, re.M), f
@@ -61,3 +62,19 @@ def test_role_chooses_an_installed_kernel_when_none_is_given(controller):
     res = run_controller_playbook(controller["dir"], controller["keyring"], "-e", "gse_controller_kver=")
     assert res.returncode == 0, res.stdout[-2000:]
     assert re.search(r"localhost\s+: ok=\d+\s+changed=0 ", res.stdout), res.stdout[-2000:]
+
+
+def test_a_host_without_a_c_compiler_gets_a_controller_that_checks_chunks_in_the_shell(controller, tmp_path):
+    """gse-chunk-gate cannot be built (CC names a compiler that fails): the
+    controller is built all the same, without the gate, and the build says
+    that the shell checks the chunks."""
+    env = dict(os.environ, CC="/bin/false")
+    res = run_controller_playbook(str(tmp_path / "o"), controller["keyring"], env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    # (The callback folds long lines and doubles quotes.)
+    said = " ".join(res.stdout.split()).replace("''", "'")
+    assert "gse-net: gse-chunk-gate not built (/bin/false failed with status 1): the tarball's chunks are " \
+        "checked by the shell's dd, openssl and cat" in said, res.stdout[-3000:]
+    listing = lsinitrd(str(tmp_path / "o" / "initramfs.img"))
+    assert "usr/lib/gse/gse-ranges-lib.sh" in listing
+    assert "gse-chunk-gate" not in listing
