@@ -51,7 +51,7 @@ install() {
     if gse_build_chunk_gate "$_gate/gse-chunk-gate" 2> "$_gate/cc.err"; then
         inst_binary "$_gate/gse-chunk-gate" /lib/gse/gse-chunk-gate
     else
-        dwarn "gse-net: gse-chunk-gate not built (${CC:-cc} failed with status $?$(head -n 3 "$_gate/cc.err" | tr '\n' ' ' | sed 's/^./: &/')): the tarball's chunks are checked by the shell's dd, openssl and cat, about 1.3 s more CPU per 300 MB"
+        dwarn "gse-net: gse-chunk-gate not built (${CC:-cc} failed with status $?$(head -n 3 "$_gate/cc.err" | tr '\n' ' ' | sed 's/ *$//; s/^./: &/')): the tarball's chunks are checked by the shell's dd, openssl and cat, about 1.3 s more CPU per 300 MB"
     fi
     rm -rf "$_gate"
     inst_multiple -o xz
